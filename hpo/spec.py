@@ -1,0 +1,100 @@
+"""The validated, frozen form of a study file.
+
+`hpo.study.load()` is the only producer; every other module consumes these objects and can
+trust them: types are right, names are known, paths exist. Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ObjectiveSpec:
+    metrics: tuple[str, ...]  # e.g. ("eval_loss",); several for multi-objective
+    directions: tuple[str, ...]  # "minimize" | "maximize", one per metric
+
+    @property
+    def is_multi(self) -> bool:
+        return len(self.metrics) > 1
+
+
+@dataclass(frozen=True)
+class BudgetSpec:
+    n_trials: int | None = None  # finished trials over the whole study, all workers and reruns
+    timeout_s: float | None = None  # wall-clock seconds for one `hpo run`
+    max_failed_trials: int | None = None
+
+
+@dataclass(frozen=True)
+class ComponentSpec:
+    """A sampler, pruner or scheduler: its registry name plus options passed through."""
+
+    name: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One search-space dimension. `name` is a TrainingArguments field or `model.<key>`."""
+
+    name: str
+    type: str  # "float" | "int" | "categorical"
+    low: float | int | None = None
+    high: float | int | None = None
+    log: bool = False
+    step: float | int | None = None
+    choices: tuple[Any, ...] = ()
+
+    @property
+    def is_model_param(self) -> bool:
+        return self.name.startswith("model.")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    task: str = "causal-lm"  # "causal-lm" | "sequence-classification"
+    config: dict[str, Any] | None = None  # AutoConfig.for_model(**config)
+    pretrained: str | None = None  # local path or hub id
+    factory: str | None = None  # "package.module:function"
+    num_labels: int | None = None  # sequence-classification
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    files: tuple[str, ...] = ()  # .txt / .jsonl / .csv
+    eval_files: tuple[str, ...] = ()
+    corpus: str | None = None  # built-in offline corpus, e.g. "pydoc-topics"
+    hub: str | None = None  # a `datasets` hub id
+    factory: str | None = None  # "package.module:function" -> (train, eval)
+    tokenizer: str = "bytes"  # "bytes" or an AutoTokenizer path / hub id
+    block_size: int = 128
+    eval_fraction: float = 0.1  # held out when there are no eval_files
+    max_eval_samples: int | None = None  # a fixed eval subset keeps evaluation cheap
+    text_column: str = "text"
+    label_column: str = "label"
+
+
+@dataclass(frozen=True)
+class StudySpec:
+    name: str
+    storage: str  # SQLAlchemy URL (already resolved: file, --storage or HPO_STORAGE)
+    backend: str  # "optuna" | "ray"
+    objective: ObjectiveSpec
+    budget: BudgetSpec
+    workers: int
+    sampler: ComponentSpec
+    pruner: ComponentSpec  # name "none" when pruning is off
+    scheduler: ComponentSpec | None  # ray backend only
+    ray: dict[str, Any]
+    model: ModelSpec
+    data: DataSpec
+    training: dict[str, Any]  # TrainingArguments fields shared by every trial
+    space: tuple[ParamSpec, ...]
+    keep: str = "best"  # "best" | "all": checkpoint retention across trials
+    source_path: str | None = None  # the study file this came from
+
+    @property
+    def output_dir(self) -> str:
+        return str(self.training.get("output_dir", f"runs/{self.name}"))
