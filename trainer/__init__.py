@@ -1,0 +1,35 @@
+"""A Transformers-compatible training loop: `from trainer import Trainer, TrainingArguments`.
+
+`TrainingArguments` imports without torch; the torch-dependent names load on first use so that
+`import trainer` (or `trainer.args`) stays cheap and never loads optuna or ray.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from trainer.args import TrainingArguments
+
+_LAZY = {
+    "Trainer": "trainer.trainer",
+    "TrainOutput": "trainer.state",
+    "TrainerState": "trainer.state",
+    "TrainerCallback": "trainer.callbacks",
+    "TrainerControl": "trainer.callbacks",
+    "EarlyStoppingCallback": "trainer.callbacks",
+    "ProgressCallback": "trainer.callbacks",
+    "Reporter": "trainer.trial",
+    "reporter_for": "trainer.trial",
+}
+
+__all__ = ["TrainingArguments", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'trainer' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

@@ -1,0 +1,341 @@
+"""TrainingArguments: Transformers' field names, defaults and meanings, frozen and checked once.
+
+This module must stay importable without torch: the orchestrator inspects the fields of
+`TrainingArguments` (for search spaces, study validation) in processes that never train.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+# The names `transformers.get_scheduler` accepts (transformers.trainer_utils.SchedulerType).
+# Kept literally so that this module does not import torch; tests check it against transformers.
+SCHEDULER_NAMES = (
+    "linear",
+    "cosine",
+    "cosine_with_restarts",
+    "polynomial",
+    "constant",
+    "constant_with_warmup",
+    "inverse_sqrt",
+    "reduce_lr_on_plateau",
+    "cosine_with_min_lr",
+    "cosine_warmup_with_min_lr",
+    "warmup_stable_decay",
+    "greedy",
+)
+OPTIMIZER_NAMES = ("adamw_torch", "adamw_torch_fused", "sgd")
+INTERVAL_STRATEGIES = ("no", "steps", "epoch")
+SAVE_STRATEGIES = ("no", "steps", "epoch", "best")
+HUB_STRATEGIES = ("end", "every_save", "checkpoint", "all_checkpoints")
+
+
+@dataclass(frozen=True)
+class TrainingArguments:
+    """The arguments of one training run; `dataclasses.replace(args, **changes)` makes a variant.
+
+    Field names, defaults and meanings follow `transformers.TrainingArguments` (5.x), so a script
+    written for Transformers runs unchanged. Every value is checked when the object is created.
+    """
+
+    # --- output ---
+    output_dir: str | None = None
+    run_name: str | None = None
+    logging_dir: str | None = None
+    report_to: str | list[str] | None = "none"
+    # --- duration and batch size ---
+    num_train_epochs: float = 3.0
+    max_steps: int = -1
+    per_device_train_batch_size: int = 8
+    per_device_eval_batch_size: int = 8
+    gradient_accumulation_steps: int = 1
+    auto_find_batch_size: bool = False
+    # --- optimizer and schedule ---
+    learning_rate: float = 5e-5
+    weight_decay: float = 0.0
+    adam_beta1: float = 0.9
+    adam_beta2: float = 0.999
+    adam_epsilon: float = 1e-8
+    optim: str = "adamw_torch"
+    max_grad_norm: float = 1.0
+    lr_scheduler_type: str = "linear"
+    lr_scheduler_kwargs: dict[str, Any] | None = None
+    # An int counts steps; a float in (0, 1) is a fraction of the total steps (Transformers 5.x).
+    warmup_steps: float = 0
+    # Transformers 4.x name, still accepted: a fraction of the total steps, used when warmup_steps is 0.
+    warmup_ratio: float = 0.0
+    # --- precision and compilation ---
+    bf16: bool = False
+    fp16: bool = False
+    torch_compile: bool = False
+    use_cpu: bool = False
+    gradient_checkpointing: bool = False
+    # --- logging ---
+    logging_strategy: str = "steps"
+    logging_steps: float = 500
+    logging_first_step: bool = False
+    disable_tqdm: bool | None = None
+    # --- evaluation ---
+    eval_strategy: str = "no"
+    eval_steps: float | None = None
+    eval_delay: float = 0
+    eval_on_start: bool = False
+    eval_accumulation_steps: int | None = None
+    prediction_loss_only: bool = False
+    # --- checkpoints ---
+    save_strategy: str = "steps"
+    save_steps: float = 500
+    save_total_limit: int | None = None
+    save_only_model: bool = False
+    load_best_model_at_end: bool = False
+    metric_for_best_model: str | None = None
+    greater_is_better: bool | None = None
+    resume_from_checkpoint: str | None = None
+    ignore_data_skip: bool = False
+    # --- hub ---
+    push_to_hub: bool = False
+    hub_model_id: str | None = None
+    hub_token: str | None = field(default=None, repr=False)
+    hub_strategy: str = "every_save"
+    hub_private_repo: bool | None = None
+    # --- reproducibility ---
+    seed: int = 42
+    data_seed: int | None = None
+    full_determinism: bool = False
+    # --- data loading ---
+    dataloader_drop_last: bool = False
+    dataloader_num_workers: int = 0
+    dataloader_pin_memory: bool = True
+    dataloader_persistent_workers: bool = False
+    dataloader_prefetch_factor: int | None = None
+    remove_unused_columns: bool = True
+    label_names: list[str] | None = None
+    # --- script flags (read by user scripts, not by the trainer) ---
+    do_train: bool = False
+    do_eval: bool = False
+    do_predict: bool = False
+
+    def __post_init__(self) -> None:
+        _normalise(self)
+        problems = _problems(self)
+        if problems:
+            raise ValueError("Invalid TrainingArguments:\n  - " + "\n  - ".join(problems))
+
+    # --- derived values (Transformers names) ---
+    @property
+    def train_batch_size(self) -> int:
+        return self.per_device_train_batch_size
+
+    @property
+    def eval_batch_size(self) -> int:
+        return self.per_device_eval_batch_size
+
+    def get_warmup_steps(self, num_training_steps: int) -> int:
+        """Warmup in optimizer steps: an absolute count, or a fraction of `num_training_steps`."""
+        if self.warmup_steps >= 1 or self.warmup_steps == 0 and self.warmup_ratio == 0:
+            return int(self.warmup_steps)
+        ratio = self.warmup_steps if self.warmup_steps > 0 else self.warmup_ratio
+        return int(-(-num_training_steps * ratio // 1))  # ceil, as Transformers does
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain values; the hub token is masked so the dict can be logged or stored."""
+        values = dataclasses.asdict(self)
+        if values.get("hub_token"):
+            values["hub_token"] = "<HUB_TOKEN>"
+        return values
+
+    def to_json_string(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+
+FIELD_NAMES = frozenset(f.name for f in dataclasses.fields(TrainingArguments))
+_dataclass_init = TrainingArguments.__init__
+
+
+def _checked_init(self: TrainingArguments, *args: Any, **kwargs: Any) -> None:
+    # A frozen dataclass answers an unknown keyword with a bare TypeError; users deserve the
+    # field's name, the closest real one and a ValueError like every other bad value.
+    unknown = sorted(set(kwargs) - FIELD_NAMES)
+    if unknown:
+        raise ValueError(
+            "Unknown TrainingArguments field(s): "
+            + "; ".join(_unknown_field_message(name) for name in unknown)
+        )
+    _dataclass_init(self, *args, **kwargs)
+
+
+def _unknown_field_message(name: str) -> str:
+    close = difflib.get_close_matches(name, sorted(FIELD_NAMES), n=1, cutoff=0.6)
+    hint = (
+        f"did you mean {close[0]!r}?" if close else "see trainer.TrainingArguments for the fields"
+    )
+    return f"{name!r} is not a field ({hint})"
+
+
+TrainingArguments.__init__ = _checked_init  # type: ignore[method-assign]
+
+
+def _set(args: TrainingArguments, name: str, value: Any) -> None:
+    object.__setattr__(args, name, value)
+
+
+def _normalise(args: TrainingArguments) -> None:
+    """Fill the defaults Transformers derives from other fields (done once, at creation)."""
+    if args.output_dir is None:
+        _set(args, "output_dir", "trainer_output")
+    _set(args, "output_dir", os.path.expanduser(str(args.output_dir)))
+    for name in (
+        "lr_scheduler_type",
+        "optim",
+        "eval_strategy",
+        "save_strategy",
+        "logging_strategy",
+    ):
+        value = getattr(args, name)
+        if hasattr(value, "value"):  # a Transformers enum member
+            _set(args, name, value.value)
+    if isinstance(args.lr_scheduler_kwargs, str) and args.lr_scheduler_kwargs.startswith("{"):
+        _set(args, "lr_scheduler_kwargs", json.loads(args.lr_scheduler_kwargs))
+    if isinstance(args.report_to, str):
+        _set(args, "report_to", [] if args.report_to == "none" else [args.report_to])
+    if args.eval_strategy == "steps" and not args.eval_steps:
+        _set(args, "eval_steps", args.logging_steps)
+    if args.load_best_model_at_end and args.metric_for_best_model is None:
+        _set(args, "metric_for_best_model", "loss")
+    if args.greater_is_better is None and args.metric_for_best_model is not None:
+        _set(args, "greater_is_better", not args.metric_for_best_model.endswith("loss"))
+    for name in ("logging_steps", "eval_steps", "save_steps", "warmup_steps"):
+        value = getattr(args, name)
+        if isinstance(value, float) and value >= 1 and value == int(value):
+            _set(args, name, int(value))
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _problems(args: TrainingArguments) -> list[str]:
+    """Every invalid value at once, each naming the field, the value and what is allowed."""
+    problems: list[str] = []
+
+    def need(ok: bool, name: str, allowed: str) -> None:
+        if not ok:
+            problems.append(f"{name}={getattr(args, name)!r}: {allowed}")
+
+    for name in ("per_device_train_batch_size", "per_device_eval_batch_size"):
+        need(_is_int(getattr(args, name)) and getattr(args, name) >= 1, name, "an integer >= 1")
+    need(
+        _is_int(args.gradient_accumulation_steps) and args.gradient_accumulation_steps >= 1,
+        "gradient_accumulation_steps",
+        "an integer >= 1",
+    )
+    need(
+        _is_int(args.max_steps) and (args.max_steps == -1 or args.max_steps > 0),
+        "max_steps",
+        "a positive integer, or -1 to train for num_train_epochs",
+    )
+    if args.max_steps == -1:
+        need(
+            _is_number(args.num_train_epochs) and args.num_train_epochs > 0,
+            "num_train_epochs",
+            "a number > 0 (or set max_steps)",
+        )
+    for name in ("learning_rate", "weight_decay", "adam_epsilon", "max_grad_norm"):
+        need(_is_number(getattr(args, name)) and getattr(args, name) >= 0, name, "a number >= 0")
+    for name in ("adam_beta1", "adam_beta2"):
+        need(_is_number(getattr(args, name)) and 0 <= getattr(args, name) < 1, name, "in [0, 1)")
+    need(args.optim in OPTIMIZER_NAMES, "optim", f"one of {', '.join(OPTIMIZER_NAMES)}")
+    need(
+        args.lr_scheduler_type in SCHEDULER_NAMES,
+        "lr_scheduler_type",
+        f"one of the transformers.get_scheduler names: {', '.join(SCHEDULER_NAMES)}",
+    )
+    need(
+        args.lr_scheduler_kwargs is None or isinstance(args.lr_scheduler_kwargs, dict),
+        "lr_scheduler_kwargs",
+        "a dict (or a JSON object string)",
+    )
+    need(
+        _is_number(args.warmup_steps)
+        and args.warmup_steps >= 0
+        and (args.warmup_steps < 1 or _is_int(args.warmup_steps)),
+        "warmup_steps",
+        "an integer >= 0 (steps) or a float in [0, 1) (fraction of the total steps)",
+    )
+    need(
+        _is_number(args.warmup_ratio) and 0 <= args.warmup_ratio <= 1,
+        "warmup_ratio",
+        "a number in [0, 1]",
+    )
+    if args.bf16 and args.fp16:
+        problems.append("bf16=True and fp16=True: choose at most one mixed precision")
+    for name, allowed in (
+        ("logging_strategy", INTERVAL_STRATEGIES),
+        ("eval_strategy", INTERVAL_STRATEGIES),
+        ("save_strategy", SAVE_STRATEGIES),
+        ("hub_strategy", HUB_STRATEGIES),
+    ):
+        need(getattr(args, name) in allowed, name, f"one of {', '.join(allowed)}")
+    for name in ("logging_steps", "save_steps"):
+        need(_positive_steps(getattr(args, name)), name, "an integer >= 1 or a fraction in (0, 1)")
+    if args.eval_strategy == "steps":
+        need(
+            _positive_steps(args.eval_steps),
+            "eval_steps",
+            "an integer >= 1 or a fraction in (0, 1)",
+        )
+    need(
+        args.save_total_limit is None
+        or (_is_int(args.save_total_limit) and args.save_total_limit >= 1),
+        "save_total_limit",
+        "None (keep all) or an integer >= 1",
+    )
+    need(_is_int(args.seed), "seed", "an integer")
+    need(args.data_seed is None or _is_int(args.data_seed), "data_seed", "None or an integer")
+    need(
+        _is_int(args.dataloader_num_workers) and args.dataloader_num_workers >= 0,
+        "dataloader_num_workers",
+        "an integer >= 0",
+    )
+    if args.dataloader_prefetch_factor is not None and args.dataloader_num_workers == 0:
+        problems.append(
+            f"dataloader_prefetch_factor={args.dataloader_prefetch_factor!r}: only valid with "
+            "dataloader_num_workers > 0"
+        )
+    if args.lr_scheduler_type in ("reduce_lr_on_plateau", "greedy") and args.eval_strategy == "no":
+        problems.append(
+            f"lr_scheduler_type={args.lr_scheduler_type!r} needs evaluations: set eval_strategy"
+        )
+    problems.extend(_best_model_problems(args))
+    return problems
+
+
+def _positive_steps(value: Any) -> bool:
+    return _is_number(value) and (0 < value < 1 or (_is_int(value) and value >= 1))
+
+
+def _best_model_problems(args: TrainingArguments) -> list[str]:
+    if not args.load_best_model_at_end or args.save_strategy == "best":
+        return []
+    if args.eval_strategy != args.save_strategy:
+        return [
+            f"load_best_model_at_end=True needs save_strategy == eval_strategy (or "
+            f"save_strategy='best'), got eval_strategy={args.eval_strategy!r} and "
+            f"save_strategy={args.save_strategy!r}"
+        ]
+    if args.eval_strategy == "steps" and _is_int(args.eval_steps) and _is_int(args.save_steps):
+        if args.save_steps % args.eval_steps:
+            return [
+                f"load_best_model_at_end=True needs save_steps to be a multiple of eval_steps, "
+                f"got save_steps={args.save_steps} and eval_steps={args.eval_steps}"
+            ]
+    return []
