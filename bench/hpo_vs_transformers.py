@@ -1,0 +1,310 @@
+"""How soon does each side hold a good configuration?
+
+(a) transformers.Trainer.hyperparameter_search(backend="optuna"): seeded TPE, everything else
+    at its defaults (optuna.create_study's MedianPruner, one trial at a time, in-process).
+(b) `hpo run` of the same study (bench/studies/hpo_vs_transformers.yaml), as a fresh CLI
+    process, with `workers: 2` and the project's defaults for everything else.
+
+Both sides read the one study file: the same search space, the same 10-trial budget, the same
+TrainingArguments (max_steps, eval_steps, ...), the same model config and the same corpus.
+The target of issue 5 is (b) >= 3x faster than (a) with a best value <= (a)'s best + 0.03.
+
+Run:  python bench/hpo_vs_transformers.py            (both sides, about 5 minutes on 2 cores)
+      python bench/hpo_vs_transformers.py --only b   (just `hpo run`, e.g. while profiling)
+      python bench/hpo_vs_transformers.py --n-trials 4 --max-steps 50   (a quick smoke run)
+
+It prints tables; it asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # run as a script: make `bench` and `hpo` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench._common import (
+    finished_trials,
+    first_reach_s,
+    machine_line,
+    read_study,
+    run_hpo,
+    table,
+    write_study,
+)
+
+STUDY = "hpo_vs_transformers"
+SLACK = 0.03  # issue 5: (b)'s best may be worse than (a)'s by at most this much
+
+
+# ---------------------------------------------------------------------------------------------
+# The task, built by hand for (a): the byte-level corpus cut into blocks, a GPT-2 from config.
+
+
+def corpus_bytes(name: str) -> bytes:
+    """The built-in corpus as bytes. Only "pydoc-topics" exists: CPython's documentation topics."""
+    if name != "pydoc-topics":
+        raise SystemExit(f"bench: unknown corpus {name!r}; this benchmark knows 'pydoc-topics'")
+    from pydoc_data.topics import topics
+
+    return "".join(topics[key] for key in sorted(topics)).encode("utf-8")
+
+
+def block_datasets(data: dict[str, Any]) -> tuple[Any, Any]:
+    """(train, eval) torch datasets of {"input_ids", "labels"} blocks: a held-out tail for eval.
+
+    Mirrors what hpo.sources builds for a causal-lm study with the `bytes` tokenizer, so that
+    both sides fit and evaluate on the same blocks.
+    """
+    import torch
+
+    block = int(data.get("block_size", 128))
+    fraction = float(data.get("eval_fraction", 0.1))
+    ids = torch.frombuffer(bytearray(corpus_bytes(data["corpus"])), dtype=torch.uint8).long()
+    blocks = ids[: len(ids) // block * block].view(-1, block)
+    n_eval = max(1, int(len(blocks) * fraction))
+    train, held_out = blocks[:-n_eval], blocks[-n_eval:]
+    max_eval = data.get("max_eval_samples")
+    if max_eval:
+        held_out = held_out[: int(max_eval)]
+
+    class Blocks(torch.utils.data.Dataset):
+        def __init__(self, rows: torch.Tensor) -> None:
+            self.rows = rows
+
+        def __len__(self) -> int:
+            return len(self.rows)
+
+        def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+            row = self.rows[index]
+            return {"input_ids": row, "labels": row}
+
+    return Blocks(train), Blocks(held_out)
+
+
+def hp_space_from(space: dict[str, dict[str, Any]]):
+    """transformers' hp_space callable for the study's `space` (model.* keys go to model_init)."""
+
+    def hp_space(trial) -> dict[str, Any]:
+        params: dict[str, Any] = {}
+        for name, dim in space.items():
+            if dim["type"] == "float":
+                params[name] = trial.suggest_float(
+                    name, dim["low"], dim["high"], log=dim.get("log", False)
+                )
+            elif dim["type"] == "int":
+                params[name] = trial.suggest_int(
+                    name, dim["low"], dim["high"], log=dim.get("log", False)
+                )
+            else:
+                params[name] = trial.suggest_categorical(name, list(dim["choices"]))
+        # Only TrainingArguments fields go back to transformers; model.* are read by model_init.
+        return {k: v for k, v in params.items() if not k.startswith("model.")}
+
+    return hp_space
+
+
+def model_init_from(config: dict[str, Any]):
+    """A fresh tiny GPT-2 per trial, built from its config (model.* params override it)."""
+
+    def model_init(trial=None):
+        from transformers import AutoConfig, AutoModelForCausalLM
+
+        overrides = {}
+        if trial is not None and hasattr(trial, "params"):
+            overrides = {
+                k.removeprefix("model."): v for k, v in trial.params.items() if k.startswith("model.")
+            }
+        kwargs = {k: v for k, v in config.items() if k != "model_type"}
+        # Byte vocabulary: GPT-2's default bos/eos id (50256) would be out of range.
+        kwargs.setdefault("bos_token_id", 0)
+        kwargs.setdefault("eos_token_id", 0)
+        cfg = AutoConfig.for_model(config["model_type"], **{**kwargs, **overrides})
+        return AutoModelForCausalLM.from_config(cfg)
+
+    return model_init
+
+
+# ---------------------------------------------------------------------------------------------
+# (a) transformers.Trainer.hyperparameter_search
+
+
+def run_transformers(doc: dict[str, Any], workdir: Path) -> dict[str, Any]:
+    """Side (a): returns wall time, best value and (elapsed, value) of every completed trial."""
+    import optuna
+    import transformers
+    from transformers import PrinterCallback, Trainer, TrainerCallback, TrainingArguments
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    transformers.logging.set_verbosity_error()
+    max_steps = int(doc["training"]["max_steps"])
+    completed: list[tuple[float, float]] = []
+    pruned: list[float] = []
+    start = time.perf_counter()
+
+    class RecordCompletions(TrainerCallback):
+        """A trial's value is its last evaluation; a pruned trial ends before max_steps."""
+
+        last_loss: float | None = None
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            self.last_loss = None
+
+        def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+            self.last_loss = (metrics or {}).get("eval_loss", self.last_loss)
+
+        def on_train_end(self, args, state, control, **kwargs):
+            now = time.perf_counter() - start
+            if state.global_step >= max_steps and self.last_loss is not None:
+                completed.append((now, float(self.last_loss)))
+            else:
+                pruned.append(now)
+
+    train_ds, eval_ds = block_datasets(doc["data"])
+    training = {k: v for k, v in doc["training"].items()}
+    args = TrainingArguments(
+        output_dir=str(workdir / "a"),
+        save_strategy="no",  # (a) keeps no checkpoints: the cheapest setting transformers has
+        report_to=[],
+        disable_tqdm=True,
+        logging_strategy="no",
+        use_cpu=True,
+        **training,
+    )
+    trainer = Trainer(
+        model_init=model_init_from(doc["model"]["config"]),
+        args=args,
+        train_dataset=train_ds,
+        eval_dataset=eval_ds,
+        callbacks=[RecordCompletions()],
+    )
+    trainer.remove_callback(PrinterCallback)  # disable_tqdm prints every log dict instead
+    sampler_seed = int(doc.get("sampler", {}).get("seed", 0))
+    best = trainer.hyperparameter_search(
+        hp_space=hp_space_from(doc["space"]),
+        backend="optuna",
+        n_trials=int(doc["budget"]["n_trials"]),
+        direction="minimize",
+        sampler=optuna.samplers.TPESampler(seed=sampler_seed),  # forwarded to create_study
+    )
+    wall = time.perf_counter() - start
+    return {
+        "wall_s": wall,
+        "best": float(best.objective),
+        "best_params": best.hyperparameters,
+        "completed": completed,
+        "n_pruned": len(pruned),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# (b) hpo run
+
+
+def run_hpo_side(doc: dict[str, Any], workdir: Path) -> dict[str, Any]:
+    """Side (b): `hpo run` on the same study, then the trials read back from its storage."""
+    path = write_study(doc, workdir / "b_study")
+    storage = f"sqlite:///{workdir / 'b_study' / (doc['name'] + '.db')}"
+    result = run_hpo(["run", str(path)])
+    if result.returncode != 0:
+        raise SystemExit(f"bench: `hpo run {path}` exited with {result.returncode}")
+    trials = finished_trials(storage, doc["name"], result.started_at)
+    completed = [(t.elapsed_s, t.value) for t in trials if t.state == "COMPLETE"]
+    return {
+        "wall_s": result.wall_s,
+        "best": min(v for _, v in completed) if completed else None,
+        "completed": completed,
+        "n_pruned": sum(t.state == "PRUNED" for t in trials),
+        "n_failed": sum(t.state == "FAIL" for t in trials),
+        "trials": trials,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", choices=["a", "b"], help="run one side only")
+    parser.add_argument("--n-trials", type=int, help="override the 10-trial budget")
+    parser.add_argument("--max-steps", type=int, help="override training.max_steps")
+    parser.add_argument("--workdir", type=Path, help="keep the files here (default: a temp dir)")
+    opts = parser.parse_args(argv)
+
+    doc = read_study(STUDY)
+    if opts.n_trials:
+        doc["budget"]["n_trials"] = opts.n_trials
+    if opts.max_steps:
+        doc["training"]["max_steps"] = opts.max_steps
+        doc["training"]["eval_steps"] = min(doc["training"]["eval_steps"], opts.max_steps)
+
+    with tempfile.TemporaryDirectory(prefix="hpo-bench-") as tmp:
+        workdir = opts.workdir or Path(tmp)
+        workdir.mkdir(parents=True, exist_ok=True)
+        sides: dict[str, dict[str, Any]] = {}
+        if opts.only in (None, "a"):
+            print("(a) transformers.Trainer.hyperparameter_search ...", flush=True)
+            sides["a"] = run_transformers(doc, workdir)
+        if opts.only in (None, "b"):
+            print("(b) hpo run ...", flush=True)
+            sides["b"] = run_hpo_side(doc, workdir)
+    report(doc, sides)
+    return 0
+
+
+def report(doc: dict[str, Any], sides: dict[str, dict[str, Any]]) -> None:
+    training = doc["training"]
+    print()
+    print(
+        f"task: GPT-2 {doc['model']['config']}, corpus {doc['data']['corpus']}, "
+        f"block {doc['data']['block_size']}, {doc['budget']['n_trials']} trials, "
+        f"max_steps {training['max_steps']}, eval_steps {training['eval_steps']}"
+    )
+    print(f"measured: {machine_line()}")
+    target = sides["a"]["best"] if "a" in sides else None
+    labels = {
+        "a": "(a) transformers hyperparameter_search",
+        "b": f"(b) hpo run, workers {doc.get('workers', 1)}",
+    }
+    rows = []
+    for key, side in sides.items():
+        reach = first_reach_s(side["completed"], target) if target is not None else None
+        rows.append(
+            [
+                labels[key],
+                side["wall_s"],
+                side["best"],
+                reach,
+                len(side["completed"]),
+                side["n_pruned"],
+            ]
+        )
+    print(
+        table(
+            ["side", "wall s", "best eval_loss", "s to reach (a)'s best", "complete", "pruned"], rows
+        )
+    )
+    if "a" in sides and "b" in sides:
+        a, b = sides["a"], sides["b"]
+        speedup = a["wall_s"] / b["wall_s"]
+        gap = (b["best"] - a["best"]) if b["best"] is not None else float("inf")
+        print(
+            f"wall-time ratio (a)/(b): {speedup:.2f}x (target >= 3x); "
+            f"best gap (b)-(a): {gap:+.4f} (target <= +{SLACK}) -> "
+            f"{'MET' if speedup >= 3 and gap <= SLACK else 'NOT MET'}"
+        )
+    if "b" in sides:
+        rows = [
+            [t.number, t.state, t.value, t.steps, t.elapsed_s] for t in sides["b"]["trials"]
+        ]
+        print("\n(b) trials in completion order")
+        print(table(["trial", "state", "value", "evals", "done at s"], rows))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
