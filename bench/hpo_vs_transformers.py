@@ -118,7 +118,9 @@ def model_init_from(config: dict[str, Any]):
         overrides = {}
         if trial is not None and hasattr(trial, "params"):
             overrides = {
-                k.removeprefix("model."): v for k, v in trial.params.items() if k.startswith("model.")
+                k.removeprefix("model."): v
+                for k, v in trial.params.items()
+                if k.startswith("model.")
             }
         kwargs = {k: v for k, v in config.items() if k != "model_type"}
         # Byte vocabulary: GPT-2's default bos/eos id (50256) would be out of range.
@@ -286,7 +288,8 @@ def report(doc: dict[str, Any], sides: dict[str, dict[str, Any]]) -> None:
         )
     print(
         table(
-            ["side", "wall s", "best eval_loss", "s to reach (a)'s best", "complete", "pruned"], rows
+            ["side", "wall s", "best eval_loss", "s to reach (a)'s best", "complete", "pruned"],
+            rows,
         )
     )
     if "a" in sides and "b" in sides:
@@ -299,9 +302,7 @@ def report(doc: dict[str, Any], sides: dict[str, dict[str, Any]]) -> None:
             f"{'MET' if speedup >= 3 and gap <= SLACK else 'NOT MET'}"
         )
     if "b" in sides:
-        rows = [
-            [t.number, t.state, t.value, t.steps, t.elapsed_s] for t in sides["b"]["trials"]
-        ]
+        rows = [[t.number, t.state, t.value, t.steps, t.elapsed_s] for t in sides["b"]["trials"]]
         print("\n(b) trials in completion order")
         print(table(["trial", "state", "value", "evals", "done at s"], rows))
 
