@@ -1,8 +1,9 @@
 """Models named in a study -> a cheap `model_init(trial)` that builds a fresh model per trial.
 
 Three sources (`ModelSpec`): a `config` (AutoConfig.for_model + AutoModelFor<task>.from_config),
-`pretrained` (a local path, or a hub id where the network allows) and a user `factory`
-("package.module:function", called with the config's keys as keyword arguments).
+`pretrained` (a local path, or a hub id where the network allows; a `config` beside it overrides
+the saved config) and a user `factory` ("package.module:function", called with the `config`
+keys, then the trial's overrides, as keyword arguments).
 
 Each trial's `model.<key>` params override the config for that trial. Everything that does not
 depend on the trial (imports, the model class, the base config, pretrained weights) is resolved
@@ -60,11 +61,12 @@ def build_model_init(model: ModelSpec, *, pad_token_id: int | None = None) -> Mo
     """
     if model.task not in TASKS:
         raise HpoError(f"model.task: {model.task!r} is not a task; expected one of {TASKS}")
-    sources = [name for name in ("config", "pretrained", "factory") if getattr(model, name)]
-    if len(sources) != 1:
-        raise HpoError(
-            f"model: give exactly one of config, pretrained or factory (found {sources or 'none'})"
-        )
+    # `config` alone builds the model; beside `pretrained` it overrides the saved config, and
+    # beside `factory` it is the factory's keyword arguments.
+    if model.pretrained and model.factory:
+        raise HpoError("model: give pretrained or factory, not both")
+    if not (model.config or model.pretrained or model.factory):
+        raise HpoError("model: no model; give config, pretrained or factory")
     if model.factory:
         return _factory_model_init(model)
     if model.pretrained:
@@ -154,11 +156,12 @@ def _pretrained_model_init(model: ModelSpec, pad_token_id: int | None) -> ModelI
     path = str(model.pretrained)
     auto_model = _auto_model_class(model.task)
     task_kwargs = _task_defaults(model, pad_token_id)
+    task_kwargs.update({k: v for k, v in (model.config or {}).items() if k != "model_type"})
     loaded: dict[str, Any] = {}  # the weights read once; later trials copy them
 
     def load(overrides: dict[str, Any]) -> Any:
         try:
-            return auto_model.from_pretrained(path, **task_kwargs, **overrides)
+            return auto_model.from_pretrained(path, **{**task_kwargs, **overrides})
         except (OSError, ValueError) as error:
             raise HpoError(
                 f"model.pretrained: {path!r} could not be loaded ({error}); give a local "
