@@ -172,15 +172,15 @@ def _causal_arrays(
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     block = data.block_size
     train_blocks = _cut_blocks(tokenizer.encode_stream(train_rows), block)
-    if eval_rows is None:
-        train_blocks, eval_blocks = _hold_out(train_blocks, data.eval_fraction, "blocks")
-    else:
-        eval_blocks = _cut_blocks(tokenizer.encode_stream(eval_rows), block)
     if len(train_blocks) == 0:
         raise HpoError(
             f"data: the training text gives no block of data.block_size={block} tokens; "
             "add text or lower block_size"
         )
+    if eval_rows is None:
+        train_blocks, eval_blocks = _hold_out(train_blocks, data.eval_fraction, "blocks")
+    else:
+        eval_blocks = _cut_blocks(tokenizer.encode_stream(eval_rows), block)
     dtype = _token_dtype(tokenizer.vocab_size)
     arrays = {
         "train_input_ids": train_blocks.astype(dtype),
