@@ -94,6 +94,8 @@ class StudySpec:
     space: tuple[ParamSpec, ...]
     keep: str = "best"  # "best" | "all": checkpoint retention across trials
     source_path: str | None = None  # the study file this came from
+    # Messages the run prints before starting (e.g. "pruning switched off for multi-objective").
+    warnings: tuple[str, ...] = ()
 
     @property
     def output_dir(self) -> str:
