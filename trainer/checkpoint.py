@@ -1,0 +1,269 @@
+"""Checkpoints: atomic save, safe load, rotation.
+
+A checkpoint is written into a hidden temporary directory inside output_dir, every file and the
+directory are fsynced, and only then is it renamed to `checkpoint-<step>`. A rename within one
+filesystem is atomic, so a process killed at any moment leaves either the complete checkpoint
+or no `checkpoint-<step>` at all. Loading never unpickles code: weights come from safetensors,
+the rest from JSON or `torch.load(weights_only=True)`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import shutil
+import tempfile
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_model, save_model
+
+from trainer.state import TrainerState
+
+WEIGHTS_NAME = "model.safetensors"
+OPTIMIZER_NAME = "optimizer.pt"
+SCHEDULER_NAME = "scheduler.pt"
+SCALER_NAME = "scaler.pt"
+RNG_STATE_NAME = "rng_state.pth"
+TRAINER_STATE_NAME = "trainer_state.json"
+TRAINING_ARGS_NAME = "training_args.json"
+PREFIX = "checkpoint"
+_CHECKPOINT_RE = re.compile(rf"^{PREFIX}-(\d+)$")
+_TEMP_PREFIX = f".tmp-{PREFIX}-"
+_DELETING_PREFIX = f".deleting-{PREFIX}-"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that is missing, incomplete or unreadable; the message names the path."""
+
+
+def checkpoint_dir(output_dir: str, step: int) -> str:
+    return os.path.join(output_dir, f"{PREFIX}-{step}")
+
+
+def write_atomically(output_dir: str, step: int, write: Callable[[str], None]) -> str:
+    """Runs `write(tmp_dir)`, fsyncs, then renames tmp_dir to checkpoint-<step>; returns it."""
+    os.makedirs(output_dir, exist_ok=True)
+    remove_leftovers(output_dir)
+    final = checkpoint_dir(output_dir, step)
+    tmp = tempfile.mkdtemp(prefix=f"{_TEMP_PREFIX}{step}-", dir=output_dir)
+    try:
+        write(tmp)
+        for name in os.listdir(tmp):
+            _fsync_path(os.path.join(tmp, name))
+        _fsync_path(tmp)
+        if os.path.exists(final):
+            # Same step written again (a rerun into the same output_dir): move the old one
+            # aside first, since a directory cannot be replaced by rename while it has files.
+            _delete_atomically(final)
+        os.rename(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    _fsync_path(output_dir)
+    return final
+
+
+def remove_leftovers(output_dir: str) -> None:
+    """Deletes temp directories of saves or deletions that a killed process left behind."""
+    for name in os.listdir(output_dir):
+        if name.startswith((_TEMP_PREFIX, _DELETING_PREFIX)):
+            shutil.rmtree(os.path.join(output_dir, name), ignore_errors=True)
+
+
+def _delete_atomically(path: str) -> None:
+    # Renamed first, so that a crash half-way through rmtree never leaves a partial directory
+    # under a name that resume_from_checkpoint=True would accept.
+    parent, name = os.path.split(path)
+    doomed = os.path.join(parent, f"{_DELETING_PREFIX}{name}-{uuid.uuid4().hex[:8]}")
+    os.rename(path, doomed)
+    shutil.rmtree(doomed, ignore_errors=True)
+
+
+def _fsync_path(path: str) -> None:
+    flags = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) if os.path.isdir(path) else os.O_RDONLY
+    fd = os.open(path, flags)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def save_training_state(
+    directory: str,
+    *,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer | None,
+    scheduler: Any | None,
+    scaler: Any | None,
+    state: TrainerState,
+    args_dict: dict[str, Any],
+    model_only: bool = False,
+) -> None:
+    """Writes every file of a checkpoint into `directory` (the temporary one)."""
+    save_model(_unwrap(model), os.path.join(directory, WEIGHTS_NAME))
+    if not model_only:
+        if optimizer is not None:
+            torch.save(optimizer.state_dict(), os.path.join(directory, OPTIMIZER_NAME))
+        if scheduler is not None:
+            torch.save(scheduler.state_dict(), os.path.join(directory, SCHEDULER_NAME))
+        if scaler is not None:
+            torch.save(scaler.state_dict(), os.path.join(directory, SCALER_NAME))
+        torch.save(rng_state(), os.path.join(directory, RNG_STATE_NAME))
+    with open(os.path.join(directory, TRAINING_ARGS_NAME), "w", encoding="utf-8") as handle:
+        json.dump(args_dict, handle, indent=2, sort_keys=True, default=str)
+    state.save_to_json(os.path.join(directory, TRAINER_STATE_NAME))
+
+
+def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    return getattr(model, "_orig_mod", model)  # torch.compile wraps the module
+
+
+def read_state(directory: str) -> TrainerState:
+    path = _require(directory, TRAINER_STATE_NAME)
+    try:
+        return TrainerState.load_from_json(path)
+    except (json.JSONDecodeError, UnicodeDecodeError, TypeError) as error:
+        raise CheckpointError(
+            f"checkpoint file {path} is corrupt (not valid trainer state JSON): {error}"
+        ) from error
+
+
+def load_weights(directory: str, model: torch.nn.Module) -> None:
+    path = _require(directory, WEIGHTS_NAME)
+    try:
+        missing, unexpected = load_model(_unwrap(model), path, strict=False)
+    except Exception as error:  # safetensors raises its own error types for truncated files
+        raise CheckpointError(
+            f"checkpoint weights {path} are corrupt or unreadable: {error}"
+        ) from error
+    if missing or unexpected:
+        raise CheckpointError(
+            f"checkpoint weights {path} do not match the model: missing {sorted(missing)[:5]}, "
+            f"unexpected {sorted(unexpected)[:5]}; was it saved from a different architecture?"
+        )
+
+
+def load_training_state(
+    directory: str,
+    *,
+    optimizer: torch.optim.Optimizer | None,
+    scheduler: Any | None,
+    scaler: Any | None,
+) -> None:
+    """Restores optimizer, scheduler, grad-scaler and RNG states (weights_only loads)."""
+    if optimizer is not None:
+        optimizer.load_state_dict(_torch_load(directory, OPTIMIZER_NAME))
+    if scheduler is not None:
+        scheduler.load_state_dict(_torch_load(directory, SCHEDULER_NAME))
+    if scaler is not None and os.path.exists(os.path.join(directory, SCALER_NAME)):
+        scaler.load_state_dict(_torch_load(directory, SCALER_NAME))
+    set_rng_state(_torch_load(directory, RNG_STATE_NAME))
+
+
+def _require(directory: str, name: str) -> str:
+    if not os.path.isdir(directory):
+        raise CheckpointError(f"checkpoint directory {directory} does not exist")
+    path = os.path.join(directory, name)
+    if not os.path.isfile(path):
+        raise CheckpointError(
+            f"checkpoint {directory} is incomplete: {name} is missing "
+            "(a model-only checkpoint, save_only_model=True, cannot resume training)"
+        )
+    return path
+
+
+def _torch_load(directory: str, name: str) -> Any:
+    path = _require(directory, name)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise CheckpointError(
+            f"checkpoint file {path} is corrupt or unreadable: {error}"
+        ) from error
+
+
+def rng_state() -> dict[str, Any]:
+    legacy = np.random.get_state()
+    state: dict[str, Any] = {
+        "python": random.getstate(),
+        "numpy": {
+            "name": legacy[0],
+            "keys": torch.from_numpy(legacy[1].astype(np.int64)),
+            "pos": int(legacy[2]),
+            "has_gauss": int(legacy[3]),
+            "cached_gaussian": float(legacy[4]),
+        },
+        "cpu": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    numpy_state = state["numpy"]
+    np.random.set_state(
+        (
+            numpy_state["name"],
+            numpy_state["keys"].numpy().astype(np.uint32),
+            numpy_state["pos"],
+            numpy_state["has_gauss"],
+            numpy_state["cached_gaussian"],
+        )
+    )
+    torch.set_rng_state(state["cpu"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def sorted_checkpoints(output_dir: str) -> list[str]:
+    """Complete checkpoints in output_dir, oldest step first."""
+    if not os.path.isdir(output_dir):
+        return []
+    found = []
+    for name in os.listdir(output_dir):
+        match = _CHECKPOINT_RE.match(name)
+        path = os.path.join(output_dir, name)
+        if match and os.path.isfile(os.path.join(path, TRAINER_STATE_NAME)):
+            found.append((int(match.group(1)), path))
+    return [path for _, path in sorted(found)]
+
+
+def latest_checkpoint(output_dir: str) -> str:
+    checkpoints = sorted_checkpoints(output_dir)
+    if not checkpoints:
+        raise CheckpointError(
+            f"resume_from_checkpoint=True but {output_dir} holds no complete checkpoint-<step> "
+            "directory; pass a checkpoint path or train without resume_from_checkpoint"
+        )
+    return checkpoints[-1]
+
+
+def rotate(output_dir: str, limit: int | None, best: str | None) -> list[str]:
+    """Deletes the oldest checkpoints beyond `limit`, never the best one nor the newest.
+
+    With limit=1 and a best checkpoint that is not the newest, both are kept (as Transformers
+    does), so training can still resume and load the best model.
+    """
+    if limit is None:
+        return []
+    checkpoints = sorted_checkpoints(output_dir)
+    keep: set[str] = set(checkpoints[-1:])
+    if best is not None:
+        keep.update(path for path in checkpoints if os.path.samefile(path, best))
+    for path in reversed(checkpoints):
+        if len(keep) >= limit:
+            break
+        keep.add(path)
+    deleted = [path for path in checkpoints if path not in keep]
+    for path in deleted:
+        _delete_atomically(path)
+    return deleted

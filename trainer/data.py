@@ -1,0 +1,149 @@
+"""Batches: a shuffle that is a pure function of (seed, epoch), and a collator without
+per-sample Python work where the data allows it.
+
+Because the order of an epoch depends only on (seed, epoch), a resume skips the batches it has
+already seen by slicing the index list: no batch is loaded to be thrown away.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader, IterableDataset
+
+
+def default_collate(samples: Any) -> dict[str, Any]:
+    """Stacks a list of dicts of tensors / numbers / lists into a dict of batched tensors.
+
+    A dict that is already a batch (what `__getitems__` of a tensor-backed dataset may return)
+    passes through unchanged.
+    """
+    if isinstance(samples, Mapping):
+        return dict(samples)
+    first = samples[0]
+    if not isinstance(first, Mapping):
+        raise TypeError(
+            f"the default collator expects dict samples (input_ids, labels, ...), got "
+            f"{type(first).__name__}; pass data_collator= to the Trainer for other samples"
+        )
+    batch: dict[str, Any] = {}
+    for key, value in first.items():
+        column = [sample[key] for sample in samples]
+        if isinstance(value, torch.Tensor):
+            batch[key] = torch.stack(column)
+        elif isinstance(value, (int, float, bool, list, tuple)):
+            batch[key] = torch.tensor(column)
+        else:
+            try:
+                import numpy as np
+
+                if isinstance(value, np.ndarray | np.generic):
+                    batch[key] = torch.as_tensor(np.stack(column))
+                    continue
+            except ImportError:  # pragma: no cover - numpy ships with torch
+                pass
+            batch[key] = column
+    return batch
+
+
+class EpochBatches(torch.utils.data.Sampler[list[int]]):
+    """Index lists of one epoch, shuffled by a generator seeded with (seed, epoch), starting
+    at batch `skip`; `skip` is where a resumed run picks up inside the epoch."""
+
+    def __init__(
+        self,
+        size: int,
+        batch_size: int,
+        seed: int,
+        epoch: int,
+        *,
+        shuffle: bool = True,
+        drop_last: bool = False,
+        skip: int = 0,
+    ) -> None:
+        self.size, self.batch_size, self.drop_last, self.skip = size, batch_size, drop_last, skip
+        if shuffle:
+            generator = torch.Generator().manual_seed(seed * 100_003 + epoch)
+            self.order = torch.randperm(size, generator=generator).tolist()
+        else:
+            self.order = list(range(size))
+
+    def total_batches(self) -> int:
+        return num_batches(self.size, self.batch_size, self.drop_last)
+
+    def __len__(self) -> int:
+        return max(0, self.total_batches() - self.skip)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        for index in range(self.skip, self.total_batches()):
+            yield self.order[index * self.batch_size : (index + 1) * self.batch_size]
+
+
+def num_batches(size: int, batch_size: int, drop_last: bool) -> int:
+    return size // batch_size if drop_last else -(-size // batch_size)
+
+
+def is_map_style(dataset: Any) -> bool:
+    return (
+        not isinstance(dataset, IterableDataset)
+        and hasattr(dataset, "__len__")
+        and hasattr(dataset, "__getitem__")
+    )
+
+
+def make_loader(
+    dataset: Any,
+    *,
+    batch_size: int,
+    collate: Callable[[Any], Any],
+    sampler: EpochBatches | None,
+    num_workers: int,
+    pin_memory: bool,
+    persistent_workers: bool = False,
+    prefetch_factor: int | None = None,
+    drop_last: bool = False,
+) -> DataLoader:
+    """A DataLoader that never draws from the global torch RNG.
+
+    DataLoader seeds its workers from the global generator unless given its own; drawing from
+    the global one would shift the dropout stream and break bitwise-exact resume.
+    """
+    own_generator = torch.Generator().manual_seed(0)
+    common: dict[str, Any] = dict(
+        collate_fn=collate,
+        num_workers=num_workers,
+        pin_memory=pin_memory,
+        generator=own_generator,
+    )
+    if num_workers > 0:
+        common["persistent_workers"] = persistent_workers
+        if prefetch_factor is not None:
+            common["prefetch_factor"] = prefetch_factor
+    if sampler is not None:
+        return DataLoader(dataset, batch_sampler=sampler, **common)
+    return DataLoader(dataset, batch_size=batch_size, drop_last=drop_last, **common)
+
+
+def loss_items(batch: Mapping[str, Any], shifts_labels: bool) -> torch.Tensor | int:
+    """How many loss terms a batch carries: label tokens that are not -100 (after the causal
+    shift when the model shifts), else the number of rows."""
+    labels = batch.get("labels") if isinstance(batch, Mapping) else None
+    if isinstance(labels, torch.Tensor):
+        if shifts_labels and labels.dim() > 1:
+            labels = labels[..., 1:]
+        if labels.is_floating_point():
+            return labels.shape[0]
+        return labels.ne(-100).sum()
+    return batch_rows(batch)
+
+
+def batch_rows(batch: Any) -> int:
+    values: Sequence[Any] = list(batch.values()) if isinstance(batch, Mapping) else batch
+    for value in values:
+        if isinstance(value, torch.Tensor) and value.dim() > 0:
+            return value.shape[0]
+        if isinstance(value, list):
+            return len(value)
+    return 1
