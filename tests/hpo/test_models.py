@@ -109,6 +109,13 @@ def test_pretrained_folder_is_loaded_once_and_copied(tmp_path):
     assert shallower.config.n_layer == 1 and len(shallower.transformer.h) == 1
 
 
+def test_config_beside_pretrained_overrides_the_saved_config(tmp_path):
+    build_model_init(ModelSpec(config=TINY_GPT2))().save_pretrained(tmp_path / "tiny")
+    spec = ModelSpec(pretrained=str(tmp_path / "tiny"), config={"resid_pdrop": 0.0})
+    model = build_model_init(spec)()
+    assert model.config.resid_pdrop == 0.0 and model.config.n_embd == 32
+
+
 def test_missing_pretrained_folder_is_named(tmp_path):
     model_init = build_model_init(ModelSpec(pretrained=str(tmp_path / "absent")))
     with pytest.raises(HpoError, match="model.pretrained: .*absent"):
