@@ -21,6 +21,7 @@ import hashlib
 import json
 import os
 import shutil
+import socket
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict
@@ -148,7 +149,8 @@ def _build_cache(spec: StudySpec, root: Path, final: Path, key: str) -> None:
         "n_eval": len(arrays["eval_input_ids"]),
         **extra,
     }
-    temp = root / f".tmp-data-{key}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    _remove_leftovers(root, final, key)
+    temp = root / f"{_temp_prefix(key)}{os.getpid()}-{uuid.uuid4().hex[:8]}"
     temp.mkdir()
     try:
         for name, array in arrays.items():
@@ -165,6 +167,21 @@ def _build_cache(spec: StudySpec, root: Path, final: Path, key: str) -> None:
     finally:
         shutil.rmtree(temp, ignore_errors=True)
     _fsync_dir(root)
+
+
+def _temp_prefix(key: str) -> str:
+    return f".tmp-data-{key}-{socket.gethostname()}-"
+
+
+def _remove_leftovers(root: Path, final: Path, key: str) -> None:
+    """Clear what a builder killed mid-way left behind (we hold the lock: none is running).
+
+    Only this host's temp folders: on a shared filesystem another machine may be building.
+    """
+    for leftover in root.glob(f"{_temp_prefix(key)}*"):
+        shutil.rmtree(leftover, ignore_errors=True)
+    if final.exists() and not (final / "meta.json").exists():  # not written by this module
+        shutil.rmtree(final)
 
 
 def _causal_arrays(

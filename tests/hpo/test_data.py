@@ -6,6 +6,7 @@ import csv
 import json
 import os
 import pickle
+import socket
 import subprocess
 import sys
 import textwrap
@@ -16,7 +17,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from hpo.data import describe_data, load_datasets, prepare_data_cache
+from hpo.data import cache_key, describe_data, load_datasets, prepare_data_cache
 from hpo.errors import HpoError
 from hpo.spec import (
     BudgetSpec,
@@ -339,3 +340,19 @@ def test_changed_file_gets_a_new_cache(tmp_path):
     assert before != after
     train, evals = load_datasets(spec)
     assert len(train) + len(evals) == 20 and text_of(train[0]["input_ids"]) == "b" * 10
+
+
+def test_leftovers_of_a_killed_builder_are_cleared(tmp_path):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("x" * 100)
+    spec = study(tmp_path, files=(str(corpus),), block_size=10)
+    root = tmp_path / "run" / ".cache"
+    key = cache_key(spec)
+    stale = root / f".tmp-data-{key}-{socket.gethostname()}-4242-deadbeef"
+    stale.mkdir(parents=True)
+    (stale / "train_input_ids.npy").write_bytes(b"half written")
+    broken = root / f"data-{key}"  # a folder without meta.json is not a finished cache
+    broken.mkdir()
+    train, evals = load_datasets(spec)
+    assert len(train) + len(evals) == 10
+    assert not stale.exists() and (broken / "meta.json").exists()
