@@ -1,0 +1,253 @@
+"""`hpo status` / `hpo best` on a 10,000-trial study, against optuna's own ways of asking.
+
+Builds a study of N trials (default 10,000) with 20 intermediate values each, three params
+and three user attrs per trial, then times each command as a whole process, the way a user
+runs it (interpreter start included):
+
+    hpo status / hpo best            (python -m hpo.cli ... study.yaml)
+    optuna best-trial                (optuna's CLI)
+    optuna.load_study(...).trials    (a Python script)
+    optuna.load_study(...).best_trial
+
+Rerun:  python bench/status_at_scale.py [--trials 10000] [--storage URL] [--repeat 3]
+
+The study is built in bulk: optuna creates the tables and one real trial (so every row
+format is optuna's own), then the other trials are copied from it with executemany inserts
+through optuna's table definitions. It prints figures; it asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import math
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO_ROOT = BENCH_DIR.parent
+sys.path.insert(0, str(REPO_ROOT))
+
+from bench._common import table  # noqa: E402
+from hpo.storage import mask_url, open_storage, with_driver  # noqa: E402
+
+STUDY = "status_at_scale"
+STEPS = 20
+BATCH_SIZES = [8, 16, 32]
+RUNNING = 4  # trials still running at the end, as with 4 workers
+
+
+def build_study(url: str, n_trials: int, seed: int = 0) -> float:
+    """Create the study; returns the seconds it took."""
+    import optuna
+    import sqlalchemy
+    from optuna.storages._rdb import models
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    start = time.perf_counter()
+    storage = open_storage(url)
+    study = optuna.create_study(study_name=STUDY, storage=storage, direction="minimize")
+
+    def objective(trial: optuna.Trial) -> float:
+        trial.suggest_float("learning_rate", 1e-5, 1e-2, log=True)
+        trial.suggest_categorical("per_device_train_batch_size", BATCH_SIZES)
+        trial.suggest_int("model.n_layer", 1, 4)
+        for step in range(STEPS):
+            trial.report(4.0 - step * 0.1, (step + 1) * 50)
+        trial.set_user_attr("output_dir", "runs/status_at_scale/trial-0")
+        trial.set_user_attr("best_checkpoint", "runs/status_at_scale/trial-0/checkpoint-1000")
+        trial.set_user_attr("metrics", {"train_loss": 2.5, "train_runtime": 12.0})
+        return 2.5
+
+    study.optimize(objective, n_trials=1)
+
+    rng = random.Random(seed)
+    engine = storage.engine
+    with engine.begin() as conn:
+        study_id = conn.execute(
+            sqlalchemy.select(models.StudyModel.study_id).where(
+                models.StudyModel.study_name == STUDY
+            )
+        ).scalar_one()
+        distributions = dict(
+            conn.execute(
+                sqlalchemy.select(
+                    models.TrialParamModel.param_name, models.TrialParamModel.distribution_json
+                )
+            ).all()
+        )
+        first_id = (
+            conn.execute(
+                sqlalchemy.select(sqlalchemy.func.max(models.TrialModel.trial_id))
+            ).scalar_one()
+            + 1
+        )
+
+        trials, params, values, steps, attrs = [], [], [], [], []
+        now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+        for offset in range(n_trials - 1):
+            trial_id, number = first_id + offset, 1 + offset
+            state = _state(number, n_trials, rng)
+            started = now - dt.timedelta(seconds=(n_trials - number) * 30)
+            finished = state not in ("RUNNING", "WAITING")
+            trials.append(
+                {
+                    "trial_id": trial_id,
+                    "number": number,
+                    "study_id": study_id,
+                    "state": optuna.trial.TrialState[state],
+                    "datetime_start": started,
+                    "datetime_complete": started + dt.timedelta(seconds=25) if finished else None,
+                }
+            )
+            lr = math.exp(rng.uniform(math.log(1e-5), math.log(1e-2)))
+            for name, internal in (
+                ("learning_rate", lr),
+                ("per_device_train_batch_size", float(rng.randrange(len(BATCH_SIZES)))),
+                ("model.n_layer", float(rng.randint(1, 4))),
+            ):
+                params.append(
+                    {
+                        "trial_id": trial_id,
+                        "param_name": name,
+                        "param_value": internal,
+                        "distribution_json": distributions[name],
+                    }
+                )
+            final = 1.5 + rng.random() * 2.5
+            n_steps = STEPS if state != "RUNNING" else STEPS // 2
+            for step in range(n_steps):
+                steps.append(
+                    {
+                        "trial_id": trial_id,
+                        "step": (step + 1) * 50,
+                        "intermediate_value": final + (STEPS - step) * 0.05,
+                        "intermediate_value_type": models.TrialIntermediateValueModel.TrialIntermediateValueType.FINITE,
+                    }
+                )
+            if state == "COMPLETE":
+                values.append(
+                    {
+                        "trial_id": trial_id,
+                        "objective": 0,
+                        "value": final,
+                        "value_type": models.TrialValueModel.TrialValueType.FINITE,
+                    }
+                )
+            output_dir = f"runs/{STUDY}/trial-{number}"
+            for key, value in (
+                ("output_dir", output_dir),
+                ("best_checkpoint", f"{output_dir}/checkpoint-1000"),
+                ("metrics", {"train_loss": final, "train_runtime": 12.0}),
+            ):
+                attrs.append({"trial_id": trial_id, "key": key, "value_json": _json(value)})
+        conn.execute(sqlalchemy.insert(models.TrialModel.__table__), trials)
+        conn.execute(sqlalchemy.insert(models.TrialParamModel.__table__), params)
+        conn.execute(sqlalchemy.insert(models.TrialValueModel.__table__), values)
+        conn.execute(sqlalchemy.insert(models.TrialIntermediateValueModel.__table__), steps)
+        conn.execute(sqlalchemy.insert(models.TrialUserAttributeModel.__table__), attrs)
+        if engine.dialect.name == "postgresql":
+            # Explicit ids leave the sequence behind; a later optuna insert must not collide.
+            conn.exec_driver_sql(
+                "SELECT setval(pg_get_serial_sequence('trials', 'trial_id'),"
+                " (SELECT MAX(trial_id) FROM trials))"
+            )
+    engine.dispose()
+    return time.perf_counter() - start
+
+
+def _state(number: int, n_trials: int, rng: random.Random) -> str:
+    if number >= n_trials - RUNNING:
+        return "RUNNING"
+    roll = rng.random()
+    return "COMPLETE" if roll < 0.80 else "PRUNED" if roll < 0.96 else "FAIL"
+
+
+def _json(value: object) -> str:
+    import json
+
+    return json.dumps(value)
+
+
+def timed(command: list[str], repeat: int) -> tuple[float, str]:
+    """Median wall seconds of `command` as a fresh process; a slow command runs once."""
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    times, output = [], ""
+    for _ in range(repeat):
+        start = time.perf_counter()
+        proc = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True)
+        times.append(time.perf_counter() - start)
+        output = proc.stdout + proc.stderr
+        if proc.returncode != 0:
+            raise SystemExit(f"failed: {' '.join(command)}\n{output[-3000:]}")
+        if times[-1] > 5:
+            break
+    return statistics.median(times), output
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=10_000)
+    parser.add_argument("--storage", help="an empty database URL (default: a temporary SQLite)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per command (median)")
+    args = parser.parse_args()
+
+    workdir = Path(tempfile.mkdtemp(prefix="hpo-status-bench-"))
+    url = args.storage or f"sqlite:///{workdir / 'study.db'}"
+    try:
+        build_s = build_study(url, args.trials)
+        print(
+            f"built {args.trials} trials x {STEPS} intermediate values in {build_s:.1f} s"
+            f" on {mask_url(url)}"
+        )
+        study_file = workdir / "study.yaml"
+        study_file.write_text(f"name: {STUDY}\nstorage: {url}\n", encoding="utf-8")
+        optuna_cli = shutil.which("optuna", path=str(Path(sys.executable).parent)) or "optuna"
+        # A fresh interpreter's floor, to read the others against.
+        python = [sys.executable, "-c", "pass"]
+        hpo = [sys.executable, "-m", "hpo.cli"]
+        load = (
+            "import optuna; optuna.logging.set_verbosity(optuna.logging.WARNING); "
+            f"s = optuna.load_study(study_name={STUDY!r}, storage={with_driver(url)!r}); "
+        )
+        commands = [
+            ("hpo status", [*hpo, "status", str(study_file)]),
+            ("hpo best", [*hpo, "best", str(study_file)]),
+            ("hpo status --json", [*hpo, "status", str(study_file), "--json"]),
+            (
+                "optuna best-trial",
+                [optuna_cli, "best-trial", "--study-name", STUDY, "--storage", with_driver(url)],
+            ),
+            ("optuna.load_study().trials", [sys.executable, "-c", load + "print(len(s.trials))"]),
+            (
+                "optuna.load_study().best_trial",
+                [sys.executable, "-c", load + "print(s.best_trial.number)"],
+            ),
+            ("python -c pass (floor)", python),
+        ]
+        results = []
+        for label, command in commands:
+            seconds, output = timed(command, args.repeat)
+            results.append((label, seconds))
+            if label == "hpo status":
+                print(output)
+        reference = dict(results)["hpo status"]
+        rows = [(label, seconds, seconds / reference) for label, seconds in results]
+        print(
+            f"\n{args.trials} trials x {STEPS} steps, {mask_url(url).split(':')[0]}, "
+            f"{os.cpu_count()} cores, {dt.date.today().isoformat()} (median of up to {args.repeat})"
+        )
+        print(table(["command (whole process)", "wall s", "x hpo status"], rows))
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
