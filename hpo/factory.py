@@ -2,15 +2,35 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
 import os
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from hpo.errors import HpoError
 
 FACTORY_FORMAT = "'package.module:function'"
+
+
+@contextlib.contextmanager
+def current_directory_importable() -> Iterator[None]:
+    """Factories are found like relative paths: from the current directory, as with `python -m`.
+
+    The `hpo` console script does not put the current directory on sys.path, so a user's
+    `my_models.py` beside the study file would import at `python -m hpo` but not at `hpo run`.
+    """
+    cwd = os.getcwd()
+    added = cwd not in sys.path and "" not in sys.path
+    if added:
+        sys.path.insert(0, cwd)
+    try:
+        yield
+    finally:
+        if added and cwd in sys.path:
+            sys.path.remove(cwd)
 
 
 def split_factory_ref(ref: str, key: str) -> tuple[str, str]:
@@ -25,11 +45,12 @@ def load_factory(ref: str, key: str) -> Callable[..., Any]:
     """Import the module and return the callable; errors name the module or the function."""
     module_name, attr = split_factory_ref(ref, key)
     try:
-        module = importlib.import_module(module_name)
+        with current_directory_importable():
+            module = importlib.import_module(module_name)
     except ImportError as error:
         raise HpoError(
             f"{key}: {ref!r}: module {module_name!r} could not be imported ({error}); "
-            "check the name and that its folder is on PYTHONPATH"
+            "check the name; its folder must be the current directory or on PYTHONPATH"
         ) from error
     target: Any = module
     for part in attr.split("."):
@@ -51,7 +72,8 @@ def factory_fingerprint(ref: str, key: str) -> dict[str, Any]:
     """
     module_name, attr = split_factory_ref(ref, key)
     try:
-        spec = importlib.util.find_spec(module_name)
+        with current_directory_importable():
+            spec = importlib.util.find_spec(module_name)
     except (ImportError, ValueError):
         spec = None
     origin = getattr(spec, "origin", None)

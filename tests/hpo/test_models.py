@@ -150,6 +150,20 @@ def test_factory_gets_the_config_and_the_trial_overrides(factory_module):
     assert n_params(model_init({"model.depth": 3})) == 3 * (8 * 8 + 8)
 
 
+def test_factory_module_in_the_current_directory_is_found(tmp_path, monkeypatch):
+    # as under the `hpo` console script: the current directory is not on sys.path
+    (tmp_path / "cwd_models.py").write_text(
+        "import torch\ndef one(**c): return torch.nn.Linear(2, 2)\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(tmp_path))])
+    try:
+        assert n_params(build_model_init(ModelSpec(factory="cwd_models:one"))()) == 6
+    finally:
+        sys.modules.pop("cwd_models", None)
+    assert str(tmp_path) not in sys.path
+
+
 @pytest.mark.parametrize(
     ("ref", "message"),
     [
