@@ -190,7 +190,16 @@ class _Reader:
         try:
             return list(self._conn.execute(statement, params))
         except Exception as error:
+            if _is_missing_table(error):
+                return self._no_tables()
             raise self._storage_error("cannot read optuna's tables in", error) from None
+
+    def _no_tables(self) -> list[Any]:
+        raise HpoError(
+            f"{mask_url(self.url)} holds no optuna study (its tables are missing). "
+            "Check `storage:` in the study file (or --storage / HPO_STORAGE), "
+            "or start the study with `hpo run`."
+        )
 
     def study_names(self) -> list[str]:
         return [row[0] for row in self._rows("SELECT study_name FROM studies ORDER BY study_name")]
@@ -352,6 +361,12 @@ def pareto_front(values: dict[int, list[float]], directions: list[str]) -> list[
         if not dominated:
             front.append((point, key))
     return [key for _, key in front]
+
+
+def _is_missing_table(error: Exception) -> bool:
+    message = str(getattr(error, "orig", None) or error).lower()
+    # SQLite: "no such table: studies"; PostgreSQL: 'relation "studies" does not exist'.
+    return "no such table" in message or ("relation" in message and "does not exist" in message)
 
 
 def _stored_float(value: float | None, value_type: Any) -> float:

@@ -191,6 +191,15 @@ def test_a_missing_sqlite_file_is_an_error_and_is_not_created(tmp_path):
     assert not path.exists() and not path.parent.exists()
 
 
+def test_a_database_without_optuna_tables_says_so(tmp_path, pg_url):
+    empty_file = tmp_path / "empty.db"
+    empty_file.touch()
+    for url in (f"sqlite:///{empty_file}", with_password(pg_url)):
+        with pytest.raises(HpoError, match="holds no optuna study") as caught:
+            inspect.status(url, "x")
+        assert SECRET not in str(caught.value)
+
+
 def test_an_unreachable_database_error_hides_the_password():
     url = f"postgresql://postgres:{SECRET}@127.0.0.1:1/none"
     with pytest.raises(HpoError) as caught:
