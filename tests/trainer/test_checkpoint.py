@@ -1,0 +1,329 @@
+"""Checkpoints: exact resume, atomic save under SIGKILL, rotation, safe and checked loading."""
+
+import json
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from tiny import Regression, RegressionData, TokenDataset, gpt2
+
+from trainer import Trainer, TrainerCallback, TrainingArguments
+from trainer.checkpoint import CheckpointError, sorted_checkpoints
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+class CountingTokens(TokenDataset):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.reads = 0
+
+    def __getitem__(self, index):
+        self.reads += 1
+        return super().__getitem__(index)
+
+
+class StopAt(TrainerCallback):
+    def __init__(self, step):
+        self.step = step
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step == self.step:
+            control.should_save = True
+            control.should_training_stop = True
+
+
+def _resume_args(out):
+    return TrainingArguments(
+        output_dir=str(out),
+        max_steps=12,
+        per_device_train_batch_size=4,
+        gradient_accumulation_steps=2,
+        learning_rate=3e-3,
+        warmup_steps=2,
+        logging_steps=1,
+        save_strategy="steps",
+        save_steps=100,
+        seed=7,
+        disable_tqdm=True,
+    )
+
+
+def _step_losses(state):
+    return {row["step"]: row["loss"] for row in state.log_history if "loss" in row}
+
+
+def test_exact_resume_same_losses_and_bitwise_weights(tmp_path):
+    # dropout on (RNG state matters), shuffled data, accumulation, and the stop falls mid-epoch
+    # (5 steps per epoch; stop at 7 = epoch 1, step 2).
+    full = Trainer(
+        model_init=lambda: gpt2(dropout=0.1),
+        args=_resume_args(tmp_path / "full"),
+        train_dataset=TokenDataset(rows=40),
+    )
+    full.train()
+
+    first = Trainer(
+        model_init=lambda: gpt2(dropout=0.1),
+        args=_resume_args(tmp_path / "split"),
+        train_dataset=TokenDataset(rows=40),
+        callbacks=[StopAt(7)],
+    )
+    assert first.train().global_step == 7
+    data = CountingTokens(rows=40)
+    second = Trainer(
+        model_init=lambda: gpt2(dropout=0.1),
+        args=_resume_args(tmp_path / "split"),
+        train_dataset=data,
+    )
+    second.train(resume_from_checkpoint=str(tmp_path / "split" / "checkpoint-7"))
+
+    assert _step_losses(second.state) == _step_losses(full.state)  # every step, exactly
+    assert sorted(_step_losses(second.state)) == list(range(1, 13))
+    full_weights = full.model.state_dict()
+    for name, tensor in second.model.state_dict().items():
+        assert torch.equal(tensor, full_weights[name]), name
+    # the seen part of the epoch was skipped by index: only the 5 remaining steps were read
+    assert data.reads == 5 * 2 * 4
+
+
+def test_resume_true_takes_newest_complete_checkpoint(tmp_path):
+    args = TrainingArguments(
+        output_dir=str(tmp_path),
+        max_steps=6,
+        per_device_train_batch_size=4,
+        save_steps=2,
+        disable_tqdm=True,
+        learning_rate=0.01,
+    )
+    Trainer(
+        model=Regression(), args=args, train_dataset=RegressionData(), callbacks=[StopAt(4)]
+    ).train()
+    os.makedirs(tmp_path / ".tmp-checkpoint-5-abc")  # a killed save's leftover is not a checkpoint
+    steps = []
+
+    class Steps(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            steps.append(state.global_step)
+
+    trainer = Trainer(
+        model=Regression(), args=args, train_dataset=RegressionData(), callbacks=[Steps()]
+    )
+    trainer.train(resume_from_checkpoint=True)
+    assert steps == [5, 6]
+    assert [os.path.basename(p) for p in sorted_checkpoints(str(tmp_path))] == [
+        "checkpoint-2",
+        "checkpoint-4",
+        "checkpoint-6",
+    ]
+    assert not os.path.exists(tmp_path / ".tmp-checkpoint-5-abc")  # cleaned at the next save
+
+
+def test_rotation_never_deletes_the_best_and_best_is_loaded_at_end(tmp_path):
+    scores = iter([5.0, 1.0, 3.0, 4.0, 6.0])  # best at the 2nd evaluation (step 4)
+
+    def compute_metrics(_prediction):
+        return {"score": next(scores)}
+
+    args = TrainingArguments(
+        output_dir=str(tmp_path),
+        max_steps=10,
+        per_device_train_batch_size=4,
+        eval_strategy="steps",
+        eval_steps=2,
+        save_steps=2,
+        save_total_limit=2,
+        load_best_model_at_end=True,
+        metric_for_best_model="score",
+        greater_is_better=False,
+        learning_rate=0.05,
+        disable_tqdm=True,
+    )
+    saved = []
+
+    class Saved(TrainerCallback):
+        def on_save(self, args, state, control, checkpoint_dir=None, **kwargs):
+            saved.append((checkpoint_dir, state.last_checkpoint))
+
+    trainer = Trainer(
+        model=Regression(),
+        args=args,
+        train_dataset=RegressionData(),
+        eval_dataset=RegressionData(seed=1),
+        compute_metrics=compute_metrics,
+        callbacks=[Saved()],
+    )
+    trainer.train()
+    names = [os.path.basename(p) for p in sorted_checkpoints(str(tmp_path))]
+    assert names == ["checkpoint-4", "checkpoint-10"]
+    assert trainer.state.best_model_checkpoint == str(tmp_path / "checkpoint-4")
+    assert trainer.state.best_metric == 1.0 and trainer.state.best_global_step == 4
+    assert [os.path.basename(a) for a, b in saved if a == b] == [
+        f"checkpoint-{s}" for s in (2, 4, 6, 8, 10)
+    ]
+    best = load_file(str(tmp_path / "checkpoint-4" / "model.safetensors"))
+    assert torch.equal(trainer.model.linear.weight, best["linear.weight"])
+    state = json.loads((tmp_path / "checkpoint-10" / "trainer_state.json").read_text())
+    assert state["best_model_checkpoint"].endswith("checkpoint-4")
+
+
+def test_tied_weights_round_trip(tmp_path):
+    model = gpt2(dropout=0.0, seed=3)
+    assert model.lm_head.weight.data_ptr() == model.transformer.wte.weight.data_ptr()
+    args = TrainingArguments(
+        output_dir=str(tmp_path),
+        max_steps=2,
+        per_device_train_batch_size=4,
+        save_steps=2,
+        disable_tqdm=True,
+    )
+    Trainer(model=model, args=args, train_dataset=TokenDataset(rows=8)).train()
+    fresh = gpt2(dropout=0.0, seed=4)
+    from trainer.checkpoint import load_weights
+
+    load_weights(str(tmp_path / "checkpoint-2"), fresh)
+    assert fresh.lm_head.weight.data_ptr() == fresh.transformer.wte.weight.data_ptr()
+    assert torch.equal(fresh.transformer.wte.weight, model.transformer.wte.weight)
+
+
+@pytest.fixture
+def one_checkpoint(tmp_path):
+    args = TrainingArguments(
+        output_dir=str(tmp_path),
+        max_steps=2,
+        per_device_train_batch_size=4,
+        save_steps=2,
+        disable_tqdm=True,
+    )
+    Trainer(model=Regression(), args=args, train_dataset=RegressionData()).train()
+    return args, tmp_path / "checkpoint-2"
+
+
+class _Evil:
+    def __reduce__(self):
+        return (os.system, ("touch pwned-by-checkpoint",))
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        ("missing_dir", "does not exist"),
+        ("optimizer.pt:truncate", "optimizer.pt is corrupt"),
+        ("model.safetensors:truncate", "model.safetensors are corrupt"),
+        ("trainer_state.json:garbage", "trainer_state.json is corrupt"),
+        ("rng_state.pth:delete", "rng_state.pth is missing"),
+        ("optimizer.pt:pickle", "optimizer.pt is corrupt"),
+    ],
+)
+def test_damaged_checkpoint_errors_name_the_path(
+    one_checkpoint, damage, message, monkeypatch, tmp_path
+):
+    args, path = one_checkpoint
+    monkeypatch.chdir(tmp_path)
+    target = path
+    if damage == "missing_dir":
+        target = path.parent / "checkpoint-99"
+    else:
+        name, how = damage.split(":")
+        file = path / name
+        if how == "truncate":
+            file.write_bytes(file.read_bytes()[:40])
+        elif how == "garbage":
+            file.write_text("{not json")
+        elif how == "delete":
+            file.unlink()
+        elif how == "pickle":
+            file.write_bytes(pickle.dumps({"state": _Evil()}))
+    trainer = Trainer(model=Regression(), args=args, train_dataset=RegressionData())
+    with pytest.raises(CheckpointError) as error:
+        trainer.train(resume_from_checkpoint=str(target))
+    assert message in str(error.value) and str(target) in str(error.value)
+    assert not (tmp_path / "pwned-by-checkpoint").exists()  # weights_only never ran the payload
+
+
+def test_resume_true_without_checkpoint_is_an_error(tmp_path):
+    args = TrainingArguments(output_dir=str(tmp_path), max_steps=2, disable_tqdm=True)
+    with pytest.raises(CheckpointError, match="holds no complete checkpoint"):
+        Trainer(model=Regression(), args=args, train_dataset=RegressionData()).train(
+            resume_from_checkpoint=True
+        )
+
+
+KILLER = textwrap.dedent(
+    """
+    import os, signal, sys
+    sys.path[:0] = [{repo!r}, {tests!r}]
+    import trainer.checkpoint as ckpt
+    from tiny import Regression, RegressionData
+    from trainer import Trainer, TrainingArguments
+
+    where, out = sys.argv[1], sys.argv[2]
+    saves = 0
+    original_save_model = ckpt.save_model
+    original_rmtree = ckpt.shutil.rmtree
+
+    def save_model_then_die(model, path, *a, **k):
+        global saves
+        original_save_model(model, path, *a, **k)
+        saves += 1
+        if where == "mid-save" and saves == 3:   # weights of checkpoint-3 written, the rest not
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    def rmtree_then_die(path, *a, **k):
+        victim = sorted(os.listdir(path))[0]
+        os.remove(os.path.join(path, victim))    # half-deleted, then killed
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    ckpt.save_model = save_model_then_die
+    if where == "mid-rotation":
+        ckpt.shutil.rmtree = rmtree_then_die
+    args = TrainingArguments(output_dir=out, max_steps=6, per_device_train_batch_size=4, save_steps=1,
+                             save_total_limit=2, disable_tqdm=True, learning_rate=0.01)
+    Trainer(model=Regression(), args=args, train_dataset=RegressionData()).train()
+    """
+)
+
+
+@pytest.mark.parametrize(
+    ("where", "survivors"),
+    [
+        ("mid-save", ["checkpoint-1", "checkpoint-2"]),  # checkpoint-3 was being written
+        ("mid-rotation", ["checkpoint-2", "checkpoint-3"]),  # checkpoint-1 was being deleted
+    ],
+)
+def test_sigkill_during_save_leaves_earlier_checkpoints_intact(tmp_path, where, survivors):
+    script = tmp_path / "killer.py"
+    script.write_text(KILLER.format(repo=REPO, tests=os.path.dirname(__file__)))
+    out = tmp_path / "out"
+    result = subprocess.run(
+        [sys.executable, str(script), where, str(out)], capture_output=True, text=True
+    )
+    assert result.returncode == -signal.SIGKILL, result.stderr
+    leftovers = [n for n in os.listdir(out) if n.startswith(".")]
+    assert leftovers, "the kill did not land inside a save"
+    complete = [os.path.basename(p) for p in sorted_checkpoints(str(out))]
+    assert complete == survivors
+    # resume=True takes the newest survivor, every file of which is intact, and finishes the run
+    args = TrainingArguments(
+        output_dir=str(out),
+        max_steps=6,
+        per_device_train_batch_size=4,
+        save_steps=1,
+        save_total_limit=2,
+        disable_tqdm=True,
+        learning_rate=0.01,
+    )
+    trainer = Trainer(model=Regression(), args=args, train_dataset=RegressionData())
+    trainer.train(resume_from_checkpoint=True)
+    assert trainer.state.global_step == 6
+    assert [os.path.basename(p) for p in sorted_checkpoints(str(out))] == [
+        "checkpoint-5",
+        "checkpoint-6",
+    ]
+    assert not [n for n in os.listdir(out) if n.startswith(".")]

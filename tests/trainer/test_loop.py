@@ -1,0 +1,311 @@
+"""The inner loop: accumulation, logging, evaluation, callbacks, NaN guard, data shapes."""
+
+import math
+
+import pytest
+import torch
+from tiny import SEQ, Regression, RegressionData, TokenDataset, gpt2
+
+from trainer import EarlyStoppingCallback, Trainer, TrainerCallback, TrainingArguments
+from trainer.trainer import NonFiniteLossError
+
+
+def _args(tmp_path, **kwargs):
+    base = dict(output_dir=str(tmp_path), disable_tqdm=True, save_strategy="no", logging_steps=1)
+    base.update(kwargs)
+    return TrainingArguments(**base)
+
+
+def _grads_after_one_step(tmp_path, dataset, batch, accumulation):
+    """Parameters after one optimizer step of SGD lr=1: reveals the accumulated gradient."""
+    model = gpt2(dropout=0.0, seed=0)
+    args = _args(
+        tmp_path,
+        max_steps=1,
+        per_device_train_batch_size=batch,
+        gradient_accumulation_steps=accumulation,
+        optim="sgd",
+        learning_rate=1.0,
+        lr_scheduler_type="constant",
+        max_grad_norm=0.0,
+    )
+    trainer = Trainer(model=model, args=args, train_dataset=dataset)
+    trainer._step_groups = lambda run, epoch, skip: iter(
+        [_fixed_groups(dataset, batch, accumulation)]
+    )
+    output = trainer.train()
+    return [p.detach().clone() for p in model.parameters()], output.training_loss
+
+
+def _fixed_groups(dataset, batch, accumulation):
+    rows = [dataset[i] for i in range(batch * accumulation)]
+    return [
+        {k: torch.stack([r[k] for r in rows[j * batch : (j + 1) * batch]]) for k in rows[0]}
+        for j in range(accumulation)
+    ]
+
+
+def test_accumulation_normalises_over_all_tokens_of_the_step(tmp_path):
+    # Uneven padding: a mean of micro-batch means would weigh short rows more.
+    dataset = TokenDataset(rows=8, pad_every=1)
+    one_batch, loss_one = _grads_after_one_step(tmp_path / "a", dataset, batch=8, accumulation=1)
+    accumulated, loss_acc = _grads_after_one_step(tmp_path / "b", dataset, batch=2, accumulation=4)
+    assert loss_acc == pytest.approx(loss_one, rel=1e-5)
+    for a, b in zip(one_batch, accumulated, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+    # and the naive mean of means differs on this data
+    model = gpt2(dropout=0.0, seed=0)
+    groups = _fixed_groups(dataset, 2, 4)
+    naive = sum(model(**g).loss.item() for g in groups) / 4
+    assert abs(naive - loss_one) > 1e-3
+
+
+def test_short_last_group_and_plain_module(tmp_path):
+    # 10 rows, batch 4 -> 3 micro-batches per epoch; accumulation 2 -> 2 steps (the second short)
+    args = _args(
+        tmp_path,
+        num_train_epochs=2,
+        per_device_train_batch_size=4,
+        gradient_accumulation_steps=2,
+        learning_rate=0.05,
+        lr_scheduler_type="constant",
+    )
+    trainer = Trainer(model=Regression(), args=args, train_dataset=RegressionData(rows=10))
+    output = trainer.train()
+    assert output.global_step == 4 and trainer.state.max_steps == 4
+    steps = [row["step"] for row in trainer.state.log_history if "loss" in row]
+    assert steps == [1, 2, 3, 4]
+    assert trainer.state.epoch == 2.0
+
+
+def test_metrics_logging_and_evaluation(tmp_path):
+    args = _args(
+        tmp_path,
+        max_steps=6,
+        per_device_train_batch_size=4,
+        logging_steps=2,
+        eval_strategy="steps",
+        eval_steps=4,
+        learning_rate=0.05,
+    )
+    trainer = Trainer(
+        model=Regression(),
+        args=args,
+        train_dataset=RegressionData(),
+        eval_dataset=RegressionData(seed=1),
+    )
+    output = trainer.train()
+    for key in (
+        "train_runtime",
+        "train_samples_per_second",
+        "train_steps_per_second",
+        "train_loss",
+        "eval_loss",
+    ):
+        assert key in output.metrics
+    history = trainer.state.log_history
+    assert [r["step"] for r in history if "loss" in r] == [2, 4, 6]
+    # evaluated at step 4 and once more at the end (6 is not an eval step)
+    assert [r["step"] for r in history if "eval_loss" in r] == [4, 6]
+    assert history[-1]["train_loss"] == output.training_loss
+    losses = [r["loss"] for r in history if "loss" in r]
+    assert output.training_loss == pytest.approx(sum(losses) / 3, rel=1e-4)
+
+
+def test_compute_metrics_receives_predictions(tmp_path):
+    seen = {}
+
+    def compute_metrics(prediction):
+        predictions, labels = prediction
+        seen["shape"] = predictions.shape
+        return {"mae": float(abs(predictions).mean())}
+
+    trainer = Trainer(
+        model=Regression(),
+        args=_args(tmp_path, max_steps=1),
+        train_dataset=RegressionData(),
+        eval_dataset=RegressionData(rows=12),
+        compute_metrics=compute_metrics,
+    )
+    metrics = trainer.evaluate()
+    assert seen["shape"] == (12,)
+    assert {"eval_loss", "eval_mae", "eval_runtime"} <= set(metrics)
+
+
+def test_callbacks_can_stop_and_request_evaluation(tmp_path):
+    class Steer(TrainerCallback):
+        def __init__(self):
+            self.events = []
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            self.events.append("begin")
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.global_step == 2:
+                control.should_evaluate = True
+            if state.global_step == 3:
+                control.should_training_stop = True
+
+        def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+            self.events.append(("eval", state.global_step, "eval_loss" in metrics))
+
+        def on_train_end(self, args, state, control, **kwargs):
+            self.events.append("end")
+
+    steer = Steer()
+    args = _args(tmp_path, max_steps=50, per_device_train_batch_size=4, eval_strategy="no")
+    trainer = Trainer(
+        model=Regression(),
+        args=args,
+        train_dataset=RegressionData(),
+        eval_dataset=RegressionData(),
+        callbacks=[steer],
+    )
+    output = trainer.train()
+    assert output.global_step == 3
+    assert steer.events == ["begin", ("eval", 2, True), "end"]
+
+
+def test_early_stopping(tmp_path):
+    # lr 0 -> the eval loss never improves -> stop after `patience` non-improving evaluations
+    args = _args(
+        tmp_path,
+        max_steps=100,
+        per_device_train_batch_size=4,
+        eval_strategy="steps",
+        eval_steps=1,
+        learning_rate=0.0,
+    )
+    trainer = Trainer(
+        model=Regression(),
+        args=args,
+        train_dataset=RegressionData(),
+        eval_dataset=RegressionData(),
+        callbacks=[EarlyStoppingCallback(early_stopping_patience=2)],
+    )
+    output = trainer.train()
+    assert output.global_step == 3
+
+
+def test_nan_loss_stops_with_the_step(tmp_path):
+    class NanAt(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.linear = torch.nn.Linear(4, 1)
+            self.calls = 0
+
+        def forward(self, x, y):
+            self.calls += 1
+            loss = torch.nn.functional.mse_loss(self.linear(x).squeeze(-1), y)
+            return {"loss": loss * float("nan") if self.calls == 3 else loss}
+
+    model = NanAt()
+    args = _args(tmp_path, max_steps=10, per_device_train_batch_size=4)
+    trainer = Trainer(model=model, args=args, train_dataset=RegressionData())
+    before = None
+
+    class Remember(TrainerCallback):
+        def on_step_end(self, args, state, control, model=None, **kwargs):
+            nonlocal before
+            before = model.linear.weight.detach().clone()
+
+    trainer.add_callback(Remember())
+    with pytest.raises(NonFiniteLossError, match="at step 3"):
+        trainer.train()
+    assert torch.isfinite(model.linear.weight).all()
+    torch.testing.assert_close(model.linear.weight, before)  # the NaN step was never applied
+
+
+def test_iterable_dataset_needs_max_steps_and_trains(tmp_path):
+    class Stream(torch.utils.data.IterableDataset):
+        def __iter__(self):
+            data = RegressionData(rows=12)
+            return (data[i] for i in range(len(data)))
+
+    with pytest.raises(ValueError, match="max_steps"):
+        Trainer(model=Regression(), args=_args(tmp_path), train_dataset=Stream())
+    args = _args(tmp_path, max_steps=7, per_device_train_batch_size=4)
+    trainer = Trainer(model=Regression(), args=args, train_dataset=Stream())
+    assert trainer.train().global_step == 7  # 3 batches per pass: the stream is restarted
+
+
+def test_getitems_dataset_is_indexed_in_one_call(tmp_path):
+    class Columnar(torch.utils.data.Dataset):
+        calls = 0
+
+        def __init__(self):
+            self.data = RegressionData(rows=16)
+
+        def __len__(self):
+            return 16
+
+        def __getitem__(self, index):
+            raise AssertionError("per-sample access")
+
+        def __getitems__(self, indices):
+            Columnar.calls += 1
+            return {"x": self.data.x[indices], "y": self.data.y[indices]}
+
+    trainer = Trainer(
+        model=Regression(),
+        args=_args(tmp_path, max_steps=4, per_device_train_batch_size=4),
+        train_dataset=Columnar(),
+    )
+    trainer.train()
+    assert Columnar.calls == 4
+
+
+def test_construction_errors(tmp_path):
+    with pytest.raises(ValueError, match="eval_dataset"):
+        Trainer(
+            model=Regression(),
+            args=_args(tmp_path, eval_strategy="steps", eval_steps=2),
+            train_dataset=RegressionData(),
+        )
+    with pytest.raises(ValueError, match="exactly one of model= or model_init="):
+        Trainer(args=_args(tmp_path), train_dataset=RegressionData())
+
+
+def test_warmup_and_schedule_follow_transformers(tmp_path):
+    args = _args(
+        tmp_path,
+        max_steps=10,
+        per_device_train_batch_size=4,
+        warmup_steps=4,
+        learning_rate=1.0,
+        optim="sgd",
+        lr_scheduler_type="cosine",
+        max_grad_norm=0.0,
+    )
+    trainer = Trainer(model=Regression(), args=args, train_dataset=RegressionData())
+    trainer.train()
+    rates = [r["learning_rate"] for r in trainer.state.log_history if "learning_rate" in r]
+    # lr logged after step k is the schedule at k (warmup 4 steps, cosine to 0 at 10)
+    expected = [
+        min(k / 4, 0.5 * (1 + math.cos(math.pi * (k - 4) / 6)))
+        if k < 4
+        else 0.5 * (1 + math.cos(math.pi * (k - 4) / 6))
+        for k in range(1, 11)
+    ]
+    assert rates == pytest.approx(expected, abs=1e-6)
+
+
+def test_gpt2_learns_with_remove_unused_columns(tmp_path):
+    data = TokenDataset(rows=32)
+
+    # an extra column the model does not take is dropped before forward
+    class Extra(torch.utils.data.Dataset):
+        def __len__(self):
+            return len(data)
+
+        def __getitem__(self, i):
+            return {**data[i], "row_id": i}
+
+    args = _args(
+        tmp_path, max_steps=30, per_device_train_batch_size=8, learning_rate=3e-3, logging_steps=10
+    )
+    trainer = Trainer(model=gpt2(dropout=0.0, seed=0), args=args, train_dataset=Extra())
+    trainer.train()
+    losses = [r["loss"] for r in trainer.state.log_history if "loss" in r]
+    assert losses[-1] < losses[0] < math.log(64) + 0.5
+    assert SEQ == 16
