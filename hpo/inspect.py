@@ -393,9 +393,15 @@ def _num(value: float | None) -> str:
 
 
 def _metric_names(spec: Any, n_objectives: int) -> list[str]:
+    """Metric names from a StudySpec (`objective.metrics`) or from the raw study file that a
+    StudyRef carries (`objective: {metric: ...}`); generic names when neither fits."""
     metrics = getattr(getattr(spec, "objective", None), "metrics", None)
-    if metrics and len(metrics) == n_objectives:
-        return list(metrics)
+    if metrics is None:
+        objective = (getattr(spec, "raw", None) or {}).get("objective")
+        metrics = objective.get("metric") if isinstance(objective, dict) else None
+        metrics = [metrics] if isinstance(metrics, str) else metrics
+    if isinstance(metrics, (list, tuple)) and len(metrics) == n_objectives:
+        return [str(m) for m in metrics]
     return ["value"] if n_objectives == 1 else [f"value{i}" for i in range(n_objectives)]
 
 

@@ -223,6 +223,19 @@ def test_the_password_never_appears_in_status_or_best(pg_url):
         assert SECRET not in text
 
 
+def test_format_status_names_the_metric_from_the_study_file(tmp_path):
+    from types import SimpleNamespace
+
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    build_study(url)
+    report = inspect.status(url, "demo")
+    ref = SimpleNamespace(raw={"objective": {"metric": "eval_loss", "direction": "minimize"}})
+    spec = SimpleNamespace(objective=SimpleNamespace(metrics=("eval_loss",)))
+    for source in (ref, spec):
+        assert f"eval_loss={report['best']['value']:.6g}" in inspect.format_status(report, source)
+    assert "value=" in inspect.format_status(report)
+
+
 def test_format_best_shows_number_value_params_and_checkpoint(tmp_path):
     url = f"sqlite:///{tmp_path / 'study.db'}"
     study = build_study(url)
