@@ -1104,24 +1104,29 @@ class _Validator:
         return sampler or default_sampler(), pruner or ComponentSpec("none"), scheduler
 
     def _component(
-        self, kind: str, value: Any, registry: Mapping[str, str] | tuple[str, ...]
+        self,
+        kind: str,
+        value: Any,
+        registry: Mapping[str, str] | tuple[str, ...],
+        path: str | None = None,
     ) -> ComponentSpec | None:
         """`{name: ..., **options}` (or just the name) -> a ComponentSpec with checked option names."""
         from hpo import components
 
+        path = path or kind
         if isinstance(value, str):
             value = {"name": value}
         if not isinstance(value, dict):
-            self.problems.found(kind, value, f"a mapping {{name: ..., <options>}} or a {kind} name")
+            self.problems.found(path, value, f"a mapping {{name: ..., <options>}} or a {kind} name")
             return None
         names = tuple(registry)
         name = value.get("name")
         if name not in names:
             if name is None:
-                self.problems.add(f"{kind}.name", f"missing; expected one of {', '.join(names)}")
+                self.problems.add(f"{path}.name", f"missing; expected one of {', '.join(names)}")
             else:
                 self.problems.found(
-                    f"{kind}.name", name, f"one of {', '.join(names)}", did_you_mean(name, names)
+                    f"{path}.name", name, f"one of {', '.join(names)}", did_you_mean(name, names)
                 )
             return None
         options = {k: v for k, v in value.items() if k != "name"}
@@ -1129,20 +1134,20 @@ class _Validator:
         filled = components.backend_filled(kind, name)
         for key in options:
             if key in filled:
-                self.problems.add(f"{kind}.{key}", f"set by hpo ({filled[key]}); remove it")
+                self.problems.add(f"{path}.{key}", f"set by hpo ({filled[key]}); remove it")
             elif key not in allowed:
                 choices = ", ".join(allowed) or "none"
                 self.problems.add(
-                    f"{kind}.{key}",
+                    f"{path}.{key}",
                     f"not an option of {kind} {name} (options: {choices}){did_you_mean(key, allowed)}",
                 )
         required = _required_options(components.component_class(kind, name), filled)
         for key in required:
             if key not in options:
-                self.problems.add(f"{kind}.{key}", f"missing; {kind} {name} requires it")
+                self.problems.add(f"{path}.{key}", f"missing; {kind} {name} requires it")
         for package in components.missing_packages(kind, name):
             self.problems.add(
-                f"{kind}.name",
+                f"{path}.name",
                 f"{kind} {name} needs the `{package}` package, which is not installed (pip install {package})",
             )
         options = {k: v for k, v in options.items() if k in allowed}
@@ -1150,7 +1155,7 @@ class _Validator:
             options["seed"] = 0  # reproducible by default; `seed: null` asks for a random one
         if kind == "pruner" and name == "patient" and options.get("wrapped_pruner") is not None:
             options["wrapped_pruner"] = self._component(
-                "pruner.wrapped_pruner", options["wrapped_pruner"], components.PRUNERS
+                "pruner", options["wrapped_pruner"], components.PRUNERS, f"{path}.wrapped_pruner"
             )
         return ComponentSpec(name, options)
 
