@@ -58,7 +58,6 @@ _PIP_NAMES = {"sklearn": "scikit-learn"}
 # Constructor parameters the backend fills in; a study file must not set them.
 FILLED_BY_BACKEND = {
     ("sampler", "grid"): {"search_space": "built from `space`"},
-    ("pruner", "patient"): {},
     ("scheduler", "*"): {
         "metric": "set from objective.metric",
         "mode": "set from objective.direction",
@@ -124,9 +123,12 @@ def build_pruner(spec: ComponentSpec) -> Any:
 def build_scheduler(
     spec: ComponentSpec, *, metric: str, mode: str, space: Iterable[ParamSpec] = ()
 ) -> Any:
-    """A Ray Tune scheduler for `metric` ("min" | "max"); PBT/PB2 mutate the space by default."""
+    """A Ray Tune scheduler for `metric` ("min" | "max"); PBT/PB2 mutate the training params
+    of `space` unless the study names `hyperparam_mutations` / `hyperparam_bounds`."""
     options = dict(spec.options)
-    space = tuple(space)
+    # A population member continues from another's checkpoint, so the architecture (model.*)
+    # cannot change under it: by default only training params are mutated.
+    space = tuple(p for p in space if not p.is_model_param)
     numeric = [p for p in space if p.type != "categorical"]
     if spec.name == "pbt" and "hyperparam_mutations" not in options:
         from hpo.space import to_ray_param_space

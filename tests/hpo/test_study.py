@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from study_files import DELETE, write_study
 
+from hpo.durations import format_duration, parse_duration
 from hpo.errors import StudyFileError
 from hpo.spec import ComponentSpec, ParamSpec
 from hpo.study import default_pruner, default_scheduler, load, load_for_inspection, resolve_storage
@@ -85,6 +86,37 @@ def test_durations_in_the_budget(tmp_path):
     assert spec.budget.max_failed_trials == 2
     problem = the_problem(tmp_path, {"budget": {"timeout": "20 minutes"}}, "budget.timeout")
     assert "'20 minutes'" in problem and "90s, 20m, 1h" in problem
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("90s", 90),
+        ("20m", 1200),
+        ("1h", 3600),
+        ("1h30m", 5400),
+        ("2d", 172800),
+        ("45", 45),
+        (30, 30),
+        (1.5, 1.5),
+        ("0.5h", 1800),
+    ],
+)
+def test_durations_parse(text, seconds):
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize(
+    "text", ["", "m", "20 minutes", "30m1h", "-5", "1x", True, None, [1], "inf"]
+)
+def test_durations_that_do_not_parse(text):
+    with pytest.raises(ValueError, match="90s, 20m, 1h or 1h30m"):
+        parse_duration(text)
+
+
+def test_format_duration_round_trips():
+    assert format_duration(5400) == "1h30m"
+    assert parse_duration(format_duration(3725)) == 3725
 
 
 def test_floats_written_without_a_dot_are_numbers(tmp_path):
@@ -413,6 +445,27 @@ def test_default_pruner_derives_from_the_evaluation_grid():
 def test_explicit_pruner_without_evaluations_warns(tmp_path):
     spec = load(write_study(tmp_path, {"training": {"eval_strategy": "no"}, "pruner": "median"}))
     assert any("eval_strategy is 'no'" in w for w in spec.warnings)
+
+
+@pytest.mark.parametrize(
+    ("changes", "module", "package"),
+    [
+        ({"sampler": "cmaes"}, "cmaes", "cmaes"),
+        ({"sampler": "qmc"}, "scipy", "scipy"),
+        ({"pruner": "wilcoxon"}, "scipy", "scipy"),
+        ({"backend": "ray", "scheduler": "pb2"}, "sklearn", "scikit-learn"),
+    ],
+)
+def test_components_needing_missing_packages(tmp_path, changes, module, package):
+    import importlib.util
+
+    if importlib.util.find_spec(module) is not None:
+        pytest.skip(f"{module} is installed here")
+    kind = (
+        "scheduler" if "scheduler" in changes else "sampler" if "sampler" in changes else "pruner"
+    )
+    problem = the_problem(tmp_path, changes, f"{kind}.name")
+    assert f"pip install {package}" in problem
 
 
 def test_ray_backend_defaults(tmp_path):
