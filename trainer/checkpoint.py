@@ -258,7 +258,8 @@ def rotate(output_dir: str, limit: int | None, best: str | None) -> list[str]:
     checkpoints = sorted_checkpoints(output_dir)
     keep: set[str] = set(checkpoints[-1:])
     if best is not None:
-        keep.update(path for path in checkpoints if os.path.samefile(path, best))
+        best_path = os.path.abspath(best)
+        keep.update(path for path in checkpoints if os.path.abspath(path) == best_path)
     for path in reversed(checkpoints):
         if len(keep) >= limit:
             break
