@@ -29,7 +29,8 @@ def with_password(url: str, password: str = SECRET) -> str:
 
 def build_study(url: str, name: str = "demo") -> optuna.Study:
     """Four finished trials of each kind plus one still running, with steps and checkpoints."""
-    study = optuna.create_study(study_name=name, storage=url, direction="minimize")
+    sampler = optuna.samplers.RandomSampler(seed=0)  # cheap: the sampler is not under test
+    study = optuna.create_study(study_name=name, storage=url, sampler=sampler)
 
     def objective(trial: optuna.Trial) -> float:
         lr = trial.suggest_float("learning_rate", 1e-5, 1e-2, log=True)
@@ -127,7 +128,10 @@ def test_infinite_values_rank_like_optuna(tmp_path):
 
 def test_multi_objective_best_is_optunas_pareto_front(url):
     study = optuna.create_study(
-        study_name="multi", storage=url, directions=["minimize", "maximize"]
+        study_name="multi",
+        storage=url,
+        directions=["minimize", "maximize"],
+        sampler=optuna.samplers.RandomSampler(seed=1),
     )
     study.optimize(
         lambda t: (t.suggest_float("x", 0, 1), t.suggest_categorical("y", [0.1, 0.5, 0.9])),

@@ -120,7 +120,7 @@ def test_several_processes_write_one_sqlite_file_without_lock_errors(tmp_path):
     optuna.create_study(study_name="shared", storage=open_storage(url))
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", WRITER, url, "15"],
+            [sys.executable, "-c", WRITER, url, "10"],
             cwd=REPO,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -133,9 +133,9 @@ def test_several_processes_write_one_sqlite_file_without_lock_errors(tmp_path):
         assert proc.returncode == 0, err
         assert "database is locked" not in err
     trials = optuna.load_study(study_name="shared", storage=url).trials
-    assert len(trials) == 45
+    assert len(trials) == 30
     assert all(t.state == TrialState.COMPLETE for t in trials)
-    assert sorted(t.number for t in trials) == list(range(45))
+    assert sorted(t.number for t in trials) == list(range(30))
 
 
 def test_postgres_pool_is_sized_to_the_workers_and_survives_dropped_connections(pg_url):
