@@ -148,8 +148,8 @@ def open_storage(
         path.parent.mkdir(parents=True, exist_ok=True)
         _use_wal(path)
     with warnings.catch_warnings():
-        # heartbeat_interval and the retry callback are marked experimental; we rely on both
-        # on purpose, and the warning would print once per worker.
+        # heartbeat_interval is marked experimental; we rely on it on purpose, and the
+        # warning would print once per worker.
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         retry = RetryStaleTrial(max_retry=max_retry, inherit_intermediate_values=True)
         try:
@@ -187,11 +187,14 @@ class RetryStaleTrial:
     """
 
     def __init__(self, max_retry: int | None = 3, inherit_intermediate_values: bool = True):
+        import optuna
         from optuna.storages import RetryHeartbeatStaleTrialCallback
 
-        self._retry = RetryHeartbeatStaleTrialCallback(
-            max_retry=max_retry, inherit_intermediate_values=inherit_intermediate_values
-        )
+        with warnings.catch_warnings():  # experimental by label only; we rely on it on purpose
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            self._retry = RetryHeartbeatStaleTrialCallback(
+                max_retry=max_retry, inherit_intermediate_values=inherit_intermediate_values
+            )
 
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         trial = copy.deepcopy(trial)

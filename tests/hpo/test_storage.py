@@ -308,3 +308,27 @@ def test_a_bare_postgresql_url_uses_the_installed_driver(pg_url):
     optuna.create_study(study_name="bare", storage=storage)
     assert storage.get_study_id_from_name("bare") >= 0
     storage.engine.dispose()
+
+
+def test_retries_stop_at_max_retry_and_drop_the_dead_trials_fail_reason(tmp_path):
+    from hpo.storage import RetryStaleTrial
+
+    study = optuna.create_study(study_name="r", storage=f"sqlite:///{tmp_path / 'r.db'}")
+    study.add_trial(
+        optuna.create_trial(
+            state=TrialState.FAIL,
+            params={"x": 0.5},
+            distributions={"x": optuna.distributions.FloatDistribution(0, 1)},
+            user_attrs={"output_dir": "runs/r/trial-0", FAIL_REASON_ATTR: "heartbeat lost"},
+            intermediate_values={10: 0.9},
+        )
+    )
+    retry = RetryStaleTrial(max_retry=1)
+    retry(study, study.trials[0])
+    first_retry = study.trials[1]
+    assert first_retry.state == TrialState.WAITING
+    assert first_retry.user_attrs == {"output_dir": "runs/r/trial-0"}
+    assert first_retry.intermediate_values == {10: 0.9}
+    # The retry died too: with max_retry=1 it is not queued a second time.
+    retry(study, first_retry)
+    assert len(study.trials) == 2
