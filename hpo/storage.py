@@ -43,11 +43,16 @@ def scrub_passwords(text: str, *urls: str) -> str:
 
     The second part catches drivers that quote the password outside a URL form.
     """
+    from urllib.parse import quote
+
     text = _URL_PASSWORD.sub(r"\1***@", text)
     for url in urls:
         password = _password_of(url)
-        if password:
-            text = text.replace(password, "***")
+        # A very short password would also match inside ordinary words; the URL pattern
+        # above already covers it wherever the URL itself is quoted.
+        if password and len(password) >= 4:
+            for form in {password, quote(password, safe="")}:
+                text = text.replace(form, "***")
     return text
 
 

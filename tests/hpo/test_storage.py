@@ -66,6 +66,14 @@ def test_scrub_passwords_removes_urls_and_the_bare_password():
     assert "postgresql://bob:***@h/db" in scrubbed
 
 
+def test_scrub_passwords_handles_encoded_and_short_passwords():
+    url = "postgresql://bob:p%40ss-word@h/db"  # the password is "p@ss-word"
+    scrubbed = scrub_passwords("auth failed for p@ss-word (p%40ss-word)", url)
+    assert "p@ss" not in scrubbed and "p%40ss" not in scrubbed
+    # A two-letter password is not hunted inside words: the message stays readable.
+    assert scrub_passwords("could not connect", "postgresql://u:on@h/db") == "could not connect"
+
+
 def test_password_filter_masks_log_records():
     url = f"postgresql://bob:{SECRET}@h/db"
     records: list[str] = []
