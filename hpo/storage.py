@@ -85,6 +85,19 @@ class PasswordFilter(logging.Filter):
         return True
 
 
+def guard_logging(*urls: str) -> PasswordFilter:
+    """Mask URL passwords in every record that the root, optuna or SQLAlchemy handlers emit.
+
+    Call it once the handlers exist (after importing optuna); returns the filter attached.
+    """
+    password_filter = PasswordFilter(*urls)
+    for name in (None, "optuna", "sqlalchemy"):
+        for handler in logging.getLogger(name).handlers:
+            if password_filter not in handler.filters:
+                handler.addFilter(password_filter)
+    return password_filter
+
+
 def with_driver(url: str) -> str:
     """The URL with a PostgreSQL driver that is installed.
 

@@ -22,6 +22,7 @@ from hpo.errors import HpoError
 from hpo.storage import (
     FAIL_REASON_ATTR,
     PasswordFilter,
+    guard_logging,
     mask_url,
     open_storage,
     scrub_passwords,
@@ -91,6 +92,22 @@ def test_password_filter_masks_log_records():
     finally:
         logger.removeHandler(handler)
     assert records == ["storage postgresql://bob:***@h/db is slow"]
+
+
+def test_guard_logging_masks_what_optuna_logs():
+    import io
+
+    url = f"postgresql://bob:{SECRET}@h/db"
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    optuna_logger = logging.getLogger("optuna")
+    optuna_logger.addHandler(handler)
+    try:
+        guard_logging(url)
+        optuna_logger.warning("cannot reach %s", url)
+    finally:
+        optuna_logger.removeHandler(handler)
+    assert stream.getvalue() == "cannot reach postgresql://bob:***@h/db\n"
 
 
 # --- opening -------------------------------------------------------------------------------
