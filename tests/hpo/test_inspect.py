@@ -291,7 +291,6 @@ CLI_STATUS = textwrap.dedent(
 
 @pytest.mark.parametrize("command", ["status", "best"])
 def test_hpo_status_and_best_commands_stay_light(tmp_path, command):
-    pytest.importorskip("hpo.study", reason="hpo.study.load_for_inspection not written yet")
     url = f"sqlite:///{tmp_path / 'study.db'}"
     expected = build_study(url).best_trial
     study_file = tmp_path / "study.yaml"
