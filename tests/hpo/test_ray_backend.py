@@ -1,0 +1,205 @@
+"""`backend: ray` end to end on a real local Ray: our Trainer (a tiny GPT-2) as the trainable,
+the study's scheduler and search, and every assertion read back from the Optuna storage."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import optuna
+import pytest
+import yaml
+from optuna.trial import TrialState
+
+from hpo.mirror import BEST_CHECKPOINT_ATTR, FINAL_PARAMS_ATTR, PARAM_HISTORY_ATTR
+
+tune = pytest.importorskip("ray.tune")
+cloudpickle = pytest.importorskip("ray.cloudpickle")
+cloudpickle.register_pickle_by_value(sys.modules[__name__])
+
+MAX_STEPS = 6
+EVAL_STEPS = 2
+
+
+def ray_study(tmp_path: Path, **changes) -> dict:
+    study = {
+        "name": "ray-unit",
+        "storage": f"sqlite:///{tmp_path / 'study.db'}",
+        "backend": "ray",
+        "objective": {"metric": "eval_loss", "direction": "minimize"},
+        "budget": {"n_trials": 3},
+        "workers": 1,
+        "sampler": {"name": "random", "seed": 1},  # draws 3e-2, then 1e-6 twice
+        "scheduler": {
+            "name": "asha",
+            "time_attr": "training_iteration",
+            "grace_period": 1,
+            "max_t": MAX_STEPS // EVAL_STEPS,
+            "reduction_factor": 2,
+        },
+        "ray": {"max_concurrent_trials": 1, "resources_per_trial": {"cpu": 1}},
+        "model": {
+            "config": {
+                "model_type": "gpt2",
+                "vocab_size": 256,
+                "n_positions": 32,
+                "n_embd": 16,
+                "n_layer": 1,
+                "n_head": 2,
+            },
+            "task": "causal-lm",
+        },
+        "data": {
+            "corpus": "pydoc-topics",
+            "tokenizer": "bytes",
+            "block_size": 32,
+            "max_eval_samples": 32,
+        },
+        "training": {
+            "output_dir": str(tmp_path / "runs"),
+            "max_steps": MAX_STEPS,
+            "per_device_train_batch_size": 8,
+            "per_device_eval_batch_size": 32,
+            "eval_strategy": "steps",
+            "eval_steps": EVAL_STEPS,
+            "logging_steps": 1,
+            "lr_scheduler_type": "constant",
+        },
+        "space": {"learning_rate": {"type": "categorical", "choices": [3e-2, 1e-6]}},
+    }
+    study.update(changes)
+    return study
+
+
+def load_study(tmp_path: Path, study: dict):
+    from hpo.study import load
+
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump(study, sort_keys=False))
+    return load(path)
+
+
+def stored_trials(spec) -> list[optuna.trial.FrozenTrial]:
+    return optuna.load_study(study_name=spec.name, storage=spec.storage).get_trials()
+
+
+def test_asha_study_records_true_states_at_trainer_steps(ray_local, tmp_path):
+    from hpo.backends.ray import run_study
+
+    spec = load_study(tmp_path, ray_study(tmp_path))
+    assert run_study(spec) == 0
+
+    trials = stored_trials(spec)
+    assert len(trials) == 3
+    eval_points = set(range(EVAL_STEPS, MAX_STEPS + 1, EVAL_STEPS))
+    for trial in trials:
+        assert trial.params["learning_rate"] in (3e-2, 1e-6)
+        # Intermediate values at the trainer's global steps, not Tune's iteration count.
+        assert set(trial.intermediate_values) <= eval_points
+        last_step = max(trial.intermediate_values)
+        if trial.state == TrialState.COMPLETE:
+            assert last_step == MAX_STEPS
+            assert trial.value == pytest.approx(trial.intermediate_values[MAX_STEPS])
+            assert Path(trial.user_attrs[BEST_CHECKPOINT_ATTR]).is_dir()
+        else:
+            assert trial.state == TrialState.PRUNED
+            assert last_step < MAX_STEPS
+    states = sorted(t.state.name for t in trials)
+    # With trials run one at a time, a 1e-6 learning rate (no progress) after a 3e-2 one is
+    # stopped at ASHA's first rung: the scheduler's stop is PRUNED in the storage.
+    assert "COMPLETE" in states and "PRUNED" in states, states
+
+    # A second `hpo run` restores the finished experiment: nothing runs, nothing is added.
+    assert run_study(spec) == 0
+    assert len(stored_trials(spec)) == 3
+
+
+def report_curve(config):
+    for iteration in range(1, 5):
+        tune.report({"step": 10 * iteration, "eval_loss": config["x"] + 1.0 / iteration})
+
+
+def test_tpe_search_tells_its_sampler_pruned_for_scheduler_stops(ray_local, tmp_path):
+    from optuna.distributions import FloatDistribution
+
+    from hpo.backends.ray import TruthfulOptunaSearch
+
+    searcher = TruthfulOptunaSearch(
+        space={"x": FloatDistribution(0.0, 10.0)},
+        metric="eval_loss",
+        mode="min",
+        sampler=optuna.samplers.TPESampler(seed=1),
+    )
+    searcher.max_steps = 40
+    asha = tune.schedulers.ASHAScheduler(
+        time_attr="training_iteration", max_t=4, grace_period=1, reduction_factor=2
+    )
+    tune.Tuner(
+        report_curve,
+        tune_config=tune.TuneConfig(
+            metric="eval_loss",
+            mode="min",
+            search_alg=searcher,
+            scheduler=asha,
+            num_samples=5,
+            max_concurrent_trials=1,
+        ),
+        run_config=tune.RunConfig(storage_path=str(tmp_path / "ray"), verbose=0),
+    ).fit()
+    trials = searcher._ot_study.get_trials()
+    assert len(trials) == 5
+    for trial in trials:
+        if trial.state == TrialState.PRUNED:
+            # OptunaSearch would have told COMPLETE with this truncated value.
+            assert len(trial.intermediate_values) < 3
+        else:
+            assert trial.state == TrialState.COMPLETE
+            assert trial.value == pytest.approx(trial.params["x"] + 1.0 / 4)
+    assert any(t.state == TrialState.PRUNED for t in trials)
+
+
+@pytest.mark.slow
+def test_pbt_exploit_resumes_from_the_checkpoint_with_the_mutated_learning_rate(
+    ray_local, tmp_path
+):
+    from hpo.backends.ray import run_study
+
+    study = ray_study(
+        tmp_path,
+        name="ray-pbt-unit",
+        budget={"n_trials": 2},
+        sampler={"name": "random", "seed": 1},  # 3e-2 and 1e-6
+        scheduler={
+            "name": "pbt",
+            "time_attr": "training_iteration",
+            "perturbation_interval": 1,
+            "synch": True,  # both trials meet at each evaluation: the exploit is certain
+            "quantile_fraction": 0.5,
+            # The 1e-6 trial exploits the 3e-2 one and moves one place along this list
+            # from 3e-2: its learning rate changes whichever way it moves.
+            "resample_probability": 0.0,
+            "hyperparam_mutations": {"learning_rate": [3e-2, 1e-2, 1e-6]},
+        },
+        ray={"max_concurrent_trials": 2, "resources_per_trial": {"cpu": 1}},
+    )
+    spec = load_study(tmp_path, study)
+    assert run_study(spec) == 0
+
+    trials = stored_trials(spec)
+    assert len(trials) == 2
+    mutated = [t for t in trials if t.user_attrs.get(PARAM_HISTORY_ATTR)]
+    assert mutated, "PBT never exploited: no trial changed its config"
+    for trial in trials:
+        assert trial.state == TrialState.COMPLETE
+        assert sorted(trial.intermediate_values) == [2, 4, 6]
+    for trial in mutated:
+        final_lr = trial.user_attrs[FINAL_PARAMS_ATTR]["learning_rate"]
+        # The trial's last checkpoint: its logged learning rate after the exploit is the
+        # mutated one (constant schedule), not the donor checkpoint's.
+        checkpoint = Path(trial.user_attrs[BEST_CHECKPOINT_ATTR]).parent
+        states = sorted(checkpoint.glob("checkpoint_*/**/trainer_state.json"))
+        assert states, f"no trainer_state.json under {checkpoint}"
+        history = json.loads(states[-1].read_text())["log_history"]
+        rates = [row["learning_rate"] for row in history if "learning_rate" in row]
+        assert rates[-1] == pytest.approx(final_lr)
