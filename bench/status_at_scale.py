@@ -176,20 +176,29 @@ def _json(value: object) -> str:
     return json.dumps(value)
 
 
-def timed(command: list[str], repeat: int) -> tuple[float, str]:
-    """Median wall seconds of `command` as a fresh process; a slow command runs once."""
+def timed(command: list[str], repeat: int) -> tuple[float, float, str]:
+    """Median wall and CPU seconds of `command` as a fresh process; a slow one runs once.
+
+    CPU time (user + sys of the child) is reported beside wall time because it barely moves
+    when other work shares the machine, while wall time does.
+    """
+    import resource
+
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-    times, output = [], ""
+    walls, cpus, output = [], [], ""
     for _ in range(repeat):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
         proc = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True)
-        times.append(time.perf_counter() - start)
+        walls.append(time.perf_counter() - start)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
         output = proc.stdout + proc.stderr
         if proc.returncode != 0:
             raise SystemExit(f"failed: {' '.join(command)}\n{output[-3000:]}")
-        if times[-1] > 5:
+        if walls[-1] > 5:
             break
-    return statistics.median(times), output
+    return statistics.median(walls), statistics.median(cpus), output
 
 
 def main() -> None:
@@ -234,17 +243,19 @@ def main() -> None:
         ]
         results = []
         for label, command in commands:
-            seconds, output = timed(command, args.repeat)
-            results.append((label, seconds))
+            wall, cpu, output = timed(command, args.repeat)
+            results.append((label, wall, cpu))
             if label == "hpo status":
                 print(output)
-        reference = dict(results)["hpo status"]
-        rows = [(label, seconds, seconds / reference) for label, seconds in results]
+        reference = results[0][1]
+        rows = [(label, wall, cpu, wall / reference) for label, wall, cpu in results]
         print(
             f"\n{args.trials} trials x {STEPS} steps, {mask_url(url).split(':')[0]}, "
             f"{os.cpu_count()} cores, {dt.date.today().isoformat()} (median of up to {args.repeat})"
         )
-        print(table(["command (whole process)", "wall s", "x hpo status"], rows))
+        load = os.getloadavg()[0]
+        print(f"load average while measuring: {load:.1f}")
+        print(table(["command (whole process)", "wall s", "cpu s", "wall x hpo status"], rows))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
