@@ -356,6 +356,7 @@ class Trainer:
         loss_since_log = torch.zeros((), device=run.device)
         loss_this_run = torch.zeros((), device=run.device)
         steps_since_log = steps_this_run = 0
+        grad_norm = None
         started = time.perf_counter()
         for epoch in range(state.epoch_index, run.num_epochs):
             if self.control.should_training_stop or state.global_step >= run.max_steps:
@@ -363,6 +364,7 @@ class Trainer:
             skip = state.steps_in_epoch if epoch == state.epoch_index else 0
             state.epoch_index, state.steps_in_epoch = epoch, skip
             self.control = self._call("on_epoch_begin")
+            exhausted = False
             for group in self._step_groups(run, epoch, skip):
                 self.control = self._call("on_step_begin")
                 step_loss = self._accumulate(run, group)
@@ -385,8 +387,14 @@ class Trainer:
                 if self.control.should_training_stop or state.global_step >= run.max_steps:
                     break
             else:
+                exhausted = True
+            if exhausted or state.steps_in_epoch == run.steps_per_epoch:
                 state.epoch_index, state.steps_in_epoch = epoch + 1, 0
                 state.epoch = float(epoch + 1)
+                if args.logging_strategy == "epoch" and steps_since_log:
+                    self._log_training(run, loss_since_log, steps_since_log, grad_norm)
+                    loss_since_log.zero_()
+                    steps_since_log = 0
                 self.control = self._call("on_epoch_end")
                 self._after_step(run, epoch_end=True)
         return self._finish(run, loss_this_run, steps_this_run, time.perf_counter() - started)

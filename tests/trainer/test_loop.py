@@ -1,6 +1,7 @@
 """The inner loop: accumulation, logging, evaluation, callbacks, NaN guard, data shapes."""
 
 import math
+import os
 
 import pytest
 import torch
@@ -309,3 +310,50 @@ def test_gpt2_learns_with_remove_unused_columns(tmp_path):
     losses = [r["loss"] for r in trainer.state.log_history if "loss" in r]
     assert losses[-1] < losses[0] < math.log(64) + 0.5
     assert SEQ == 16
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_mixed_precision_trains(tmp_path, precision):
+    args = _args(
+        tmp_path,
+        max_steps=4,
+        per_device_train_batch_size=8,
+        learning_rate=3e-3,
+        **{precision: True},
+    )
+    trainer = Trainer(
+        model=gpt2(dropout=0.0, seed=0), args=args, train_dataset=TokenDataset(rows=16)
+    )
+    output = trainer.train()
+    assert math.isfinite(output.training_loss) and output.global_step == 4
+
+
+def test_epoch_strategies(tmp_path):
+    args = _args(
+        tmp_path,
+        num_train_epochs=3,
+        per_device_train_batch_size=8,
+        eval_strategy="epoch",
+        save_strategy="epoch",
+        logging_strategy="epoch",
+        learning_rate=0.05,
+    )
+    trainer = Trainer(
+        model=Regression(),
+        args=args,
+        train_dataset=RegressionData(rows=16),
+        eval_dataset=RegressionData(seed=1),
+    )
+    trainer.train()
+    evals = [(r["step"], r["epoch"]) for r in trainer.state.log_history if "eval_loss" in r]
+    assert evals == [(2, 1.0), (4, 2.0), (6, 3.0)]
+    assert [r["step"] for r in trainer.state.log_history if "loss" in r] == [2, 4, 6]
+    assert sorted(os.listdir(tmp_path)) == ["checkpoint-2", "checkpoint-4", "checkpoint-6"]
+
+
+@pytest.mark.parametrize("disable", [True, False])
+def test_progress_bar_honours_disable_tqdm(tmp_path, capsys, disable):
+    args = _args(tmp_path, max_steps=3, per_device_train_batch_size=8, disable_tqdm=disable)
+    Trainer(model=Regression(), args=args, train_dataset=RegressionData()).train()
+    shown = "3/3" in capsys.readouterr().err
+    assert shown is (not disable)
