@@ -36,6 +36,7 @@ def write_study(doc: dict[str, Any], directory: Path, storage: str | None = None
     A benchmark never touches the user's runs/ folder: every file it makes lives in a
     temporary directory that the caller removes.
     """
+    directory.mkdir(parents=True, exist_ok=True)
     doc = copy.deepcopy(doc)
     doc["storage"] = storage or f"sqlite:///{directory / (doc['name'] + '.db')}"
     doc.setdefault("training", {})["output_dir"] = str(directory / "runs" / doc["name"])

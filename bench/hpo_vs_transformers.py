@@ -46,36 +46,42 @@ SLACK = 0.03  # issue 5: (b)'s best may be worse than (a)'s by at most this much
 # The task, built by hand for (a): the byte-level corpus cut into blocks, a GPT-2 from config.
 
 
-def corpus_bytes(name: str) -> bytes:
-    """The built-in corpus as bytes. Only "pydoc-topics" exists: CPython's documentation topics."""
+def corpus_texts(name: str) -> list[str]:
+    """The built-in corpus. Only "pydoc-topics" exists: CPython's documentation topics."""
     if name != "pydoc-topics":
         raise SystemExit(f"bench: unknown corpus {name!r}; this benchmark knows 'pydoc-topics'")
     from pydoc_data.topics import topics
 
-    return "".join(topics[key] for key in sorted(topics)).encode("utf-8")
+    return [topics[key] for key in sorted(topics)]
 
 
 def block_datasets(data: dict[str, Any]) -> tuple[Any, Any]:
-    """(train, eval) torch datasets of {"input_ids", "labels"} blocks: a held-out tail for eval.
+    """(train, eval) torch datasets of {"input_ids", "labels"} blocks.
 
-    Mirrors what hpo.sources builds for a causal-lm study with the `bytes` tokenizer, so that
-    both sides fit and evaluate on the same blocks.
+    The same blocks hpo.data builds for a causal-lm study with the `bytes` tokenizer: the
+    documents joined by newlines, cut into block_size blocks, a seeded eval_fraction held out
+    (and the same fixed max_eval_samples subset, when the study sets one), so that both sides
+    fit and evaluate on the same rows.
     """
+    import numpy as np
     import torch
+
+    from hpo.data import SPLIT_SEED, eval_subset
 
     block = int(data.get("block_size", 128))
     fraction = float(data.get("eval_fraction", 0.1))
-    ids = torch.frombuffer(bytearray(corpus_bytes(data["corpus"])), dtype=torch.uint8).long()
-    blocks = ids[: len(ids) // block * block].view(-1, block)
-    n_eval = max(1, int(len(blocks) * fraction))
-    train, held_out = blocks[:-n_eval], blocks[-n_eval:]
-    max_eval = data.get("max_eval_samples")
-    if max_eval:
-        held_out = held_out[: int(max_eval)]
+    stream = np.frombuffer("\n".join(corpus_texts(data["corpus"])).encode("utf-8"), np.uint8)
+    blocks = stream[: len(stream) // block * block].reshape(-1, block)
+    n_eval = min(len(blocks) - 1, max(1, round(len(blocks) * fraction)))
+    order = np.random.default_rng(SPLIT_SEED).permutation(len(blocks))
+    train, held_out = blocks[np.sort(order[n_eval:])], blocks[np.sort(order[:n_eval])]
+    subset = eval_subset(len(held_out), data.get("max_eval_samples"))
+    if subset is not None:
+        held_out = held_out[subset]
 
     class Blocks(torch.utils.data.Dataset):
-        def __init__(self, rows: torch.Tensor) -> None:
-            self.rows = rows
+        def __init__(self, rows: np.ndarray) -> None:
+            self.rows = torch.from_numpy(rows.astype(np.int64))
 
         def __len__(self) -> int:
             return len(self.rows)
