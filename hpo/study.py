@@ -664,7 +664,7 @@ class _Validator:
         model_type = config.get("model_type")
         from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
 
-        if model_type not in CONFIG_MAPPING_NAMES:
+        if not isinstance(model_type, str) or model_type not in CONFIG_MAPPING_NAMES:
             expected = "a transformers model_type (gpt2, llama, bert, ...)"
             if model_type is None:
                 self.problems.add("model.config.model_type", f"missing; expected {expected}")
@@ -893,7 +893,7 @@ class _Validator:
             self.problems.found(path, definition, "{type: float|int|categorical, ...}")
             return None
         kind = definition.get("type")
-        if kind not in PARAM_KEYS:
+        if not isinstance(kind, str) or kind not in PARAM_KEYS:
             expected = "one of float, int, categorical"
             if kind is None:
                 self.problems.add(f"{path}.type", f"missing; expected {expected}")

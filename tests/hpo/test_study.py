@@ -790,3 +790,36 @@ def test_load_for_inspection_reads_name_and_storage_only(tmp_path):
         load_for_inspection(write_study(tmp_path, {"storage": "bogus"}))
     assert not (tmp_path / "s.db").exists()
     assert os.listdir(tmp_path) == ["study.yaml"]
+
+
+# ------------------------------------------------------------------ never a traceback
+
+
+def _key_paths(mapping: dict, prefix: tuple = ()):
+    for key, value in mapping.items():
+        yield (*prefix, key)
+        if isinstance(value, dict):
+            yield from _key_paths(value, (*prefix, key))
+
+
+def test_any_wrong_shape_is_a_study_file_error_not_a_crash(tmp_path):
+    """Each key, and a few the base study lacks, set to values of the wrong shape."""
+    import yaml
+    from study_files import base_study
+
+    extra = [("sampler",), ("pruner",), ("budget", "timeout"), ("data", "files"), ("ray",)]
+    cases = 0
+    for path in [*_key_paths(base_study()), *extra]:
+        for bad in ([], {"a": 1}, -1, [None]):
+            study = base_study()
+            node = study
+            for key in path[:-1]:
+                node = node[key]
+            node[path[-1]] = bad
+            (tmp_path / "s.yaml").write_text(yaml.safe_dump(study))
+            try:
+                load(tmp_path / "s.yaml")
+            except StudyFileError as error:
+                assert error.problems
+            cases += 1
+    assert cases > 100
