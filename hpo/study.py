@@ -447,6 +447,7 @@ class _Validator:
         self.warnings: list[str] = []
         self.model_config: Any = None  # the transformers config, when model.config is given
         self.config_settings: dict[str, Any] = {}
+        self.task = "causal-lm"
         self.field_names: frozenset[str] = frozenset()
 
     def spec(self) -> StudySpec:
@@ -646,14 +647,14 @@ class _Validator:
             )
         config = None
         if section.get("config") is not None:
-            config = self._model_config(section["config"])
+            config = self._model_config(section["config"], task, num_labels)
         pretrained = self._local_or_hub(section.get("pretrained"), "model.pretrained", "a model")
         factory = self._factory(section.get("factory"), "model.factory")
         return ModelSpec(
             task=task, config=config, pretrained=pretrained, factory=factory, num_labels=num_labels
         )
 
-    def _model_config(self, value: Any) -> dict[str, Any] | None:
+    def _model_config(self, value: Any, task: str, num_labels: int | None) -> dict[str, Any] | None:
         config = self._as_mapping(value, "model.config")
         if not config:
             if isinstance(value, dict):
@@ -676,22 +677,34 @@ class _Validator:
                     did_you_mean(model_type, CONFIG_MAPPING_NAMES),
                 )
             return config
-        default_config = _build_config(model_type, {})
-        unknown = [k for k in config if k != "model_type" and not hasattr(default_config, k)]
+        try:
+            default_config = _build_config(model_type, {})
+        except Exception:  # composite models need sub-configs: judge the user's settings only
+            default_config = None
+        unknown = [
+            k
+            for k in config
+            if k != "model_type" and default_config is not None and not hasattr(default_config, k)
+        ]
         for key in unknown:
             self.problems.add(
                 f"model.config.{key}",
                 f"not an attribute of a {model_type} config{did_you_mean(key, _config_keys(default_config))}",
             )
         settings = {k: v for k, v in config.items() if k != "model_type" and k not in unknown}
+        if task == "sequence-classification":
+            settings.setdefault("num_labels", num_labels or 2)
         self.config_settings = settings
+        self.task = task
         try:
             self.model_config = _build_config(model_type, settings)
-        except (
-            Exception
-        ) as error:  # transformers raises ValueError, TypeError, strict-dataclass errors
+        except Exception as error:  # ValueError, TypeError, strict-dataclass errors
             self.problems.add("model.config", f"{model_type} rejects it: {_one_line(error)}")
             self.model_config = default_config
+            return config
+        rejection = _model_rejection(self.model_config, task)
+        if rejection:
+            self.problems.add("model.config", f"no {task} model can be built from it: {rejection}")
         return config
 
     def _local_or_hub(self, value: Any, path: str, what: str) -> str | None:
@@ -1018,16 +1031,18 @@ class _Validator:
         for end in ("low", "high"):
             point = {p.name[len(_MODEL_PREFIX) :]: _end_value(p, end) for p in model_params}
             try:
-                _build_config(config.model_type, {**settings, **point})
+                rejection = _model_rejection(
+                    _build_config(config.model_type, {**settings, **point}), self.task
+                )
             except Exception as error:
-                message = _one_line(error)
-                if message not in reported:
-                    reported.add(message)
-                    names = ", ".join(p.name for p in model_params)
-                    self.problems.add(
-                        f"space ({names})",
-                        f"at the {end} end: {config.model_type} rejects {point}: {message}",
-                    )
+                rejection = _one_line(error)
+            if rejection and rejection not in reported:
+                reported.add(rejection)
+                names = ", ".join(p.name for p in model_params)
+                self.problems.add(
+                    f"space ({names})",
+                    f"at the {end} end: {config.model_type} rejects {point}: {rejection}",
+                )
 
     # --- sampler, pruner, scheduler
 
@@ -1310,6 +1325,41 @@ def _build_config(model_type: str, settings: Mapping[str, Any]) -> Any:
 
     with _quiet():
         return AutoConfig.for_model(model_type, **settings)
+
+
+def _model_rejection(config: Any, task: str) -> str | None:
+    """Why no model can be built from `config`, found by building it on the meta device.
+
+    The meta device allocates nothing, so this costs milliseconds even for a large model and
+    catches what configs do not check (e.g. n_embd not divisible by n_head) before any trial.
+    Only ValueError counts: anything else may be a quirk of meta tensors, not of the config.
+    """
+    key = (config.to_json_string(use_diff=False), task)
+    if key not in _MODEL_REJECTIONS:
+        _MODEL_REJECTIONS[key] = _build_on_meta(config, task)
+    return _MODEL_REJECTIONS[key]
+
+
+_MODEL_REJECTIONS: dict[tuple[str, str], str | None] = {}  # the same config is judged once
+
+
+def _build_on_meta(config: Any, task: str) -> str | None:
+    import torch
+    import transformers
+
+    auto = (
+        transformers.AutoModelForSequenceClassification
+        if task == "sequence-classification"
+        else transformers.AutoModelForCausalLM
+    )
+    try:
+        with _quiet(), torch.device("meta"):
+            auto.from_config(config)
+    except ValueError as error:
+        return _one_line(error)
+    except Exception:
+        return None
+    return None
 
 
 def _config_keys(config: Any) -> list[str]:

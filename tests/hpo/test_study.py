@@ -572,6 +572,28 @@ def test_model_config_keys_and_values(tmp_path):
     )
 
 
+def test_model_is_built_on_the_meta_device_to_catch_inconsistent_configs(tmp_path):
+    problem = the_problem(tmp_path, {"model": {"config": {"n_embd": 33}}}, "model.config")
+    assert "no causal-lm model can be built" in problem and "divisible" in problem
+    changes = {"space": {"model.n_embd": {"type": "categorical", "choices": [32, 33]}}}
+    problem = the_problem(tmp_path, changes, "space (model.n_layer, model.n_embd)")
+    assert "at the high end" in problem and "divisible" in problem
+
+
+def test_model_type_without_a_model_for_the_task(tmp_path):
+    import yaml
+    from study_files import base_study
+
+    study = base_study()
+    study["model"]["config"] = {"model_type": "t5", "vocab_size": 256, "d_model": 32}
+    study["space"] = {"learning_rate": study["space"]["learning_rate"]}
+    (tmp_path / "t5.yaml").write_text(yaml.safe_dump(study))
+    with pytest.raises(StudyFileError) as caught:
+        load(tmp_path / "t5.yaml")
+    [problem] = caught.value.problems
+    assert problem.startswith("model.config: no causal-lm model can be built from it")
+
+
 def test_exactly_one_model_source_and_one_data_source(tmp_path):
     problems = problems_of(
         tmp_path,
