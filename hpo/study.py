@@ -342,10 +342,6 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _join(path: str, key: str) -> str:
-    return f"{path}.{key}" if path else key
-
-
 # ------------------------------------------------------------------------- shallow checks
 
 
@@ -1053,70 +1049,67 @@ class _Validator:
         training: dict[str, Any],
         space: tuple[ParamSpec, ...],
     ) -> tuple[ComponentSpec, ComponentSpec, ComponentSpec | None]:
-        from hpo import components
-
-        raw_sampler = self.raw.get("sampler")
-        raw_pruner = self.raw.get("pruner")
-        raw_scheduler = self.raw.get("scheduler")
-        scheduler: ComponentSpec | None = None
+        """(sampler, pruner, scheduler): the file's choices, checked, or the defaults."""
         if backend == "ray":
-            scheduler = (
-                self._component("scheduler", raw_scheduler, components.SCHEDULERS)
-                if raw_scheduler is not None
-                else default_scheduler(training)
-            )
-            if scheduler is not None:
-                self._check_scheduler(scheduler, objective, space)
-            population_based = scheduler is not None and scheduler.name in ("pbt", "pb2")
-            default = (
-                ComponentSpec("random", {"seed": 0}) if population_based else default_sampler()
-            )
-            sampler = (
-                self._component("sampler", raw_sampler, components.RAY_SAMPLERS)
-                if raw_sampler is not None
-                else default
-            )
-            if raw_pruner is not None:
-                self.warnings.append("pruner: ignored by backend ray, whose scheduler stops trials")
-            if objective.is_multi:
-                self.problems.add(
-                    "objective",
-                    "backend ray takes one metric; its schedulers compare a single value",
-                )
-            pruner = ComponentSpec("none")
+            sampler, pruner, scheduler = self._ray_search(objective, training, space)
         else:
-            sampler = (
-                self._component("sampler", raw_sampler, components.SAMPLERS)
-                if raw_sampler is not None
-                else default_sampler()
-            )
-            pruner = (
-                self._component("pruner", raw_pruner, components.PRUNERS)
-                if raw_pruner is not None
-                else default_pruner(training)
-            )
-            if raw_scheduler is not None:
-                self.warnings.append(
-                    "scheduler: ignored by backend optuna, which prunes with `pruner`"
-                )
-            if pruner is not None:
-                self._check_built("pruner", pruner, lambda: components.build_pruner(pruner))
-            if pruner is not None and pruner.name != "none" and objective.is_multi:
-                self.warnings.append(
-                    f"pruner: {pruner.name} switched off: Optuna cannot prune multi-objective studies"
-                )
-                pruner = ComponentSpec("none")
-            if (
-                pruner is not None
-                and pruner.name != "none"
-                and training.get("eval_strategy", "no") == "no"
-            ):
-                self.warnings.append(
-                    "pruner: training.eval_strategy is 'no', so trials report no intermediate values and nothing is pruned"
-                )
+            sampler, pruner, scheduler = self._optuna_search(objective, training)
         if sampler is not None:
             self._check_sampler(sampler, objective, space)
         return sampler or default_sampler(), pruner or ComponentSpec("none"), scheduler
+
+    def _optuna_search(
+        self, objective: ObjectiveSpec, training: dict[str, Any]
+    ) -> tuple[ComponentSpec | None, ComponentSpec | None, None]:
+        from hpo import components
+
+        raw = self.raw
+        sampler = default_sampler()
+        if raw.get("sampler") is not None:
+            sampler = self._component("sampler", raw["sampler"], components.SAMPLERS)
+        pruner = default_pruner(training)
+        if raw.get("pruner") is not None:
+            pruner = self._component("pruner", raw["pruner"], components.PRUNERS)
+        if raw.get("scheduler") is not None:
+            self.warnings.append("scheduler: ignored by backend optuna, which prunes with `pruner`")
+        if pruner is None or pruner.name == "none":
+            return sampler, pruner, None
+        self._check_built("pruner", pruner, lambda: components.build_pruner(pruner))
+        if objective.is_multi:
+            self.warnings.append(
+                f"pruner: {pruner.name} switched off: Optuna cannot prune multi-objective studies"
+            )
+            return sampler, ComponentSpec("none"), None
+        if training.get("eval_strategy", "no") == "no":
+            self.warnings.append(
+                "pruner: training.eval_strategy is 'no', so trials report no intermediate "
+                "values and nothing is pruned"
+            )
+        return sampler, pruner, None
+
+    def _ray_search(
+        self, objective: ObjectiveSpec, training: dict[str, Any], space: tuple[ParamSpec, ...]
+    ) -> tuple[ComponentSpec | None, ComponentSpec, ComponentSpec | None]:
+        from hpo import components
+
+        raw = self.raw
+        scheduler: ComponentSpec | None = default_scheduler(training)
+        if raw.get("scheduler") is not None:
+            scheduler = self._component("scheduler", raw["scheduler"], components.SCHEDULERS)
+        if scheduler is not None:
+            self._check_scheduler(scheduler, objective, space)
+        # Population-based schedulers explore by themselves; a model-based search would fight them.
+        population_based = scheduler is not None and scheduler.name in ("pbt", "pb2")
+        sampler = ComponentSpec("random", {"seed": 0}) if population_based else default_sampler()
+        if raw.get("sampler") is not None:
+            sampler = self._component("sampler", raw["sampler"], components.RAY_SAMPLERS)
+        if raw.get("pruner") is not None:
+            self.warnings.append("pruner: ignored by backend ray, whose scheduler stops trials")
+        if objective.is_multi:
+            self.problems.add(
+                "objective", "backend ray takes one metric; its schedulers compare a single value"
+            )
+        return sampler, ComponentSpec("none"), scheduler
 
     def _component(
         self,
