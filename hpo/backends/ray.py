@@ -299,9 +299,18 @@ def tune_mode(spec: StudySpec) -> str:
     return "min" if spec.objective.directions[0] == "minimize" else "max"
 
 
+# Where a cluster keeps Tune experiments when the study does not say (docker-compose.yml sets
+# it to a volume every node mounts, so checkpoints outlive the job and a restore finds them).
+STORAGE_PATH_ENV = "HPO_RAY_STORAGE_PATH"
+
+
 def experiment_path(spec: StudySpec) -> str:
     """Where Tune keeps the experiment (checkpoints, state for a restore)."""
-    root = spec.ray.get("storage_path") or str(Path(spec.output_dir) / "ray")
+    root = (
+        spec.ray.get("storage_path")
+        or os.environ.get(STORAGE_PATH_ENV)
+        or str(Path(spec.output_dir) / "ray")
+    )
     return str(Path(root).expanduser().absolute() / spec.name)
 
 

@@ -48,7 +48,8 @@ def ray_head():
         free_ports(9)
     )
     temp_dir = tempfile.mkdtemp(prefix="hpo-ray-", dir="/tmp")  # short: socket paths
-    env = dict(os.environ, RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=token, RAY_ADDRESS="")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_", "HPO_"))}
+    env.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=token)
     # The job's `python` must be this interpreter (the one with torch and this project's deps).
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     command = [
