@@ -135,7 +135,10 @@ def machine_line() -> str:
 
     import torch
 
+    # The load average matters: on a shared machine, torch's OpenMP threads slow down many
+    # times over once the cores are oversubscribed, so figures taken under load mislead.
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     return (
         f"{dt.date.today().isoformat()}, {os.cpu_count()} cores, {platform.machine()}, "
-        f"python {platform.python_version()}, torch {torch.__version__}"
+        f"python {platform.python_version()}, torch {torch.__version__}, load average {load}"
     )
