@@ -4,6 +4,23 @@ Every problem is collected (key path, value found, what is expected) and reporte
 `StudyFileError`, so a user fixes the file in one pass. Validation only reads: it creates no
 database, directory or study. Heavy libraries (transformers, optuna, ray, trainer) are imported
 inside the checks that need them; `load_for_inspection` needs none of them.
+
+Keys beyond DESIGN.md's contract, and the defaults a user gets without asking:
+- `storage`: `--storage` > HPO_STORAGE > the file > `sqlite:///runs/<name>.db`; SQLite paths
+  are made absolute (relative to the current directory), PostgreSQL gets an installed driver.
+- `objective`: default `{metric: eval_loss, direction: minimize}`; a direction may be left out
+  for metrics ending in "loss".
+- `budget.timeout`: `90s`, `20m`, `1h`, `1h30m`, `2d` or seconds.
+- `sampler`: `{name, <constructor options>}` or just a name; default tpe, `seed: 0` for any
+  sampler with a seed. With `backend: ray` it is the search: random or tpe (OptunaSearch).
+- `pruner`: default `default_pruner(training)`: hyperband on the evaluation grid.
+  `patient` takes `wrapped_pruner: {name, ...}`.
+- `scheduler` (ray): default `default_scheduler(training)`: ASHA counted in evaluations.
+  pbt/pb2 mutate the training params of `space` unless `hyperparam_mutations` /
+  `hyperparam_bounds` are given; the sampler then defaults to random.
+- `ray`: address, resources_per_trial {cpu: 1, gpu: 0}, max_concurrent_trials (= workers),
+  storage_path, max_failures (0).
+- `workers`: 1. `keep`: best.
 """
 
 from __future__ import annotations
