@@ -1452,8 +1452,11 @@ def _current_directory_importable() -> Iterator[None]:
     added = cwd not in sys.path and "" not in sys.path
     if added:
         sys.path.insert(0, cwd)
+    # Validation creates nothing, not even a __pycache__ folder beside the user's module.
+    dont_write_bytecode, sys.dont_write_bytecode = sys.dont_write_bytecode, True
     try:
         yield
     finally:
+        sys.dont_write_bytecode = dont_write_bytecode
         if added and cwd in sys.path:
             sys.path.remove(cwd)

@@ -680,6 +680,16 @@ def test_data_values(tmp_path):
 
 def test_factories_are_imported_and_checked(tmp_path):
     (tmp_path / "my_factories.py").write_text("def make_model():\n    return None\n")
+    study = write_study(
+        tmp_path,
+        {
+            "model": {"config": DELETE, "factory": "my_factories:make_model"},
+            "space": {"model.n_layer": DELETE},
+        },
+        name="factory.yaml",
+    )
+    load(study)
+    assert not (tmp_path / "__pycache__").exists()  # validation writes nothing, not even bytecode
     spec = load(
         write_study(
             tmp_path,
