@@ -315,6 +315,10 @@ def _problems(args: TrainingArguments) -> list[str]:
         problems.append(
             f"lr_scheduler_type={args.lr_scheduler_type!r} needs evaluations: set eval_strategy"
         )
+    if args.save_strategy == "best" and args.eval_strategy == "no":
+        problems.append(
+            "save_strategy='best' saves when an evaluation improves: set eval_strategy too"
+        )
     problems.extend(_best_model_problems(args))
     return problems
 

@@ -49,7 +49,6 @@ def checkpoint_dir(output_dir: str, step: int) -> str:
 def write_atomically(output_dir: str, step: int, write: Callable[[str], None]) -> str:
     """Runs `write(tmp_dir)`, fsyncs, then renames tmp_dir to checkpoint-<step>; returns it."""
     os.makedirs(output_dir, exist_ok=True)
-    remove_leftovers(output_dir)
     final = checkpoint_dir(output_dir, step)
     tmp = tempfile.mkdtemp(prefix=f"{_TEMP_PREFIX}{step}-", dir=output_dir)
     try:

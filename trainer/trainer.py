@@ -90,6 +90,8 @@ class Trainer:
         compute_metrics: Callable[[Any], dict[str, float]] | None = None,
         callbacks: list[Any] | None = None,
         optimizers: tuple[Any, Any] = (None, None),
+        *,
+        processing_class: Any = None,
     ) -> None:
         args = args if args is not None else TrainingArguments()
         if not isinstance(args, TrainingArguments):
@@ -124,6 +126,8 @@ class Trainer:
         self.eval_dataset = eval_dataset
         self.data_collator = data_collator or default_collate
         self.compute_metrics = compute_metrics
+        # A tokenizer or processor (Transformers' name); saved into every checkpoint if it can be.
+        self.processing_class = processing_class
         self.optimizer, self.lr_scheduler = optimizers
         self._user_optimizer = optimizers[0] is not None
         self.state = TrainerState()
@@ -215,6 +219,8 @@ class Trainer:
     ) -> TrainOutput:
         """One attempt at the whole run with a fixed per-device batch size."""
         args = self.args
+        if os.path.isdir(args.output_dir):
+            ckpt.remove_leftovers(args.output_dir)  # temp dirs of a save that was killed
         saved = ckpt.read_state(checkpoint) if checkpoint else None
         set_seed(args.seed, args.full_determinism)
         run = self._build_run(plan, batch_size, accumulation, ignore_keys_for_eval)
@@ -337,11 +343,19 @@ class Trainer:
                 saved.max_steps,
                 run.max_steps,
             )
-        kept = {"max_steps", "num_train_epochs", "logging_steps", "eval_steps", "save_steps"}
+        kept = {
+            "max_steps",
+            "num_train_epochs",
+            "logging_steps",
+            "eval_steps",
+            "save_steps",
+            "is_hyper_param_search",
+            "trial_name",
+            "trial_params",
+        }
         for name, value in vars(saved).items():
             if name not in kept:
                 setattr(self.state, name, value)
-        self.state.is_hyper_param_search = run.plan.trial is not None
         run.last_save_step = saved.global_step
         if self.args.ignore_data_skip:
             self.state.steps_in_epoch = 0
@@ -628,6 +642,8 @@ class Trainer:
                 args_dict=args.to_dict(),
                 model_only=args.save_only_model,
             )
+            if hasattr(self.processing_class, "save_pretrained"):
+                self.processing_class.save_pretrained(directory)
 
         ckpt.write_atomically(args.output_dir, step, write)
         run.last_save_step = step

@@ -90,6 +90,7 @@ def test_unknown_field_is_a_value_error_with_suggestion():
             ["save_steps=15", "eval_steps=10"],
         ),
         ({"save_total_limit": 0}, ["save_total_limit=0"]),
+        ({"save_strategy": "best"}, ["save_strategy='best'", "eval_strategy"]),
         ({"gradient_accumulation_steps": 1.5}, ["gradient_accumulation_steps=1.5"]),
     ],
 )

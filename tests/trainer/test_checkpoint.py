@@ -122,7 +122,9 @@ def test_resume_true_takes_newest_complete_checkpoint(tmp_path):
         "checkpoint-4",
         "checkpoint-6",
     ]
-    assert not os.path.exists(tmp_path / ".tmp-checkpoint-5-abc")  # cleaned at the next save
+    assert not os.path.exists(
+        tmp_path / ".tmp-checkpoint-5-abc"
+    )  # cleaned when the next run starts
 
 
 def test_rotation_never_deletes_the_best_and_best_is_loaded_at_end(tmp_path):
@@ -327,3 +329,24 @@ def test_sigkill_during_save_leaves_earlier_checkpoints_intact(tmp_path, where, 
         "checkpoint-6",
     ]
     assert not [n for n in os.listdir(out) if n.startswith(".")]
+
+
+def test_processing_class_is_saved_with_each_checkpoint(tmp_path):
+    class Tokenizer:
+        def save_pretrained(self, directory):
+            with open(os.path.join(directory, "tokenizer_config.json"), "w") as handle:
+                json.dump({"kind": "bytes"}, handle)
+
+    args = TrainingArguments(
+        output_dir=str(tmp_path),
+        max_steps=2,
+        per_device_train_batch_size=4,
+        save_steps=1,
+        disable_tqdm=True,
+    )
+    Trainer(
+        model=Regression(), args=args, train_dataset=RegressionData(), processing_class=Tokenizer()
+    ).train()
+    for step in (1, 2):
+        saved = json.loads((tmp_path / f"checkpoint-{step}" / "tokenizer_config.json").read_text())
+        assert saved == {"kind": "bytes"}
