@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-PG_ADMIN_URL = os.environ.get("HPO_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+PG_ADMIN_URL = os.environ.get("HPO_TEST_PG", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
 
 
 @pytest.fixture
