@@ -140,3 +140,53 @@ def test_hub_token_is_masked():
 def test_importing_args_does_not_import_torch():
     code = "import sys, trainer.args, trainer; assert 'torch' not in sys.modules, 'torch imported'"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_transformers_argument_set_builds_both_classes(tmp_path):
+    import transformers
+
+    kwargs = dict(
+        output_dir=str(tmp_path),
+        max_steps=10,
+        num_train_epochs=1,
+        per_device_train_batch_size=4,
+        per_device_eval_batch_size=4,
+        gradient_accumulation_steps=2,
+        learning_rate=1e-3,
+        weight_decay=0.01,
+        adam_beta1=0.9,
+        adam_beta2=0.99,
+        adam_epsilon=1e-8,
+        lr_scheduler_type="cosine",
+        warmup_steps=2,
+        max_grad_norm=1.0,
+        logging_steps=5,
+        logging_first_step=True,
+        eval_strategy="steps",
+        eval_steps=5,
+        save_strategy="steps",
+        save_steps=5,
+        save_total_limit=2,
+        load_best_model_at_end=True,
+        metric_for_best_model="eval_loss",
+        greater_is_better=False,
+        seed=1,
+        data_seed=2,
+        bf16=False,
+        fp16=False,
+        dataloader_num_workers=0,
+        auto_find_batch_size=False,
+        torch_compile=False,
+        disable_tqdm=True,
+        report_to="none",
+        run_name="r",
+        remove_unused_columns=True,
+        dataloader_drop_last=False,
+        save_only_model=False,
+        full_determinism=False,
+    )
+    theirs = transformers.TrainingArguments(use_cpu=True, **kwargs)
+    ours = TrainingArguments(use_cpu=True, **kwargs)
+    for name in kwargs:
+        value = getattr(theirs, name)
+        assert getattr(ours, name) == getattr(value, "value", value) or name == "report_to", name
