@@ -11,6 +11,7 @@ import contextlib
 import gc
 import inspect
 import itertools
+import json
 import logging
 import math
 import os
@@ -687,6 +688,37 @@ class Trainer:
         if self.model_init is not None and not self._user_optimizer:
             self.optimizer = self.lr_scheduler = None  # the next trial builds its own
         return TrainOutput(state.global_step, train_loss, metrics)
+
+    # --- the helpers Transformers example scripts call after training ---
+    def save_model(self, output_dir: str | None = None) -> None:
+        """Writes the model (save_pretrained for Transformers models, else model.safetensors)."""
+        directory = output_dir or self.args.output_dir
+        if self.model is None:
+            raise ValueError("save_model(): there is no model yet; call train() first")
+        os.makedirs(directory, exist_ok=True)
+        if hasattr(self.model, "save_pretrained"):
+            self.model.save_pretrained(directory)
+        else:
+            from safetensors.torch import save_model
+
+            save_model(self.model, os.path.join(directory, ckpt.WEIGHTS_NAME))
+        if hasattr(self.processing_class, "save_pretrained"):
+            self.processing_class.save_pretrained(directory)
+
+    def log_metrics(self, split: str, metrics: dict[str, float]) -> None:
+        print(f"***** {split} metrics *****")
+        for key in sorted(metrics):
+            print(f"  {key:<30} = {metrics[key]}")
+
+    def save_metrics(self, split: str, metrics: dict[str, float]) -> None:
+        os.makedirs(self.args.output_dir, exist_ok=True)
+        path = os.path.join(self.args.output_dir, f"{split}_results.json")
+        with open(path, "w", encoding="utf-8") as handle:
+            json.dump(metrics, handle, indent=2, sort_keys=True)
+
+    def save_state(self) -> None:
+        os.makedirs(self.args.output_dir, exist_ok=True)
+        self.state.save_to_json(os.path.join(self.args.output_dir, ckpt.TRAINER_STATE_NAME))
 
     # --- evaluate ---
     def evaluate(

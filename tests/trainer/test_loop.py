@@ -357,3 +357,21 @@ def test_progress_bar_honours_disable_tqdm(tmp_path, capsys, disable):
     Trainer(model=Regression(), args=args, train_dataset=RegressionData()).train()
     shown = "3/3" in capsys.readouterr().err
     assert shown is (not disable)
+
+
+def test_example_script_helpers(tmp_path, capsys):
+    args = _args(tmp_path, max_steps=2, per_device_train_batch_size=8)
+    trainer = Trainer(
+        model=gpt2(dropout=0.0, seed=0), args=args, train_dataset=TokenDataset(rows=16)
+    )
+    metrics = trainer.train().metrics
+    trainer.save_model()
+    trainer.log_metrics("train", metrics)
+    trainer.save_metrics("train", metrics)
+    trainer.save_state()
+    from transformers import GPT2LMHeadModel
+
+    reloaded = GPT2LMHeadModel.from_pretrained(str(tmp_path))
+    assert torch.equal(reloaded.transformer.wte.weight, trainer.model.transformer.wte.weight)
+    assert "train_loss" in capsys.readouterr().out
+    assert (tmp_path / "train_results.json").exists() and (tmp_path / "trainer_state.json").exists()
