@@ -77,6 +77,7 @@ class FinishedTrial:
     number: int
     state: str  # "COMPLETE" | "PRUNED" | "FAIL" | ...
     value: float | None
+    started_s: float  # seconds from the start of the run to this trial's start
     elapsed_s: float  # seconds from the start of the run to this trial's completion
     steps: int  # intermediate values reported (evaluations run)
 
@@ -92,11 +93,12 @@ def finished_trials(storage: str, study_name: str, started_at: dt.datetime) -> l
             number=t.number,
             state=t.state.name,
             value=t.value if t.state.name == "COMPLETE" else None,
+            started_s=(t.datetime_start - started_at).total_seconds(),
             elapsed_s=(t.datetime_complete - started_at).total_seconds(),
             steps=len(t.intermediate_values),
         )
         for t in study.get_trials(deepcopy=False)
-        if t.datetime_complete is not None
+        if t.datetime_complete is not None and t.datetime_start is not None
     ]
     return sorted(rows, key=lambda r: r.elapsed_s)
 

@@ -308,9 +308,12 @@ def report(doc: dict[str, Any], sides: dict[str, dict[str, Any]]) -> None:
             f"{'MET' if speedup >= 3 and gap <= SLACK else 'NOT MET'}"
         )
     if "b" in sides:
-        rows = [[t.number, t.state, t.value, t.steps, t.elapsed_s] for t in sides["b"]["trials"]]
+        rows = [
+            [t.number, t.state, t.value, t.steps, t.started_s, t.elapsed_s]
+            for t in sides["b"]["trials"]
+        ]
         print("\n(b) trials in completion order")
-        print(table(["trial", "state", "value", "evals", "done at s"], rows))
+        print(table(["trial", "state", "value", "evals", "started at s", "done at s"], rows))
 
 
 if __name__ == "__main__":
