@@ -157,7 +157,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=3)
+    # One thread by default: on a shared machine, idle-spinning OpenMP threads make timings swing
+    # far more than any difference between the contenders.
+    parser.add_argument("--threads", type=int, default=1)
     options = parser.parse_args()
+    torch.set_num_threads(options.threads)
     blocks = corpus()
     contenders = {
         "trainer.Trainer": lambda: run_ours(options.steps, Rows(blocks)),
