@@ -289,12 +289,12 @@ def work(
     """
     import optuna
 
-    from hpo.storage import open_storage, sweep_stale_trials
+    from hpo.storage import sweep_stale_trials
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     stop = stop or threading.Event()
-    storage = open_storage(
+    storage = open_shared_storage(
         spec.storage, workers=spec.workers, **_heartbeat(heartbeat_interval, grace_period)
     )
     study = open_study(spec, storage, worker_index=worker_index)
@@ -321,6 +321,24 @@ def work(
             continue
         run_trial(study, trial, ctx, stop)
     return EXIT_INTERRUPTED
+
+
+def open_shared_storage(url: str, **options: Any) -> optuna.storages.RDBStorage:
+    """`hpo.storage.open_storage`, retried while another process creates the same tables.
+
+    Optuna creates its schema with check-then-create, so two workers opening a fresh
+    database in the same instant can see "table ... already exists"; the second try finds it.
+    """
+    from hpo.storage import open_storage
+
+    for attempt in range(5):
+        try:
+            return open_storage(url, **options)
+        except HpoError as error:
+            if "already exists" not in str(error) or attempt == 4:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 def _heartbeat(interval: int | None, grace: int | None) -> dict[str, int]:

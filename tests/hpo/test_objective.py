@@ -192,3 +192,69 @@ def layers_in(checkpoint: Path) -> int:
         return len(
             {key.split(".")[2] for key in weights.keys() if key.startswith("transformer.h.")}
         )
+
+
+def write_study_file(tmp_path: Path, **changes: object) -> Path:
+    """The YAML study file equivalent to `tiny_spec` (for `hpo run` / `hpo worker`)."""
+    import yaml
+
+    corpus = tmp_path / "corpus.txt"
+    if not corpus.exists():
+        write_corpus(corpus)
+    study = {
+        "name": "tiny",
+        "storage": f"sqlite:///{tmp_path}/tiny.db",
+        "backend": "optuna",
+        "objective": {"metric": "eval_loss", "direction": "minimize"},
+        "budget": {"n_trials": 4},
+        "workers": 1,
+        "sampler": {"name": "random", "seed": 0},
+        "pruner": {"name": "none"},
+        "model": {
+            "task": "causal-lm",
+            "config": {
+                "model_type": "gpt2",
+                "vocab_size": 256,
+                "n_positions": 32,
+                "n_embd": 32,
+                "n_layer": 2,
+                "n_head": 2,
+            },
+        },
+        "data": {"files": [str(corpus)], "block_size": 32, "max_eval_samples": 32},
+        "training": {
+            "output_dir": str(tmp_path / "runs"),
+            "max_steps": 8,
+            "per_device_train_batch_size": 8,
+            "per_device_eval_batch_size": 16,
+            "eval_strategy": "steps",
+            "eval_steps": 4,
+            "logging_steps": 4,
+            "seed": 0,
+        },
+        "space": {
+            "learning_rate": {"type": "float", "low": 1e-4, "high": 1e-2, "log": True},
+            "model.n_layer": {"type": "int", "low": 1, "high": 2},
+        },
+    }
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(study.get(key), dict):
+            study[key] = {**study[key], **value}
+        else:
+            study[key] = value
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(study, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def test_the_study_file_twin_of_tiny_spec_loads(tmp_path):
+    from hpo.study import load
+
+    spec = load(write_study_file(tmp_path))
+    expected = tiny_spec(tmp_path)
+    assert (spec.name, spec.storage, spec.training) == (
+        expected.name,
+        expected.storage,
+        expected.training,
+    )
+    assert spec.space == expected.space
