@@ -77,14 +77,20 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def export_best(spec: StudySpec, path: str | os.PathLike[str], trial: int | None = None) -> Path:
+def export_best(spec: Any, path: str | os.PathLike[str], trial: int | None = None) -> Path:
     """Write the best trial's training config to `path`; returns the path.
 
-    For a multi-objective study, the Pareto-optimal trial best on the first objective (or the
+    `spec` is the study's StudySpec, or the shallow StudyRef the inspection commands load (the
+    full study file is then read for its training, model and data sections). For a
+    multi-objective study, the Pareto-optimal trial best on the first objective (or the
     front's trial numbered `trial`).
     """
     from hpo import inspect
 
+    if not isinstance(spec, StudySpec):
+        from hpo.study import load
+
+        spec = load(spec.source_path, storage=spec.storage)
     report = inspect.best(spec.storage, spec.name)
     candidates = report if isinstance(report, list) else [report]
     if trial is not None:
