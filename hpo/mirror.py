@@ -81,6 +81,7 @@ class OptunaMirror(Callback):
         self._finished: set[str] = set()  # ray trial ids whose optuna trial is final
         self._stopped_early: set[str] = set()  # ray trial ids the scheduler stopped
         self._last_config: dict[str, dict[str, Any]] = {}  # for PBT mutations
+        self._pending_changes: dict[str, dict[str, Any]] = {}  # mutated, not yet evaluated
         self._best: dict[str, tuple[float, str]] = {}  # ray trial id -> (score, ckpt path)
 
     # Tune pickles the callbacks with the experiment (Tuner.restore unpickles them): keep the
@@ -136,7 +137,7 @@ class OptunaMirror(Callback):
         if trial.trial_id not in self._optuna_ids:
             self._create(trial)
         else:
-            self._note_config_change(trial, step=self._last_step(trial))
+            self._note_config_change(trial)
 
     def on_trial_result(
         self, iteration: int, trials: list[Trial], trial: Trial, result: dict, **info: Any
@@ -152,7 +153,11 @@ class OptunaMirror(Callback):
         value = result.get(self.metrics[0])
         if len(self.metrics) == 1 and step is not None and _is_number(value):
             self.storage.set_trial_intermediate_value(optuna_id, int(step), float(value))
-        self._note_config_change(trial, step=step)
+        # The result's own config: a PBT scheduler may already have mutated trial.config in
+        # answer to this very result, before callbacks see it.
+        self._note_config_change(trial, result.get("config"))
+        if ray_id in self._pending_changes:
+            self._append_history(ray_id, step)
         # Tune marks a result `done` when the scheduler or a stopper decides to stop the
         # trial; a trainable that returns on its own ends with a result callbacks never see.
         if result.get("done"):
@@ -237,29 +242,39 @@ class OptunaMirror(Callback):
         self._optuna_ids[trial.trial_id] = optuna_id
         self._last_config[trial.trial_id] = self._searched(trial.config)
 
-    def _note_config_change(self, trial: Trial, step: int | None) -> None:
+    def _note_config_change(self, trial: Trial, config: Mapping[str, Any] | None = None) -> None:
         """PBT and PB2 mutate a running trial's config: keep the history in user attrs.
 
-        Optuna params cannot change once set, so the params stay the trial's starting point
-        and `final_params` / `param_history` tell what it ran with afterwards.
+        Optuna params cannot change once set, so the params stay the trial's starting point;
+        `final_params` is what it ran with last, and `param_history` lists each change with
+        the step of the first evaluation made under it (None: the trial ended before one).
         """
-        current = self._searched(trial.config)
+        current = self._searched(trial.config if config is None else config)
         previous = self._last_config.get(trial.trial_id)
-        if previous is None:
-            self._last_config[trial.trial_id] = current
-            return
-        if current == previous:
-            return
         self._last_config[trial.trial_id] = current
+        if previous is None or current == previous:
+            return
         optuna_id = self._optuna_ids[trial.trial_id]
+        self.storage.set_trial_user_attr(optuna_id, FINAL_PARAMS_ATTR, _jsonable(current))
+        if trial.trial_id in self._pending_changes:  # changed twice without an evaluation
+            self._append_history(trial.trial_id, None)
+        self._pending_changes[trial.trial_id] = current
+
+    def _append_history(self, ray_id: str, step: int | None) -> None:
+        params = self._pending_changes.pop(ray_id)
+        optuna_id = self._optuna_ids[ray_id]
         frozen = self.storage.get_trial(optuna_id)
         history = list(frozen.user_attrs.get(PARAM_HISTORY_ATTR, []))
-        history.append({"step": step, "params": _jsonable(current)})
+        history.append({"step": step, "params": _jsonable(params)})
         self.storage.set_trial_user_attr(optuna_id, PARAM_HISTORY_ATTR, history)
-        self.storage.set_trial_user_attr(optuna_id, FINAL_PARAMS_ATTR, _jsonable(current))
 
     def _finish(self, trial: Trial, state: optuna.trial.TrialState, values: list[float] | None):
         optuna_id = self._optuna_ids[trial.trial_id]
+        if trial.trial_id in self._pending_changes:
+            self._append_history(trial.trial_id, None)
+        if trial.trial_id not in self._best and trial.checkpoint is not None:
+            # No scored checkpoint seen (e.g. only restored ones): the newest is the best known.
+            self.storage.set_trial_user_attr(optuna_id, BEST_CHECKPOINT_ATTR, trial.checkpoint.path)
         self.storage.set_trial_state_values(optuna_id, state, values)
         self._finished.add(trial.trial_id)
 

@@ -12,7 +12,12 @@ import pytest
 import yaml
 from optuna.trial import TrialState
 
-from hpo.mirror import BEST_CHECKPOINT_ATTR, FINAL_PARAMS_ATTR, PARAM_HISTORY_ATTR
+from hpo.mirror import (
+    BEST_CHECKPOINT_ATTR,
+    FINAL_PARAMS_ATTR,
+    PARAM_HISTORY_ATTR,
+    RAY_TRIAL_PATH_ATTR,
+)
 
 tune = pytest.importorskip("ray.tune")
 cloudpickle = pytest.importorskip("ray.cloudpickle")
@@ -194,12 +199,54 @@ def test_pbt_exploit_resumes_from_the_checkpoint_with_the_mutated_learning_rate(
         assert trial.state == TrialState.COMPLETE
         assert sorted(trial.intermediate_values) == [2, 4, 6]
     for trial in mutated:
-        final_lr = trial.user_attrs[FINAL_PARAMS_ATTR]["learning_rate"]
-        # The trial's last checkpoint: its logged learning rate after the exploit is the
-        # mutated one (constant schedule), not the donor checkpoint's.
-        checkpoint = Path(trial.user_attrs[BEST_CHECKPOINT_ATTR]).parent
-        states = sorted(checkpoint.glob("checkpoint_*/**/trainer_state.json"))
-        assert states, f"no trainer_state.json under {checkpoint}"
-        history = json.loads(states[-1].read_text())["log_history"]
-        rates = [row["learning_rate"] for row in history if "learning_rate" in row]
-        assert rates[-1] == pytest.approx(final_lr)
+        changes = trial.user_attrs[PARAM_HISTORY_ATTR]
+        assert changes[-1]["params"] == trial.user_attrs[FINAL_PARAMS_ATTR]
+        assert trial.user_attrs[BEST_CHECKPOINT_ATTR]
+        last = changes[-1]
+        if last["step"] is None:
+            continue  # mutated at its last evaluation: nothing trained under it
+        # The trial's newest checkpoint logs its lineage: the steps trained before the first
+        # evaluation under the last mutation used the mutated learning rate (constant
+        # schedule), not the rate saved in the donor's checkpoint it resumed from.
+        folder = Path(trial.user_attrs[RAY_TRIAL_PATH_ATTR])
+        states = [json.loads(p.read_text()) for p in folder.glob("checkpoint_*/trainer_state.json")]
+        newest = max(states, key=lambda state: state["global_step"])
+        rates = {
+            row["step"]: row["learning_rate"]
+            for row in newest["log_history"]
+            if "learning_rate" in row
+        }
+        for step in range(last["step"] - EVAL_STEPS + 1, last["step"] + 1):
+            assert rates[step] == pytest.approx(last["params"]["learning_rate"]), (changes, rates)
+
+
+def test_a_resumed_run_trains_with_its_own_learning_rate_not_the_checkpoints(tmp_path):
+    """What a PBT exploit does: resume another run's checkpoint with a mutated learning rate.
+    Restoring the optimizer alone would bring the checkpoint's rate back."""
+    from hpo.backends.ray import ApplyTrialParams
+    from hpo.objective import prepare, train_trial
+
+    study = ray_study(tmp_path)
+    study["training"]["save_total_limit"] = 10  # keep the step-2 checkpoint to resume from
+    context = prepare(load_study(tmp_path, study))
+    train_trial(context, {"learning_rate": 3e-2}, output_dir=tmp_path / "donor")
+    donor_checkpoint = tmp_path / "donor" / "checkpoint-2"
+    assert donor_checkpoint.is_dir()
+
+    train_trial(
+        context,
+        {"learning_rate": 1e-3},
+        output_dir=tmp_path / "mutated",
+        resume_from_checkpoint=str(donor_checkpoint),
+        callbacks=[ApplyTrialParams()],
+    )
+    state = json.loads(
+        (tmp_path / "mutated" / f"checkpoint-{MAX_STEPS}" / "trainer_state.json").read_text()
+    )
+    rates = {
+        row["step"]: row["learning_rate"] for row in state["log_history"] if "learning_rate" in row
+    }
+    assert rates[2] == pytest.approx(3e-2)  # the donor's steps, inherited
+    assert [rates[step] for step in range(3, MAX_STEPS + 1)] == pytest.approx(
+        [1e-3] * (MAX_STEPS - 2)
+    )
