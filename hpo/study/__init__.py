@@ -1,0 +1,72 @@
+"""The study file: read once, validated completely, frozen into a `StudySpec`.
+
+Every problem is collected (key path, value found, what is expected) and reported in one
+`StudyFileError`, so a user fixes the file in one pass. Validation only reads: it creates no
+database, directory or study. Heavy libraries (transformers, optuna, ray, trainer) are imported
+inside the checks that need them; `load_for_inspection` needs none of them.
+
+Keys beyond DESIGN.md's contract, and the defaults a user gets without asking:
+- `storage`: `--storage` > HPO_STORAGE > the file > `sqlite:///runs/<name>.db`; SQLite paths
+  are made absolute (relative to the current directory), PostgreSQL gets an installed driver.
+- `objective`: default `{metric: eval_loss, direction: minimize}`; a direction may be left out
+  for metrics ending in "loss".
+- `budget.timeout`: `90s`, `20m`, `1h`, `1h30m`, `2d` or seconds.
+- `sampler`: `{name, <constructor options>}` or just a name; default tpe, `seed: 0` for any
+  sampler with a seed. With `backend: ray` it is the search: random or tpe (OptunaSearch).
+- `pruner`: default `default_pruner(training)`: hyperband on the evaluation grid.
+  `patient` takes `wrapped_pruner: {name, ...}`.
+- `scheduler` (ray): default `default_scheduler(training)`: ASHA counted in evaluations.
+  pbt/pb2 mutate the training params of `space` unless `hyperparam_mutations` /
+  `hyperparam_bounds` are given; the sampler then defaults to random.
+- `ray`: address, resources_per_trial {cpu: 1, gpu: 0}, max_concurrent_trials (= workers),
+  storage_path, max_failures (0).
+- `workers`: 1. `keep`: best.
+
+Layout: `yaml_file` reads the YAML, `inspection` the cheap name + storage for status commands,
+`validator` walks the sections (`run_settings`, `storage_url`, `model_checks`, `data_checks`,
+`training_checks`, `space_checks`, `search_checks` with `components_section`, `ray_section`),
+each recording into a `reader.Reader`'s `problems.Problems`; `defaults` holds what a study gets
+without asking.
+"""
+
+from __future__ import annotations
+
+import os
+
+from hpo.spec import StudySpec
+from hpo.study.defaults import default_pruner, default_sampler, default_scheduler
+from hpo.study.inspection import StudyRef, load_for_inspection
+from hpo.study.problems import Problems, did_you_mean, show
+from hpo.study.storage_url import STORAGE_ENV, resolve_storage
+from hpo.study.validator import validate
+from hpo.study.yaml_file import read_study_file
+
+__all__ = [
+    "STORAGE_ENV",
+    "Problems",
+    "StudyRef",
+    "default_pruner",
+    "default_sampler",
+    "default_scheduler",
+    "did_you_mean",
+    "load",
+    "load_for_inspection",
+    "read_study_file",
+    "resolve_storage",
+    "show",
+]
+
+
+def load(
+    path: str | os.PathLike[str],
+    *,
+    storage: str | None = None,
+    n_trials: int | None = None,
+    workers: int | None = None,
+) -> StudySpec:
+    """The validated study in `path`, with the command line's overrides applied.
+
+    Raises `StudyFileError` listing every problem. Nothing is created on disk or in a database.
+    """
+    raw = read_study_file(path)
+    return validate(raw, str(path), storage=storage, n_trials=n_trials, workers=workers)

@@ -1,0 +1,63 @@
+"""What a study gets without asking: the default sampler, pruner and scheduler."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from hpo.spec import ComponentSpec
+from hpo.study.reader import is_int, is_number
+
+
+def default_sampler() -> ComponentSpec:
+    """Seeded TPE: reproducible, and strong on small budgets."""
+    return ComponentSpec("tpe", {"seed": 0})
+
+
+def default_pruner(training: Mapping[str, Any]) -> ComponentSpec:
+    """Hyperband on the evaluation grid: its first rung is the first evaluation.
+
+    Trials report at their global step, so `min_resource = eval_steps` judges a trial as soon
+    as it has one value, and `max_resource = max_steps` sizes the brackets (when known).
+    Without step-wise evaluation there is nothing to prune on, so pruning is off.
+    """
+    strategy = training.get("eval_strategy", "no")
+    max_steps = training.get("max_steps", -1)
+    max_steps = max_steps if is_int(max_steps) and max_steps > 0 else None
+    if strategy == "epoch":
+        min_resource = 1
+    elif strategy == "steps":
+        eval_steps = training.get("eval_steps") or training.get("logging_steps", 500)
+        if is_number(eval_steps) and 0 < eval_steps < 1:  # a fraction of the run
+            eval_steps = math.ceil(eval_steps * max_steps) if max_steps else 1
+        min_resource = int(eval_steps) if is_number(eval_steps) and eval_steps >= 1 else 1
+    else:
+        return ComponentSpec("none")
+    max_resource: int | str = max_steps if max_steps and max_steps >= min_resource else "auto"
+    return ComponentSpec(
+        "hyperband",
+        {"min_resource": min_resource, "max_resource": max_resource, "reduction_factor": 3},
+    )
+
+
+def default_scheduler(training: Mapping[str, Any]) -> ComponentSpec:
+    """ASHA counted in evaluations (Tune's `training_iteration`: one per report).
+
+    The grace period is the first evaluation; `max_t` is the number of evaluations in a run
+    when max_steps and eval_steps are known.
+    """
+    eval_steps = training.get("eval_steps")
+    max_steps = training.get("max_steps", -1)
+    evaluations = 100
+    if is_int(max_steps) and max_steps > 0 and is_int(eval_steps) and eval_steps >= 1:
+        evaluations = max(1, math.ceil(max_steps / eval_steps))
+    return ComponentSpec(
+        "asha",
+        {
+            "time_attr": "training_iteration",
+            "grace_period": 1,
+            "max_t": evaluations,
+            "reduction_factor": 3,
+        },
+    )

@@ -1,0 +1,78 @@
+"""The study file's vocabulary: its keys, the values some of them take, and the name rule."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from hpo.study.problems import Problems
+
+TOP_LEVEL_KEYS = (
+    "name",
+    "storage",
+    "backend",
+    "objective",
+    "budget",
+    "workers",
+    "sampler",
+    "pruner",
+    "scheduler",
+    "ray",
+    "model",
+    "data",
+    "training",
+    "space",
+    "keep",
+)
+OBJECTIVE_KEYS = ("metric", "direction")
+BUDGET_KEYS = ("n_trials", "timeout", "max_failed_trials")
+MODEL_KEYS = ("config", "pretrained", "factory", "task", "num_labels")
+MODEL_SOURCES = ("config", "pretrained", "factory")
+DATA_KEYS = (
+    "files",
+    "eval_files",
+    "corpus",
+    "hub",
+    "factory",
+    "tokenizer",
+    "block_size",
+    "eval_fraction",
+    "max_eval_samples",
+    "text_column",
+    "label_column",
+)
+DATA_SOURCES = ("files", "corpus", "hub", "factory")
+RAY_KEYS = (
+    "address",
+    "resources_per_trial",
+    "max_concurrent_trials",
+    "storage_path",
+    "max_failures",
+)
+RESOURCE_KEYS = ("cpu", "gpu")
+PARAM_KEYS = {
+    "float": ("type", "low", "high", "log", "step"),
+    "int": ("type", "low", "high", "log", "step"),
+    "categorical": ("type", "choices"),
+}
+BACKENDS = ("optuna", "ray")
+TASKS = ("causal-lm", "sequence-classification")
+DIRECTIONS = ("minimize", "maximize")
+KEEP_CHOICES = ("best", "all")
+BYTES_TOKENIZER = "bytes"
+BUILTIN_CORPORA = ("pydoc-topics",)
+DATA_FILE_SUFFIXES = (".txt", ".jsonl", ".csv")
+MODEL_PREFIX = "model."
+# Used in file names (runs/<name>.db, output folders), so kept to safe characters.
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+def study_name(value: Any, problems: Problems) -> str:
+    """The study's name, or "" with a problem recorded."""
+    if value is None:
+        problems.add("name", "missing; expected the study's name, e.g. name: quickstart")
+        return ""
+    if not isinstance(value, str) or not _NAME.match(value):
+        problems.found("name", value, "a name of letters, digits, '.', '_' or '-' (it names files)")
+        return ""
+    return value
