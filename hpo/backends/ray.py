@@ -19,6 +19,7 @@ import os
 import time
 import uuid
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +35,12 @@ STEP_KEY = "step"
 _CONTEXTS: dict[str, Any] = {}
 
 
-def run_study(spec: StudySpec, *, address: str | None = None) -> int:
-    """Run (or restore and continue) the study on Ray Tune; returns the exit status."""
+def run_study(spec: StudySpec, *, address: str | None = None, callbacks: Sequence[Any] = ()) -> int:
+    """Run (or restore and continue) the study on Ray Tune; returns the exit status.
+
+    `callbacks` are extra `ray.tune.Callback`s for a new experiment (a restored one keeps
+    those it was started with).
+    """
     from ray import tune
 
     from hpo.storage import mask_url
@@ -66,7 +71,7 @@ def run_study(spec: StudySpec, *, address: str | None = None) -> int:
             experiment, trainable, resume_unfinished=True, resume_errored=False
         )
     else:
-        tuner = build_tuner(spec, trainable, num_samples=remaining)
+        tuner = build_tuner(spec, trainable, num_samples=remaining, callbacks=callbacks)
     started = time.monotonic()
     try:
         tuner.fit()
@@ -82,6 +87,10 @@ def run_study(spec: StudySpec, *, address: str | None = None) -> int:
             + "; run `hpo run` again to restore it"
         ) from None
     _print_summary(spec, time.monotonic() - started)
+    if _unfinished_trials(spec):
+        # Tune catches Ctrl-C itself: it saves the experiment and returns as if done.
+        print("interrupted: run `hpo run` again to restore and continue the experiment")
+        return 130
     return 0
 
 
@@ -194,7 +203,9 @@ class ApplyTrialParams:
 # --- building the Tuner ------------------------------------------------------------------
 
 
-def build_tuner(spec: StudySpec, trainable: Any, *, num_samples: int) -> Any:
+def build_tuner(
+    spec: StudySpec, trainable: Any, *, num_samples: int, callbacks: Sequence[Any] = ()
+) -> Any:
     """A new Tuner for the study: search, scheduler, limits, storage and the mirror."""
     from ray import tune
 
@@ -237,7 +248,7 @@ def build_tuner(spec: StudySpec, trainable: Any, *, num_samples: int) -> Any:
                 checkpoint_score_attribute=metric,
                 checkpoint_score_order=mode,
             ),
-            callbacks=[mirror],
+            callbacks=[mirror, *callbacks],
             verbose=1,
         ),
     )
@@ -370,6 +381,18 @@ def _finished_ray_trials(spec: StudySpec) -> int:
     study_id = ensure_study(storage, spec.name, spec.objective.directions)
     finished = (TrialState.COMPLETE, TrialState.PRUNED)
     return len(storage.get_all_trials(study_id, deepcopy=False, states=finished))
+
+
+def _unfinished_trials(spec: StudySpec) -> int:
+    """Mirrored trials still RUNNING after fit(): the run was interrupted."""
+    from optuna.trial import TrialState
+
+    from hpo.storage import open_storage
+
+    storage = open_storage(spec.storage)
+    study_id = storage.get_study_id_from_name(spec.name)
+    running = storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,))
+    return len(running)
 
 
 def _connect(address: str | None) -> None:

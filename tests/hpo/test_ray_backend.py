@@ -4,6 +4,8 @@ the study's scheduler and search, and every assertion read back from the Optuna 
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sys
 from pathlib import Path
 
@@ -250,3 +252,34 @@ def test_a_resumed_run_trains_with_its_own_learning_rate_not_the_checkpoints(tmp
     assert [rates[step] for step in range(3, MAX_STEPS + 1)] == pytest.approx(
         [1e-3] * (MAX_STEPS - 2)
     )
+
+
+class InterruptOnce(tune.Callback):
+    """Ctrl-C in the driver once the second trial has reported (what a user does)."""
+
+    def __init__(self, flag):
+        self.flag = flag
+
+    def on_trial_result(self, iteration, trials, trial, result, **info):
+        if len(trials) >= 2 and trial is trials[1] and not self.flag.exists():
+            self.flag.touch()
+            os.kill(os.getpid(), signal.SIGINT)
+
+
+@pytest.mark.slow
+def test_hpo_run_again_restores_an_interrupted_study_without_duplicates(ray_local, tmp_path):
+    from hpo.backends.ray import experiment_path, run_study
+
+    spec = load_study(tmp_path, ray_study(tmp_path, budget={"n_trials": 2}))
+    assert run_study(spec, callbacks=[InterruptOnce(tmp_path / "interrupted")]) == 130
+    before = {t.number: t for t in stored_trials(spec)}
+    assert [t.state for t in before.values()].count(TrialState.RUNNING) == 1
+
+    # `hpo run` again: the experiment is restored (Tuner.can_restore), not started over.
+    assert tune.Tuner.can_restore(experiment_path(spec))
+    assert run_study(spec) == 0
+    after = stored_trials(spec)
+    assert sorted(t.number for t in after) == sorted(before)  # the same trials, no duplicates
+    for trial in after:
+        assert trial.state in (TrialState.COMPLETE, TrialState.PRUNED)
+        assert trial.params == before[trial.number].params
