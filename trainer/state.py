@@ -46,7 +46,7 @@ class TrainerState:
     is_world_process_zero: bool = True
 
     def to_json_string(self) -> str:
-        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True) + "\n"
+        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True, default=_plain) + "\n"
 
     def save_to_json(self, json_path: str) -> None:
         with open(json_path, "w", encoding="utf-8") as handle:
@@ -61,3 +61,10 @@ class TrainerState:
     def load_from_json(cls, json_path: str) -> TrainerState:
         with open(json_path, encoding="utf-8") as handle:
             return cls.from_dict(json.load(handle))
+
+
+def _plain(value: Any) -> Any:
+    """numpy / torch scalars (Ray and metric functions hand those out) as plain numbers."""
+    if hasattr(value, "item"):
+        return value.item()
+    return str(value)

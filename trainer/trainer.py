@@ -734,12 +734,11 @@ class Trainer:
             self.model = _build_model_outside_train(self)
         model = self.model
         device = next(model.parameters()).device
-        loader = self._loader(dataset, self.args.per_device_eval_batch_size, None, None)
+        batch_size = self.args.per_device_eval_batch_size
+        sampler = None
         if is_map_style(dataset):
-            sampler = EpochBatches(
-                len(dataset), self.args.per_device_eval_batch_size, 0, 0, shuffle=False
-            )
-            loader = self._loader(dataset, self.args.per_device_eval_batch_size, sampler, None)
+            sampler = EpochBatches(len(dataset), batch_size, 0, 0, shuffle=False)
+        loader = self._loader(dataset, batch_size, sampler, None)
         want_predictions = self.compute_metrics is not None and not self.args.prediction_loss_only
         was_training = model.training
         model.eval()
