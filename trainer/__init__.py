@@ -19,6 +19,8 @@ _LAZY = {
     "TrainerControl": "trainer.callbacks",
     "EarlyStoppingCallback": "trainer.callbacks",
     "ProgressCallback": "trainer.callbacks",
+    "NonFiniteLossError": "trainer.trainer",
+    "CheckpointError": "trainer.checkpoint",
     "Reporter": "trainer.trial",
     "reporter_for": "trainer.trial",
 }
