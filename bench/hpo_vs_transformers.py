@@ -170,8 +170,10 @@ def run_transformers(doc: dict[str, Any], workdir: Path) -> dict[str, Any]:
             now = time.perf_counter() - start
             if state.global_step >= max_steps and self.last_loss is not None:
                 completed.append((now, float(self.last_loss)))
+                print(f"  {now:7.1f}s  complete  {self.last_loss:.4f}", flush=True)
             else:
                 pruned.append(now)
+                print(f"  {now:7.1f}s  pruned at step {state.global_step}", flush=True)
 
     train_ds, eval_ds = block_datasets(doc["data"])
     training = {k: v for k, v in doc["training"].items()}
