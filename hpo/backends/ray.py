@@ -27,6 +27,7 @@ from ray.tune.search.optuna import OptunaSearch
 
 from hpo.errors import HpoError
 from hpo.spec import StudySpec
+from trainer.callbacks import TrainerCallback
 
 # The trainer's RayReporter puts its global step under this key in every report.
 STEP_KEY = "step"
@@ -131,7 +132,8 @@ def _context(spec: StudySpec, cache_dir: str) -> Any:
     from hpo.objective import TrialContext
     from hpo.sources import study_model_init
 
-    context = _CONTEXTS.get(spec.name)
+    key = f"{spec.name}:{cache_dir}"
+    context = _CONTEXTS.get(key)
     if context is None:
         cache = Path(cache_dir)
         if not (cache / "meta.json").exists():  # another node of a cluster: build it once here
@@ -143,7 +145,7 @@ def _context(spec: StudySpec, cache_dir: str) -> Any:
             eval_dataset=evaluation,
             model_init=study_model_init(spec),
         )
-        _CONTEXTS[spec.name] = context
+        _CONTEXTS[key] = context
     return context
 
 
@@ -165,7 +167,7 @@ def _report_final_evaluation(spec: StudySpec, output: Any) -> None:
     tune.report({**metrics, STEP_KEY: output.global_step})
 
 
-class ApplyTrialParams:
+class ApplyTrialParams(TrainerCallback):
     """Make a resumed run use the trial's own hyperparameters, not the checkpoint's.
 
     Restoring the optimizer and LR scheduler brings back the learning rate and weight decay
@@ -173,11 +175,6 @@ class ApplyTrialParams:
     mutation would be silently lost. This puts the trial's values back, keeping the
     schedule's position (warmup, decay) and the optimizer's moments.
     """
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("on_"):
-            return lambda *args, **kwargs: None
-        raise AttributeError(name)
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         optimizer, scheduler = kwargs.get("optimizer"), kwargs.get("lr_scheduler")
