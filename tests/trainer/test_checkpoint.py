@@ -241,7 +241,7 @@ def test_damaged_checkpoint_errors_name_the_path(
         elif how == "delete":
             file.unlink()
         elif how == "pickle":
-            file.write_bytes(pickle.dumps({"state": _Evil()}))
+            file.write_bytes(pickle.dumps({"state": _Evil()}, protocol=2))
     trainer = Trainer(model=Regression(), args=args, train_dataset=RegressionData())
     with pytest.raises(CheckpointError) as error:
         trainer.train(resume_from_checkpoint=str(target))
