@@ -199,7 +199,11 @@ class OptunaRun:
             return self._finish(interrupted=False)
         self.workers = LocalWorkers(spec, deadline=self.deadline, heartbeat=self.heartbeat)
         self.workers.start_all()
-        previous_sigterm = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+        # SIGTERM (docker stop, a batch scheduler) stops the run as cleanly as Ctrl-C does.
+        # Signal handlers can only be set from the main thread (an embedding app may not be).
+        in_main_thread = threading.current_thread() is threading.main_thread()
+        if in_main_thread:
+            previous_sigterm = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
         try:
             self._watch()
             interrupted = False
@@ -207,7 +211,8 @@ class OptunaRun:
             interrupted = True
             self._stop_workers()
         finally:
-            signal.signal(signal.SIGTERM, previous_sigterm)
+            if in_main_thread:
+                signal.signal(signal.SIGTERM, previous_sigterm)
         return self._finish(interrupted=interrupted)
 
     # --- watching -----------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from hpo.backends.optuna import (
 from hpo.progress import ProgressLine, format_progress
 from hpo.run import run_study
 from hpo.spec import BudgetSpec, ComponentSpec, ObjectiveSpec
+from hpo.study import load as load_study_file
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -128,8 +129,11 @@ def test_two_workers_share_one_study_and_a_rerun_continues_it_to_the_budget(tmp_
     assert run_study(spec) == 0
     out = capsys.readouterr().out
     study = load(spec)
-    trials = study.get_trials()
+    # Two workers asking for the last slot in the same instant both give their trial back
+    # (WAITING, reused by the next run): never more than n_trials finish.
+    trials = study.get_trials(states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL))
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 3
+    assert not study.get_trials(states=(TrialState.RUNNING,))
     assert len({t.user_attrs[WORKER_ATTR] for t in trials}) == 2  # both workers trained
     for trial in trials:
         assert set(trial.params) == {"learning_rate", "model.n_layer"}
@@ -151,11 +155,13 @@ def test_two_workers_share_one_study_and_a_rerun_continues_it_to_the_budget(tmp_
     # A rerun with a larger budget continues the same study: n_trials counts the whole study.
     assert run_study(dataclasses.replace(spec, budget=BudgetSpec(n_trials=5))) == 0
     trials = load(spec).get_trials()
-    assert [t.number for t in trials] == [0, 1, 2, 3, 4]
-    assert all(t.state == TrialState.COMPLETE for t in trials)
+    assert [t.number for t in trials] == list(range(len(trials)))  # none used twice
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    assert len(complete) == 5
+    assert not [t for t in trials if t.state in (TrialState.RUNNING, TrialState.FAIL)]
     # Nothing left to do: a third run starts no trial.
     assert run_study(dataclasses.replace(spec, budget=BudgetSpec(n_trials=5))) == 0
-    assert len(load(spec).get_trials()) == 5
+    assert len(load(spec).get_trials()) == len(trials)
 
 
 @pytest.mark.slow
@@ -172,7 +178,7 @@ def test_multi_objective_reports_the_pareto_front_and_does_not_prune(tmp_path, c
     assert "pruning is off" in out
     study = load(spec)
     assert [d.name for d in study.directions] == ["MINIMIZE", "MINIMIZE"]
-    trials = study.get_trials()
+    trials = study.get_trials(states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL))
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 3
     for trial in trials:
         assert len(trial.values) == 2
@@ -188,13 +194,13 @@ def test_multi_objective_reports_the_pareto_front_and_does_not_prune(tmp_path, c
 
 
 @pytest.mark.slow
-def test_postgresql_workers_and_a_separate_hpo_worker_share_the_budget(tmp_path, pg_url):
+def test_postgresql_workers_and_a_separate_hpo_worker_share_the_budget(tmp_path, pg_url, capsys):
     study_file = write_study_file(
         tmp_path,
         storage=pg_url,
         workers=2,
         budget={"n_trials": 8},
-        training={"max_steps": 12},
+        training={"max_steps": 16},
     )
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     env.pop("HPO_STORAGE", None)
@@ -207,18 +213,14 @@ def test_postgresql_workers_and_a_separate_hpo_worker_share_the_budget(tmp_path,
         text=True,
     )
     try:
-        run = subprocess.run(
-            [sys.executable, "-m", "hpo.cli", "run", str(study_file)],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=240,
-        )
+        wait_for_trial_of(joining.pid, pg_url)  # the joining worker is at work ...
+        # ... when `hpo run study.yaml` (here, in this process) starts its two workers.
+        code = run_study(load_study_file(study_file))
         worker_out, _ = joining.communicate(timeout=120)
     finally:
         joining.kill()
-    assert run.returncode == 0, run.stdout + run.stderr
+    out = capsys.readouterr().out
+    assert code == 0, out
     assert joining.returncode == 0, worker_out
     study = optuna.load_study(study_name="tiny", storage=pg_url)
     trials = study.get_trials()
@@ -228,5 +230,18 @@ def test_postgresql_workers_and_a_separate_hpo_worker_share_the_budget(tmp_path,
     pids = {t.user_attrs[WORKER_ATTR].rsplit(":", 1)[1] for t in finished}
     assert str(joining.pid) in pids  # the joining worker trained trials of the same study
     assert len(pids) >= 2
-    # The password-free URL is shown as is; the run names the study and its storage.
-    assert "tiny" in run.stdout and "postgresql" in run.stdout
+    assert "joining study 'tiny'" in worker_out
+    assert "study 'tiny' on postgresql" in out
+
+
+def wait_for_trial_of(pid: int, url: str, timeout: float = 120.0) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            trials = optuna.load_study(study_name="tiny", storage=url).get_trials()
+        except Exception:  # not created yet
+            trials = []
+        if any(str(t.user_attrs.get(WORKER_ATTR, "")).endswith(f":{pid}") for t in trials):
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"the worker {pid} started no trial in {timeout} s")
