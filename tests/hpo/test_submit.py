@@ -97,25 +97,6 @@ def ray_head():
     shutil.rmtree(temp_dir, ignore_errors=True)
 
 
-@pytest.fixture
-def pg_url():
-    """A fresh PostgreSQL database (psycopg2 named explicitly: SQLAlchemy 2.1 maps a bare
-    postgresql:// to psycopg 3, which this project does not ship)."""
-    import uuid
-
-    import sqlalchemy
-
-    name = f"hpo_submit_{uuid.uuid4().hex[:12]}"
-    server = "postgresql+psycopg2://postgres@127.0.0.1:5432"
-    admin = sqlalchemy.create_engine(f"{server}/postgres", isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    yield f"{server}/{name}"
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.dispose()
-
-
 def hpo_submit(*args: str, token: str | None, cwd: Path) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
     env["PYTHONPATH"] = str(REPO)
