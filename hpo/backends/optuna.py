@@ -132,6 +132,44 @@ class TrialCounts:
 
 
 def count_trials(study: optuna.Study) -> TrialCounts:
+    """The study's trials by state, counted in SQL: every worker asks before every trial, and
+    loading the trials through optuna would cost more with each trial of the study."""
+    import json
+
+    import sqlalchemy
+
+    engine = getattr(study._storage, "engine", None)
+    if engine is None:  # not an RDB storage: count through optuna
+        return _count_loaded_trials(study)
+    with engine.connect() as connection:
+        by_state = dict(
+            connection.execute(
+                sqlalchemy.text(
+                    "SELECT state, COUNT(*) FROM trials WHERE study_id = :s GROUP BY state"
+                ),
+                {"s": study._study_id},
+            ).all()
+        )
+        interrupted = connection.execute(
+            sqlalchemy.text(
+                "SELECT COUNT(*) FROM trials t JOIN trial_user_attributes a "
+                "ON a.trial_id = t.trial_id WHERE t.study_id = :s AND t.state = 'FAIL' "
+                "AND a.key = :k AND a.value_json = :v"
+            ),
+            {"s": study._study_id, "k": FAIL_REASON_ATTR, "v": json.dumps(INTERRUPTED)},
+        ).scalar_one()
+    by_state = {getattr(state, "name", state): n for state, n in by_state.items()}
+    return TrialCounts(
+        complete=by_state.get("COMPLETE", 0),
+        pruned=by_state.get("PRUNED", 0),
+        failed=by_state.get("FAIL", 0) - interrupted,
+        interrupted=interrupted,
+        running=by_state.get("RUNNING", 0),
+        waiting=by_state.get("WAITING", 0),
+    )
+
+
+def _count_loaded_trials(study: optuna.Study) -> TrialCounts:
     from optuna.trial import TrialState
 
     trials = study.get_trials(deepcopy=False)
@@ -362,10 +400,8 @@ def _claim(spec: StudySpec, study: optuna.Study, trial: optuna.Trial) -> bool:
     n_trials = spec.budget.n_trials
     if n_trials is None:
         return True
-    trials = study.get_trials(
-        deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
-    )
-    others = sum(1 for t in trials if t.number != trial.number)
+    counts = count_trials(study)
+    others = counts.finished + counts.running - 1  # this trial is one of the running ones
     if others < n_trials:
         return True
     study._storage.set_trial_state_values(trial._trial_id, state=TrialState.WAITING)

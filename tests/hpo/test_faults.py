@@ -127,6 +127,7 @@ def test_the_trial_of_a_dead_local_worker_is_failed_and_queued_with_its_progress
 # A trial that raises
 
 
+@pytest.mark.slow
 def test_an_exception_in_one_trial_fails_it_with_the_reason_and_the_study_goes_on(tmp_path):
     space = (
         ParamSpec("learning_rate", "float", low=1e-4, high=1e-2, log=True),
@@ -152,6 +153,7 @@ def test_an_exception_in_one_trial_fails_it_with_the_reason_and_the_study_goes_o
 # Stopping a worker (what Ctrl-C does) and resuming its trial
 
 
+@pytest.mark.slow
 def test_a_stopped_trial_is_checkpointed_queued_and_resumed_without_repeating_steps(tmp_path):
     spec = tiny_spec(
         tmp_path,
