@@ -225,9 +225,15 @@ def run_hpo_side(doc: dict[str, Any], workdir: Path) -> dict[str, Any]:
         raise SystemExit(f"bench: `hpo run {path}` exited with {result.returncode}")
     trials = finished_trials(storage, doc["name"], result.started_at)
     completed = [(t.elapsed_s, t.value) for t in trials if t.state == "COMPLETE"]
+    best_params = None
+    if completed:
+        import optuna
+
+        best_params = optuna.load_study(study_name=doc["name"], storage=storage).best_params
     return {
         "wall_s": result.wall_s,
         "best": min(v for _, v in completed) if completed else None,
+        "best_params": best_params,
         "completed": completed,
         "n_pruned": sum(t.state == "PRUNED" for t in trials),
         "n_failed": sum(t.state == "FAIL" for t in trials),
@@ -300,6 +306,8 @@ def report(doc: dict[str, Any], sides: dict[str, dict[str, Any]]) -> None:
             rows,
         )
     )
+    for key, side in sides.items():
+        print(f"{labels[key]}: best params {side.get('best_params')}")
     if "a" in sides and "b" in sides:
         a, b = sides["a"], sides["b"]
         speedup = a["wall_s"] / b["wall_s"]
