@@ -283,3 +283,42 @@ def test_hpo_run_again_restores_an_interrupted_study_without_duplicates(ray_loca
     for trial in after:
         assert trial.state in (TrialState.COMPLETE, TrialState.PRUNED)
         assert trial.params == before[trial.number].params
+
+
+class KillWorkerOnce(tune.Callback):
+    """SIGKILL the trial's worker process at its second report (a real crash), when Tune
+    holds the checkpoint of the first."""
+
+    def __init__(self, flag):
+        self.flag = flag
+
+    def on_trial_result(self, iteration, trials, trial, result, **info):
+        if result["training_iteration"] == 2 and not self.flag.exists():
+            self.flag.touch()
+            os.kill(result["pid"], signal.SIGKILL)
+
+
+@pytest.mark.slow
+def test_a_crashed_trial_is_retried_from_its_checkpoint(ray_local, tmp_path):
+    from hpo.backends.ray import run_study
+    from hpo.mirror import RAY_FAILURES_ATTR, RAY_TRIAL_ID_ATTR
+
+    study = ray_study(
+        tmp_path,
+        budget={"n_trials": 1},
+        scheduler={"name": "asha", "max_t": 10, "grace_period": 10},
+        ray={"max_concurrent_trials": 1, "max_failures": 1},
+    )
+    spec = load_study(tmp_path, study)
+    assert run_study(spec, callbacks=[KillWorkerOnce(tmp_path / "killed")]) == 0
+
+    (trial,) = stored_trials(spec)
+    assert trial.state == TrialState.COMPLETE
+    assert trial.user_attrs[RAY_FAILURES_ATTR] == 1
+    assert sorted(trial.intermediate_values) == [2, 4, 6]
+    # The retry wrote its checkpoints beside the first attempt's, starting after the
+    # checkpoint Tune handed back: it resumed, it did not train from step 0 again.
+    trial_dir = tmp_path / "runs" / f"ray-{trial.user_attrs[RAY_TRIAL_ID_ATTR]}"
+    (retry_dir,) = trial_dir.glob("resumed-*")
+    steps = sorted(int(p.name.split("-")[1]) for p in retry_dir.glob("checkpoint-*"))
+    assert steps and steps[0] > EVAL_STEPS, steps
