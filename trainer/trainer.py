@@ -337,6 +337,8 @@ class Trainer:
         ckpt.load_training_state(
             checkpoint, optimizer=run.optimizer, scheduler=run.scheduler, scaler=run.scaler
         )
+        if not self._user_optimizer:
+            _apply_hyperparameters(run.optimizer, run.scheduler, self.args)
         if saved.max_steps != run.max_steps:
             logger.warning(
                 "resuming %s: it was trained for max_steps=%s, this run has %s",
@@ -816,10 +818,10 @@ def _build_optimizer(model: torch.nn.Module, args: TrainingArguments) -> torch.o
         {"params": decay, "weight_decay": args.weight_decay},
         {"params": no_decay, "weight_decay": 0.0},
     ]
+    # Always the same two groups (Transformers' layout), whatever weight_decay is: a checkpoint
+    # must load into a run with another weight_decay (PBT mutates it), and group 0 is the
+    # decayed one for code that adjusts it.
     groups = [group for group in groups if group["params"]]
-    if args.weight_decay == 0:
-        # One group when decay is off: identical maths, one optimizer kernel call fewer per step.
-        groups = [{"params": decay + no_decay, "weight_decay": 0.0}]
     if args.optim == "sgd":
         return torch.optim.SGD(groups, lr=args.learning_rate)
     return torch.optim.AdamW(
@@ -829,6 +831,40 @@ def _build_optimizer(model: torch.nn.Module, args: TrainingArguments) -> torch.o
         eps=args.adam_epsilon,
         fused=args.optim == "adamw_torch_fused" or None,
     )
+
+
+def _apply_hyperparameters(
+    optimizer: torch.optim.Optimizer, scheduler: Any, args: TrainingArguments
+) -> None:
+    """After loading an optimizer state, put this run's hyperparameters back over the saved ones.
+
+    `load_state_dict` restores the learning rate, decay and betas the checkpoint was saved with;
+    a run resumed with other values (a PBT mutation, a user's change) must train with its own.
+    The optimizer's moments and the schedule's position are kept. With unchanged values this
+    changes nothing, so an exact resume stays bitwise exact.
+    """
+    for index, group in enumerate(optimizer.param_groups):
+        if index == 0 and len(optimizer.param_groups) == 2:
+            group["weight_decay"] = args.weight_decay  # group 1 holds biases and norms: no decay
+        if "betas" in group:
+            group["betas"] = (args.adam_beta1, args.adam_beta2)
+            group["eps"] = args.adam_epsilon
+    lr_changed = any(
+        group.get("initial_lr", args.learning_rate) != args.learning_rate
+        for group in optimizer.param_groups
+    )
+    if not lr_changed or not hasattr(scheduler, "base_lrs") or not hasattr(scheduler, "lr_lambdas"):
+        return
+    for group in optimizer.param_groups:
+        group["initial_lr"] = args.learning_rate
+    scheduler.base_lrs = [args.learning_rate for _ in optimizer.param_groups]
+    rates = [
+        base * lam(scheduler.last_epoch)
+        for base, lam in zip(scheduler.base_lrs, scheduler.lr_lambdas, strict=True)
+    ]
+    for group, rate in zip(optimizer.param_groups, rates, strict=True):
+        group["lr"] = rate
+    scheduler._last_lr = list(rates)
 
 
 def _build_scheduler(

@@ -350,3 +350,34 @@ def test_processing_class_is_saved_with_each_checkpoint(tmp_path):
     for step in (1, 2):
         saved = json.loads((tmp_path / f"checkpoint-{step}" / "tokenizer_config.json").read_text())
         assert saved == {"kind": "bytes"}
+
+
+def test_checkpoint_resumes_into_a_run_with_another_weight_decay(tmp_path):
+    # PBT copies a donor's checkpoint into a trial with mutated hyperparameters: the run's own
+    # values must win over those stored in the optimizer state.
+    base = dict(
+        output_dir=str(tmp_path),
+        max_steps=4,
+        per_device_train_batch_size=4,
+        save_steps=2,
+        disable_tqdm=True,
+        logging_steps=1,
+        lr_scheduler_type="linear",
+    )
+    donor = TrainingArguments(**base, weight_decay=0.0, learning_rate=0.01)
+    Trainer(
+        model=Regression(), args=donor, train_dataset=RegressionData(), callbacks=[StopAt(2)]
+    ).train()
+    mutated_args = TrainingArguments(**base, weight_decay=0.1, learning_rate=0.02)
+    mutated = Trainer(model=Regression(), args=mutated_args, train_dataset=RegressionData())
+    mutated.train(resume_from_checkpoint=str(tmp_path / "checkpoint-2"))
+    assert mutated.state.global_step == 4
+    assert [g["weight_decay"] for g in mutated.optimizer.param_groups] == [0.1, 0.0]
+    # lr logged after step k is the linear schedule at k, with the donor's then the new base
+    rates = {
+        row["step"]: row["learning_rate"]
+        for row in mutated.state.log_history
+        if "learning_rate" in row
+    }
+    assert rates[1] == pytest.approx(0.01 * 3 / 4)
+    assert rates[3] == pytest.approx(0.02 * 1 / 4)
