@@ -122,6 +122,37 @@ def test_asha_study_records_true_states_at_trainer_steps(ray_local, tmp_path):
     assert len(stored_trials(spec)) == 3
 
 
+@pytest.mark.parametrize(
+    ("scheduler", "class_name"),
+    [
+        ({"name": "asha", "grace_period": 1, "max_t": 3}, "AsyncHyperBandScheduler"),
+        ({"name": "hyperband", "max_t": 3}, "HyperBandScheduler"),
+        ({"name": "median", "grace_period": 1}, "MedianStoppingRule"),
+        ({"name": "pbt", "perturbation_interval": 1}, "PopulationBasedTraining"),
+        ({"name": "pb2", "perturbation_interval": 1}, "PB2"),
+    ],
+)
+def test_each_scheduler_is_built_for_the_objective(tmp_path, scheduler, class_name):
+    from hpo.backends.ray import build_scheduler
+
+    study = ray_study(
+        tmp_path, scheduler=scheduler, objective={"metric": "loss", "direction": "maximize"}
+    )
+    study["space"] = {
+        "learning_rate": {"type": "float", "low": 1e-4, "high": 1e-2, "log": True},
+        "model.n_layer": {"type": "int", "low": 1, "high": 2},
+    }
+    built = build_scheduler(load_study(tmp_path, study))
+    assert type(built).__name__ == class_name
+    assert built._metric == "eval_loss"  # the name the trainer reports
+    assert built._mode == "max"
+    if scheduler["name"] == "pbt":
+        # A population trial resumes another's checkpoint: the architecture cannot mutate.
+        assert set(built._hyperparam_mutations) == {"learning_rate"}
+    if scheduler["name"] == "pb2":
+        assert set(built._hyperparam_bounds) == {"learning_rate"}
+
+
 def report_curve(config):
     for iteration in range(1, 5):
         tune.report({"step": 10 * iteration, "eval_loss": config["x"] + 1.0 / iteration})
