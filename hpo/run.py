@@ -233,21 +233,20 @@ class OptunaRun:
 
     def _handle_exits(self) -> None:
         exited = self.workers.collect_exits()
-        killed = {
-            pid: f"worker process {pid} was killed by signal {-code}"
-            for pid, code in exited.values()
-            if code < 0
-        }
-        if not killed:
+        if not exited:
             return
-        reaped = backend.reap_dead_local_trials(self.study, dead_pids=killed)
-        for reason in killed.values():
-            self.out.message(f"{reason}; trials re-queued to resume from a checkpoint: {reaped}")
+        # A worker that exits normally has told the storage about its trials; any trial still
+        # RUNNING under its pid was cut short, and is re-queued to resume from its checkpoint.
+        gone = {pid: _exit_reason(pid, code) for pid, code in exited.values()}
+        reaped = backend.reap_dead_local_trials(self.study, dead_pids=gone)
+        for pid, code in exited.values():
+            if code < 0:
+                self.out.message(f"{gone[pid]}; re-queued to resume: trials {reaped or 'none'}")
         for index, (_, code) in exited.items():
             if code >= 0 or not self._work_left():
-                continue
+                continue  # only a killed worker is replaced: an error would only repeat
             if self.workers.restarts >= MAX_RESTARTS_PER_WORKER * self.spec.workers:
-                self.out.message("workers keep dying; not starting another one")
+                self.out.message("workers keep getting killed; not starting another one")
                 continue
             self.workers.restarts += 1
             self.workers.start(index)
@@ -357,13 +356,17 @@ class OptunaRun:
             print(backend.too_many_failures_message(spec, counts), file=sys.stderr)
             return backend.EXIT_TOO_MANY_FAILURES
         exit_codes = getattr(getattr(self, "workers", None), "exit_codes", {})
-        if exit_codes and all(
-            code not in (0, backend.EXIT_INTERRUPTED) for code in exit_codes.values()
-        ):
-            if counts.finished < (spec.budget.n_trials or 0):
-                print("error: every worker stopped with an error (see above)", file=sys.stderr)
-                return 1
+        if exit_codes and all(c == backend.EXIT_WORKER_ERROR for c in exit_codes.values()):
+            print("error: every worker stopped with an error (see above)", file=sys.stderr)
+            return 1
         return backend.EXIT_OK
+
+
+def _exit_reason(pid: int, code: int) -> str:
+    if code < 0:
+        name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else ""
+        return f"worker process {pid} was killed by signal {-code}" + (f" ({name})" if name else "")
+    return f"worker process {pid} exited with code {code} during the trial"
 
 
 def _raise_keyboard_interrupt(signum: int, frame: Any) -> None:

@@ -55,6 +55,7 @@ RETRY_OF_SYSTEM_ATTR = "failed_trial"  # set by optuna's retry callback on the W
 EXIT_OK = 0
 EXIT_TOO_MANY_FAILURES = 1
 EXIT_INTERRUPTED = 130
+EXIT_WORKER_ERROR = 3  # a worker that could not go on (bad data, storage unreachable, a bug)
 
 _POLL_S = 1.0  # how often an idle worker looks at the storage again
 
@@ -489,9 +490,11 @@ def train_optuna_trial(
         )
     trial.set_user_attr(OUTPUT_DIR_ATTR, output_dir)
     trial.set_user_attr(WORKER_ATTR, local_worker_name())
+    suggest(trial, spec.space)
     if resume is not None:
         trial.set_user_attr(RESUMED_FROM_ATTR, resume)
-    suggest(trial, spec.space)
+        if not spec.objective.is_multi:
+            backfill_reports(trial, resume, spec.objective.metrics[0])
     recorder = StorageRecorder(trial, stop)
     # The trainer reports (and prunes) single-objective trials; multi-objective ones only train.
     output = train_trial(
@@ -505,6 +508,31 @@ def train_optuna_trial(
         raise TrialInterrupted()
     trial.set_user_attr(TRAIN_METRICS_ATTR, json_safe_metrics(output.metrics))
     return objective_values(spec, output.metrics)
+
+
+def backfill_reports(trial: optuna.Trial, checkpoint: str, metric: str) -> list[int]:
+    """Report the evaluations a checkpoint remembers but the storage lacks.
+
+    A worker killed between writing a checkpoint and reporting that step's value leaves a
+    gap the resumed run would never fill (it continues after the checkpoint). The values
+    are in the checkpoint's trainer_state.json. Returns the steps reported.
+    """
+    import json
+
+    key = metric if metric.startswith("eval_") else f"eval_{metric}"
+    state_file = Path(checkpoint) / "trainer_state.json"
+    try:
+        history = json.loads(state_file.read_text(encoding="utf-8")).get("log_history", [])
+    except (OSError, ValueError):
+        return []
+    known = trial.storage.get_trial(trial._trial_id).intermediate_values
+    reported = []
+    for row in history:
+        step = row.get("step")
+        if key in row and isinstance(step, int) and step not in known:
+            trial.report(float(row[key]), step)
+            reported.append(step)
+    return reported
 
 
 def _resumable_checkpoint(path: Any) -> str | None:
@@ -586,7 +614,7 @@ def worker_process_main(
     threads: int | None,
     heartbeat: dict[str, int] | None = None,
 ) -> None:
-    """Entry point of a worker process (multiprocessing 'spawn'); exits with `work`'s code."""
+    """Entry point of a worker process; exits with `work`'s code (or EXIT_WORKER_ERROR)."""
     stop = threading.Event()
     install_stop_handlers(stop)
     if threads is not None:
@@ -595,16 +623,22 @@ def worker_process_main(
         import torch
 
         torch.set_num_threads(threads)
+    # Library chatter from N workers would bury the progress line; errors still show.
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.set_verbosity_error()
     try:
         code = work(
-            spec,
-            worker_index=worker_index,
-            deadline=deadline,
-            stop=stop,
-            **{f"{k}": v for k, v in (heartbeat or {}).items()},
+            spec, worker_index=worker_index, deadline=deadline, stop=stop, **(heartbeat or {})
         )
     except HpoError as error:
         print(f"worker {worker_index}: error: {error}", file=sys.stderr, flush=True)
-        code = 2
+        code = EXIT_WORKER_ERROR
+    except Exception:  # a bug, or the storage gone: say so; the parent re-queues the trial
+        import traceback
+
+        text = traceback.format_exc()
+        print(f"worker {worker_index}: {scrub_passwords(text, spec.storage)}", file=sys.stderr)
+        code = EXIT_WORKER_ERROR
     sys.stdout.flush()
     sys.exit(code)

@@ -311,3 +311,36 @@ def test_work_reports_too_many_failures(tmp_path):
     )
     assert work(dataclasses.replace(spec)) == EXIT_TOO_MANY_FAILURES
     assert [t.state for t in load(spec).get_trials()] == [TrialState.FAIL]
+
+
+@pytest.mark.slow
+def test_workers_that_cannot_start_make_the_run_fail_with_their_error(tmp_path, capfd):
+    spec = tiny_spec(tmp_path, workers=2)
+    broken = dataclasses.replace(
+        spec, data=dataclasses.replace(spec.data, files=(str(tmp_path / "missing.txt"),))
+    )
+    assert run_study(broken) == 1
+    captured = capfd.readouterr()
+    assert "missing.txt" in captured.err
+    assert "every worker stopped with an error" in captured.err
+    assert load(spec).get_trials() == []  # no trial was started, none is left RUNNING
+
+
+def test_a_resume_reports_the_evaluations_its_checkpoint_has_but_the_storage_lacks(tmp_path):
+    # A worker killed between saving checkpoint-N and reporting step N leaves that gap.
+    from hpo.backends.optuna import backfill_reports
+    from hpo.objective import prepare, train_trial
+    from hpo.space import suggest
+
+    spec = tiny_spec(tmp_path)
+    study = optuna.create_study(storage=spec.storage, study_name=spec.name)
+    trained = study.ask()
+    suggest(trained, spec.space)
+    train_trial(prepare(spec), trained, output_dir=tmp_path / "trained")
+    reported = study.get_trials()[0].intermediate_values
+    assert sorted(reported) == [4, 8]
+
+    resumed = study.ask()
+    resumed.report(reported[8], 8)  # step 8 made it to the storage, step 4 did not
+    assert backfill_reports(resumed, str(tmp_path / "trained" / "checkpoint-8"), "eval_loss") == [4]
+    assert study.get_trials()[1].intermediate_values == reported
