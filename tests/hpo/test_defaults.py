@@ -66,12 +66,11 @@ def report_curve(study: optuna.Study, final: float) -> None:
     a trial's value at a rung only when it is consulted there.
     """
     trial = study.ask()
-    value = final
-    for step in range(EVAL_STEPS, MAX_STEPS + 1, EVAL_STEPS):
-        value = final + 1.0 / step  # improving towards `final`
-        trial.report(value, step)
+    # Up to the last first rung (3 evaluations) is all the pruner decisions below look at.
+    for step in range(EVAL_STEPS, 3 * EVAL_STEPS + 1, EVAL_STEPS):
+        trial.report(final + 1.0 / step, step)  # improving towards `final`
         trial.should_prune()
-    study.tell(trial, value)
+    study.tell(trial, final)
 
 
 def first_pruned_step(study: optuna.Study, bad_value: float) -> int | None:
