@@ -118,10 +118,16 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--storage", help="storage URL (overrides the study file and HPO_STORAGE)")
 
     train = sub.add_parser(
-        "train", help="Retrain from an exported config.", description="Retrain from an exported config."
+        "train",
+        help="Retrain from an exported config.",
+        description="Retrain from an exported config.",
     )
     train.add_argument("config", help="a file written by `hpo export`")
     train.set_defaults(handler=cmd_train)
+
+    from hpo.submit import add_submit_parser
+
+    add_submit_parser(sub)
 
     dash = add("dashboard", cmd_dashboard, "Open optuna-dashboard on the study's storage.")
     dash.add_argument("--port", type=int, default=8080)

@@ -7,7 +7,9 @@ import uuid
 
 import pytest
 
-PG_ADMIN_URL = os.environ.get("HPO_TEST_PG", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
+PG_ADMIN_URL = os.environ.get(
+    "HPO_TEST_PG", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
+)
 
 
 @pytest.fixture
@@ -33,6 +35,7 @@ def ray_local():
     """One local Ray for the whole test session (it takes ~10 s to start)."""
     ray = pytest.importorskip("ray")
     if not ray.is_initialized():
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+        # address="local": never join a cluster that a `ray start` elsewhere left behind.
+        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield ray
     ray.shutdown()
