@@ -316,9 +316,10 @@ class OptunaRun:
         if budget.max_failed_trials is not None:
             limits.append(f"at most {budget.max_failed_trials} failed")
         threads = backend.thread_split(backend.available_cores(), spec.workers)
+        per_worker = str(threads[0]) if threads[0] == threads[-1] else f"{threads[-1]}-{threads[0]}"
         self.out.message(
             f"study {spec.name!r} on {mask_url(spec.storage)}: {spec.workers} worker(s) "
-            f"x {threads[-1]}-{threads[0]} thread(s), sampler {spec.sampler.name}, "
+            f"x {per_worker} thread(s), sampler {spec.sampler.name}, "
             f"pruner {spec.pruner.name}; budget: {', '.join(limits) or 'none'}"
         )
         for warning in spec.warnings:
