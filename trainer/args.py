@@ -61,7 +61,8 @@ class TrainingArguments:
     adam_beta1: float = 0.9
     adam_beta2: float = 0.999
     adam_epsilon: float = 1e-8
-    optim: str = "adamw_torch"
+    # Transformers 5.x's default with torch >= 2.8 (torch's fused AdamW kernel).
+    optim: str = "adamw_torch_fused"
     max_grad_norm: float = 1.0
     lr_scheduler_type: str = "linear"
     lr_scheduler_kwargs: dict[str, Any] | None = None

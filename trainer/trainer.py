@@ -829,7 +829,10 @@ def _build_optimizer(model: torch.nn.Module, args: TrainingArguments) -> torch.o
         lr=args.learning_rate,
         betas=(args.adam_beta1, args.adam_beta2),
         eps=args.adam_epsilon,
-        fused=args.optim == "adamw_torch_fused" or None,
+        # Same algorithm either way; the multi-tensor kernel is faster than torch's default
+        # per-parameter loop on CPU (where torch does not pick it by itself).
+        fused=True if args.optim == "adamw_torch_fused" else None,
+        foreach=True if args.optim == "adamw_torch" else None,
     )
 
 

@@ -49,7 +49,13 @@ def test_defaults_match_transformers():
     ]
     for name in compared:
         assert getattr(ours, name) == getattr(theirs, name), name
-    for name in ("eval_strategy", "save_strategy", "lr_scheduler_type", "logging_strategy"):
+    for name in (
+        "eval_strategy",
+        "save_strategy",
+        "lr_scheduler_type",
+        "logging_strategy",
+        "optim",
+    ):
         assert getattr(ours, name) == getattr(theirs, name).value, name
 
 
