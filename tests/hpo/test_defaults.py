@@ -156,18 +156,36 @@ FACTORY = textwrap.dedent(
     from transformers import GPT2Config, GPT2LMHeadModel
 
 
+    def parent_of(pid):
+        with open(f"/proc/{pid}/stat") as stat:
+            return int(stat.read().rsplit(")", 1)[1].split()[1])
+
+
+    def hpo_run_pid():
+        # The `hpo run` process this one belongs to (itself, or an ancestor): workers may be
+        # its children or the children of a fork server it started.
+        pid = os.getpid()
+        while pid > 1:
+            with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+                if b"hpo.cli" in cmdline.read():
+                    return pid
+            pid = parent_of(pid)
+        return 0
+
+
     def tiny_gpt2(**overrides):
         # Every model_init call says which process built it and how many torch threads it had.
         path = os.environ["HPO_TEST_THREADS_LOG"]
+        run_pid = hpo_run_pid()
         with open(path, "a") as log:
-            log.write(f"{os.getpid()} {os.getppid()} {torch.get_num_threads()}\\n")
+            log.write(f"{os.getpid()} {run_pid} {torch.get_num_threads()}\\n")
         # Rendezvous: hold each worker's first trial until every worker has logged, so that a
         # worker that starts first cannot finish the whole budget alone.
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
+        while run_pid != os.getpid() and time.monotonic() < deadline:
             with open(path) as log:
                 rows = [line.split() for line in log if line.strip()]
-            workers = {pid for pid, parent, _ in rows if parent == str(os.getppid())}
+            workers = {pid for pid, run, _ in rows if run == str(run_pid) and pid != run}
             if len(workers) >= int(os.environ["HPO_TEST_WORKERS"]):
                 break
             time.sleep(0.1)
@@ -220,11 +238,11 @@ def test_local_workers_torch_threads_add_up_to_the_cores(tmp_path):
     output, _ = run.communicate(timeout=180)
     assert run.returncode == 0, output
 
-    # Only the worker processes, children of this `hpo run`, build models for trials.
+    # The worker processes of this `hpo run` (not the run process itself) build the models.
     threads_by_worker = {}
     for line in log.read_text().splitlines():
-        pid, parent, threads = (int(x) for x in line.split())
-        if parent == run.pid:
+        pid, run_pid, threads = (int(x) for x in line.split())
+        if run_pid == run.pid and pid != run.pid:
             threads_by_worker[pid] = threads
     assert len(threads_by_worker) == workers, (threads_by_worker, output)
     assert sum(threads_by_worker.values()) == max(available_cores(), workers), threads_by_worker
