@@ -195,6 +195,9 @@ def test_multi_objective_reports_the_pareto_front_and_does_not_prune(tmp_path, c
 
 @pytest.mark.slow
 def test_postgresql_workers_and_a_separate_hpo_worker_share_the_budget(tmp_path, pg_url, capsys):
+    # The server trusts local connections, so any password works: it must never be shown.
+    pg_url = pg_url.replace("postgres@", "postgres:s3cret-pw@", 1)
+    assert "s3cret-pw" in pg_url
     study_file = write_study_file(
         tmp_path,
         storage=pg_url,
@@ -231,7 +234,8 @@ def test_postgresql_workers_and_a_separate_hpo_worker_share_the_budget(tmp_path,
     assert str(joining.pid) in pids  # the joining worker trained trials of the same study
     assert len(pids) >= 2
     assert "joining study 'tiny'" in worker_out
-    assert "study 'tiny' on postgresql" in out
+    assert "study 'tiny' on postgresql+psycopg2://postgres:***@127.0.0.1" in out
+    assert "s3cret-pw" not in out + worker_out
 
 
 def wait_for_trial_of(pid: int, url: str, timeout: float = 120.0) -> None:
