@@ -30,6 +30,8 @@ from hpo.storage import mask_url
 STOP_GRACE_S = 120.0
 # How often the parent looks at its workers and the storage (and refreshes the progress line).
 WATCH_INTERVAL_S = 1.0
+# How often (at most) finished trials' checkpoints are cleaned up during a run.
+RETAIN_EVERY_S = 30.0
 # How many times dead workers are replaced in one run (per worker slot) before giving up.
 MAX_RESTARTS_PER_WORKER = 3
 
@@ -220,15 +222,16 @@ class OptunaRun:
     def _watch(self) -> None:
         from hpo.storage import sweep_stale_trials
 
-        finished_seen = -1
+        finished_seen, retained_at = 0, time.monotonic()
         while self.workers.processes:
             time.sleep(WATCH_INTERVAL_S)
             self._handle_exits()
             sweep_stale_trials(self.storage, self.spec.name)
             counts = self._show_progress()
             finished = counts.get("COMPLETE", 0) + counts.get("PRUNED", 0)
-            if finished != finished_seen:
-                finished_seen = finished
+            # Retention reads every trial: now and then while trials finish, and at the end.
+            if finished != finished_seen and time.monotonic() - retained_at >= RETAIN_EVERY_S:
+                finished_seen, retained_at = finished, time.monotonic()
                 self._retain()
 
     def _handle_exits(self) -> None:

@@ -495,7 +495,7 @@ def train_optuna_trial(
         trial.set_user_attr(RESUMED_FROM_ATTR, resume)
         if not spec.objective.is_multi:
             backfill_reports(trial, resume, spec.objective.metrics[0])
-    recorder = StorageRecorder(trial, stop)
+    recorder = StorageRecorder(trial, stop, resumed=resume is not None)
     # The trainer reports (and prunes) single-objective trials; multi-objective ones only train.
     output = train_trial(
         ctx,
@@ -549,15 +549,17 @@ def _has_checkpoints(output_dir: str) -> bool:
 class StorageRecorder:
     """A trainer callback that keeps the storage up to date while the trial trains.
 
-    On every save: `last_checkpoint` (what a retry resumes from) and `best_checkpoint`.
-    On the first step: `first_step` (a resumed trial starts past 0). At every step end:
-    a pending stop request ends training with a checkpoint at the current step.
+    On every save: `last_checkpoint` (what a retry resumes from) and, when it changed,
+    `best_checkpoint`. On the first step of a resumed trial: `first_step` (past 0). At every
+    step end: a pending stop request ends training with a checkpoint at the current step.
+    Each attr is one storage write, so nothing is written that has not changed.
     """
 
-    def __init__(self, trial: optuna.Trial, stop: threading.Event):
+    def __init__(self, trial: optuna.Trial, stop: threading.Event, *, resumed: bool = False):
         self._trial = trial
         self._stop = stop
-        self._first_step_seen = False
+        self._first_step_seen = not resumed  # a fresh trial's first step is 1: nothing to say
+        self._best: str | None = None
         self.interrupted = False
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
@@ -573,14 +575,16 @@ class StorageRecorder:
         checkpoint = kwargs.get("checkpoint_dir") or getattr(state, "last_checkpoint", None)
         checkpoint = checkpoint or os.path.join(args.output_dir, f"checkpoint-{state.global_step}")
         self._trial.set_user_attr(LAST_CHECKPOINT_ATTR, str(checkpoint))
-        best = getattr(state, "best_model_checkpoint", None)
-        if best:
-            self._trial.set_user_attr(BEST_CHECKPOINT_ATTR, str(best))
+        self._record_best(state)
 
     def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self._record_best(state)
+
+    def _record_best(self, state: Any) -> None:
         best = getattr(state, "best_model_checkpoint", None)
-        if best:
-            self._trial.set_user_attr(BEST_CHECKPOINT_ATTR, str(best))
+        if best and best != self._best:
+            self._best = str(best)
+            self._trial.set_user_attr(BEST_CHECKPOINT_ATTR, self._best)
 
 
 # ---------------------------------------------------------------------------------------------
