@@ -28,7 +28,7 @@ def _load(args: argparse.Namespace):
 def cmd_run(args: argparse.Namespace) -> int:
     from hpo.run import run_study
 
-    return run_study(_load(args))
+    return run_study(_load(args), address=args.address)
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -101,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--workers", type=int, help="trials in parallel on this machine")
     run.add_argument("--storage", help="storage URL (overrides the study file and HPO_STORAGE)")
     run.add_argument("--n-trials", type=int, help="finished trials to reach, over the whole study")
+    run.add_argument("--address", help="Ray cluster to run on (backend ray); overrides ray.address")
 
     worker = add("worker", cmd_worker, "Join a running study as one more worker.")
     worker.add_argument("--storage", help="storage URL (overrides the study file and HPO_STORAGE)")

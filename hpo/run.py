@@ -36,12 +36,19 @@ RETAIN_EVERY_S = 30.0
 MAX_RESTARTS_PER_WORKER = 3
 
 
-def run_study(spec: StudySpec) -> int:
-    """Run the study to its budget (continuing it if it exists); returns the exit status."""
+def run_study(spec: StudySpec, *, address: str | None = None) -> int:
+    """Run the study to its budget (continuing it if it exists); returns the exit status.
+
+    `address` is a Ray cluster to run on (backend ray only; it overrides `ray.address`).
+    """
     if spec.backend == "ray":
         from hpo.backends.ray import run_study as run_ray_study
 
-        return run_ray_study(spec)
+        return run_ray_study(spec, address=address)
+    if address:
+        raise HpoError(
+            "--address: only for `backend: ray`; Optuna workers share the storage instead"
+        )
     return OptunaRun(spec).run()
 
 
