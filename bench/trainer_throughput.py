@@ -3,12 +3,10 @@
 The same tiny GPT-2 (2 layers, n_embd 64, vocab 256), the same byte-level data from
 pydoc_data.topics, the same arguments (AdamW, linear schedule, grad clipping, logging every 50
 steps, no evaluation or checkpoints), in alternating runs. Steps/s is measured between the
-on_step_end of step WARMUP and of the last step, so setup does not count. Two figures: the mean
-rate over that span, and the rate of the median step (1 / median time between consecutive
-on_step_end calls). The median step is the robust one on a shared machine, where other
-processes' load inflates some steps; the ratios use it.
+on_step_end of step WARMUP and of the last step, so setup does not count; each figure is the
+median over the rounds, with the range over rounds beside it to show how noisy the machine was.
 
-    python bench/trainer_throughput.py [--steps 300] [--rounds 3]
+    python bench/trainer_throughput.py [--steps 300] [--rounds 3] [--threads 1]
 
 This is a benchmark, not a test: it prints figures and asserts nothing.
 """
@@ -83,19 +81,21 @@ class Clock(transformers.TrainerCallback):
     """Works with both trainers: same hook names and signature."""
 
     def __init__(self) -> None:
-        self.times: list[float] = []
+        self.start = self.end = 0.0
+        self.steps = 0
 
     def tick(self, step: int) -> None:
-        if step >= WARMUP:
-            self.times.append(time.perf_counter())
+        now = time.perf_counter()
+        if step == WARMUP:
+            self.start = now
+        self.end = now
+        self.steps = step - WARMUP
 
     def on_step_end(self, args, state, control, **kwargs):  # noqa: ANN001, ANN003
         self.tick(state.global_step)
 
-    def rate(self) -> tuple[float, float]:
-        """(mean steps per second, steps per second of the median step)."""
-        steps = [b - a for a, b in zip(self.times, self.times[1:], strict=False)]
-        return len(steps) / (self.times[-1] - self.times[0]), 1 / statistics.median(steps)
+    def rate(self) -> float:
+        return self.steps / (self.end - self.start)
 
 
 COMMON = dict(
@@ -113,7 +113,7 @@ COMMON = dict(
 )
 
 
-def run_ours(steps: int, dataset: torch.utils.data.Dataset) -> tuple[float, float]:
+def run_ours(steps: int, dataset: torch.utils.data.Dataset) -> float:
     clock = Clock()
     with tempfile.TemporaryDirectory() as out:
         args = ours.TrainingArguments(output_dir=out, **{**COMMON, "max_steps": steps})
@@ -121,7 +121,7 @@ def run_ours(steps: int, dataset: torch.utils.data.Dataset) -> tuple[float, floa
     return clock.rate()
 
 
-def run_transformers(steps: int, dataset: torch.utils.data.Dataset) -> tuple[float, float]:
+def run_transformers(steps: int, dataset: torch.utils.data.Dataset) -> float:
     clock = Clock()
     with tempfile.TemporaryDirectory() as out:
         args = transformers.TrainingArguments(
@@ -133,7 +133,7 @@ def run_transformers(steps: int, dataset: torch.utils.data.Dataset) -> tuple[flo
     return clock.rate()
 
 
-def run_hand_loop(steps: int, dataset: torch.utils.data.Dataset) -> tuple[float, float]:
+def run_hand_loop(steps: int, dataset: torch.utils.data.Dataset) -> float:
     net = model()
     net.train()
     optimizer = torch.optim.AdamW(net.parameters(), lr=LR, weight_decay=0.0)
@@ -174,29 +174,26 @@ def main() -> None:
         "hand-written loop": lambda: run_hand_loop(options.steps, Rows(blocks)),
         "trainer.Trainer, __getitems__ data": lambda: run_ours(options.steps, Columns(blocks)),
     }
-    rates: dict[str, list[tuple[float, float]]] = {name: [] for name in contenders}
+    rates: dict[str, list[float]] = {name: [] for name in contenders}
     for _ in range(options.rounds):  # alternate so that drift in machine speed hits all alike
         for name, run in contenders.items():
             rates[name].append(run())
-    mean = {name: statistics.median(r[0] for r in values) for name, values in rates.items()}
-    typical = {name: statistics.median(r[1] for r in values) for name, values in rates.items()}
+    median = {name: statistics.median(values) for name, values in rates.items()}
     print(
         f"tiny GPT-2 (2 layers, n_embd 64), batch {BATCH} x {BLOCK} tokens, {options.steps} steps, "
         f"median of {options.rounds} alternating rounds, torch {torch.__version__}, "
-        f"{torch.get_num_threads()} threads"
+        f"{torch.get_num_threads()} thread(s)"
     )
     print(
-        f"| {'contender':<36} | steps/s (mean) | steps/s (median step) "
-        "| vs transformers.Trainer | vs hand loop |"
+        f"| {'contender':<36} | steps/s | range over rounds | vs transformers.Trainer | vs hand loop |"
     )
-    print(
-        f"|{'-' * 38}|----------------|-----------------------|-------------------------|--------------|"
-    )
-    for name in contenders:
-        versus_hf = typical[name] / typical["transformers.Trainer"]
-        versus_hand = typical[name] / typical["hand-written loop"]
+    print(f"|{'-' * 38}|---------|-------------------|-------------------------|--------------|")
+    for name, values in rates.items():
+        spread = f"{min(values):.1f} - {max(values):.1f}"
+        versus_hf = median[name] / median["transformers.Trainer"]
+        versus_hand = median[name] / median["hand-written loop"]
         print(
-            f"| {name:<36} | {mean[name]:14.2f} | {typical[name]:21.2f} | {versus_hf:22.3f}x "
+            f"| {name:<36} | {median[name]:7.2f} | {spread:>17} | {versus_hf:22.3f}x "
             f"| {versus_hand:11.3f}x |"
         )
 
