@@ -49,9 +49,13 @@ def run_with_batch_size_search(
 ) -> TrainOutput:
     args = trainer.args
     batch, accumulation = args.per_device_train_batch_size, args.gradient_accumulation_steps
-    if checkpoint is not None:
+    if checkpoint is not None and args.auto_find_batch_size:
         saved = ckpt.read_state(checkpoint)
-        if saved.train_batch_size:  # the size a previous search settled on
+        # The size a previous search settled on, for the same effective batch. A run that asks
+        # for another batch size (a PBT mutation) trains with the size it asks for.
+        if saved.train_batch_size and (
+            saved.train_batch_size * saved.gradient_accumulation_steps == batch * accumulation
+        ):
             batch, accumulation = saved.train_batch_size, saved.gradient_accumulation_steps
     effective = batch * accumulation
     while True:
