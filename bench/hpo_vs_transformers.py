@@ -17,7 +17,7 @@ Run:  python bench/hpo_vs_transformers.py            (both sides, 4-7 minutes on
 Read the best values with care: with 10 trials, TPE's first 10 trials are random draws, and
 the two sides draw different configurations ((b)'s workers seed their samplers seed + index),
 so one run's best-value gap is mostly the luck of the draw; the training seed alone moves a
-configuration's final eval_loss by about 0.1 here. `--seeds` reports medians.
+configuration's final eval_loss by up to 0.25 here. `--seeds` reports medians.
 
 It prints tables; it asserts nothing.
 """
