@@ -18,11 +18,11 @@ from pathlib import Path
 
 import optuna
 import pytest
+from study_files import DELETE, write_study
 
 from hpo.backends.optuna import available_cores, thread_split
 from hpo.components import build_pruner
 from hpo.study import load
-from tests.hpo.study_files import DELETE, write_study
 
 REPO = Path(__file__).resolve().parents[2]
 EVAL_STEPS = 25
