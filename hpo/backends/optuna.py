@@ -15,6 +15,7 @@ Every worker (the N local ones `hpo run` starts, or an `hpo worker` on another m
 
 from __future__ import annotations
 
+import gc
 import os
 import random
 import signal
@@ -35,6 +36,7 @@ from hpo.objective import (
     OUTPUT_DIR_ATTR,
     TRAIN_METRICS_ATTR,
     TrialContext,
+    freeze_setup_objects,
     json_safe_metrics,
     objective_values,
     prepare,
@@ -328,8 +330,6 @@ def work(
     """
     import optuna
 
-    from hpo.storage import sweep_stale_trials
-
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     stop = stop or threading.Event()
@@ -337,6 +337,26 @@ def work(
         spec.storage, workers=spec.workers, **_heartbeat(heartbeat_interval, grace_period)
     )
     study = open_study(spec, storage, worker_index=worker_index)
+    frozen_before = gc.get_freeze_count()
+    try:
+        return _run_trials(spec, storage, study, deadline=deadline, stop=stop)
+    finally:
+        if frozen_before == 0:
+            # Hand the frozen objects back to the collector: work() may run inside a process
+            # that lives on (a test, a notebook), where they can become garbage.
+            gc.unfreeze()
+
+
+def _run_trials(
+    spec: StudySpec,
+    storage: optuna.storages.RDBStorage,
+    study: optuna.Study,
+    *,
+    deadline: float | None,
+    stop: threading.Event,
+) -> int:
+    from hpo.storage import sweep_stale_trials
+
     ctx: TrialContext | None = None
     while not stop.is_set():
         sweep_stale_trials(storage, spec.name)
@@ -351,6 +371,7 @@ def work(
             continue
         if ctx is None:
             ctx = prepare(spec)  # once per process, and only when there is work
+            freeze_setup_objects()  # the per-trial gc.collect() then skips all of the above
         with warnings.catch_warnings():
             # "Heartbeat ... supposed to be used with Study.optimize": _Heartbeat does its job.
             warnings.simplefilter("ignore", UserWarning)
