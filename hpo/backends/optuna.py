@@ -141,27 +141,26 @@ def count_trials(study: optuna.Study) -> TrialCounts:
 
     import sqlalchemy
 
-    engine = getattr(study._storage, "engine", None)
+    engine = _engine_of(study._storage)
     if engine is None:  # not an RDB storage: count through optuna
         return _count_loaded_trials(study)
+    # One round trip: the trials by state, and how many FAIL ones were interrupted (a trial
+    # has at most one fail_reason attr, so the outer join adds no rows).
     with engine.connect() as connection:
-        by_state = dict(
-            connection.execute(
-                sqlalchemy.text(
-                    "SELECT state, COUNT(*) FROM trials WHERE study_id = :s GROUP BY state"
-                ),
-                {"s": study._study_id},
-            ).all()
-        )
-        interrupted = connection.execute(
+        rows = connection.execute(
             sqlalchemy.text(
-                "SELECT COUNT(*) FROM trials t JOIN trial_user_attributes a "
-                "ON a.trial_id = t.trial_id WHERE t.study_id = :s AND t.state = 'FAIL' "
-                "AND a.key = :k AND a.value_json = :v"
+                "SELECT t.state, COUNT(*), "
+                "SUM(CASE WHEN a.value_json = :v THEN 1 ELSE 0 END) "
+                "FROM trials t LEFT JOIN trial_user_attributes a "
+                "ON a.trial_id = t.trial_id AND a.key = :k "
+                "WHERE t.study_id = :s GROUP BY t.state"
             ),
             {"s": study._study_id, "k": FAIL_REASON_ATTR, "v": json.dumps(INTERRUPTED)},
-        ).scalar_one()
-    by_state = {getattr(state, "name", state): n for state, n in by_state.items()}
+        ).all()
+    by_state = {getattr(state, "name", state): n for state, n, _ in rows}
+    interrupted = sum(
+        int(n or 0) for state, _, n in rows if getattr(state, "name", state) == "FAIL"
+    )
     return TrialCounts(
         complete=by_state.get("COMPLETE", 0),
         pruned=by_state.get("PRUNED", 0),
@@ -170,6 +169,15 @@ def count_trials(study: optuna.Study) -> TrialCounts:
         running=by_state.get("RUNNING", 0),
         waiting=by_state.get("WAITING", 0),
     )
+
+
+def _engine_of(storage: Any) -> Any:
+    """The SQLAlchemy engine of an RDB storage, also behind the cache that optuna wraps it
+    in (study._storage is a _CachedStorage); None for other storages."""
+    engine = getattr(storage, "engine", None)
+    if engine is None:
+        engine = getattr(getattr(storage, "_backend", None), "engine", None)
+    return engine
 
 
 def _count_loaded_trials(study: optuna.Study) -> TrialCounts:
@@ -358,8 +366,14 @@ def _run_trials(
     from hpo.storage import sweep_stale_trials
 
     ctx: TrialContext | None = None
+    # A trial turns stale only after a whole grace period without heartbeats, so sweeping
+    # once per heartbeat interval notices it as soon as sweeping before every trial would.
+    sweep_every_s = storage.get_heartbeat_interval() or 0
+    next_sweep = 0.0
     while not stop.is_set():
-        sweep_stale_trials(storage, spec.name)
+        if time.monotonic() >= next_sweep:
+            sweep_stale_trials(storage, spec.name)
+            next_sweep = time.monotonic() + sweep_every_s
         counts = count_trials(study)
         reason = stop_reason(spec, counts, deadline=deadline, now=time.time())
         if reason is not None:
@@ -499,7 +513,9 @@ def train_optuna_trial(
     from hpo.space import suggest
 
     spec = ctx.spec
-    system_attrs = trial.storage.get_trial_system_attrs(trial._trial_id)
+    # The retry callback marks the WAITING copy before any worker pops it, so the frozen
+    # trial that ask() just read has the mark: no second read of the storage.
+    system_attrs = trial._cached_frozen_trial.system_attrs
     retried = system_attrs.get(RETRY_OF_SYSTEM_ATTR) is not None
     output_dir = trial.user_attrs.get(OUTPUT_DIR_ATTR) if retried else None
     output_dir = output_dir or trial_output_dir(spec, trial.number)
