@@ -366,6 +366,7 @@ def _run_trials(
     from hpo.storage import sweep_stale_trials
 
     ctx: TrialContext | None = None
+    trained_once = False
     # A trial turns stale only after a whole grace period without heartbeats, so sweeping
     # once per heartbeat interval notices it as soon as sweeping before every trial would.
     sweep_every_s = storage.get_heartbeat_interval() or 0
@@ -394,6 +395,11 @@ def _run_trials(
             stop.wait(random.uniform(0.05, 0.5))  # the other claimant goes first
             continue
         run_trial(study, trial, ctx, stop)
+        if not trained_once:
+            # The first trial imported the trainer's and torch's lazily loaded modules (a few
+            # hundred); freeze them too, once, so later collections skip them as well.
+            trained_once = True
+            freeze_setup_objects()
     return EXIT_INTERRUPTED
 
 
