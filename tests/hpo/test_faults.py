@@ -214,6 +214,8 @@ def hpo(*args: str, cwd: Path) -> subprocess.Popen:
 
 
 LONG_TRIALS = {"max_steps": 20, "eval_steps": 4, "logging_steps": 4}
+# Long enough that a SIGINT sent after the first checkpoint still lands mid-trial on a loaded box.
+LONGER_TRIALS = {**LONG_TRIALS, "max_steps": 60}
 
 
 @pytest.mark.slow
@@ -253,7 +255,7 @@ def test_a_worker_killed_mid_trial_is_replaced_and_its_trial_resumes_from_its_ch
 
 @pytest.mark.slow
 def test_ctrl_c_checkpoints_running_trials_and_a_rerun_continues_the_study(tmp_path):
-    study_file = write_study_file(tmp_path, budget={"n_trials": 1}, training=LONG_TRIALS)
+    study_file = write_study_file(tmp_path, budget={"n_trials": 1}, training=LONGER_TRIALS)
     spec = tiny_spec(tmp_path)
     run = hpo("run", str(study_file), cwd=tmp_path)
     try:
