@@ -1,4 +1,9 @@
-"""A small valid study, and variants of it written to disk, for the study-file tests."""
+"""Shared study builders for the tests.
+
+base_study()/write_study(): a small valid study file (a dict, or YAML on disk) and variants.
+tiny_gpt2_config()/study_spec(): a tiny GPT-2 config and an already parsed StudySpec, so tests
+build only the fields they care about.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,45 @@ from typing import Any
 
 import yaml
 
+from hpo.spec import BudgetSpec, ComponentSpec, DataSpec, ModelSpec, ObjectiveSpec, StudySpec
+
 DELETE = object()
+
+
+def tiny_gpt2_config(**overrides: Any) -> dict[str, Any]:
+    """A 2-layer GPT-2 (n_embd 32, byte vocabulary) that builds in milliseconds on a CPU."""
+    config: dict[str, Any] = {
+        "model_type": "gpt2",
+        "vocab_size": 256,
+        "n_positions": 64,
+        "n_embd": 32,
+        "n_layer": 2,
+        "n_head": 2,
+    }
+    config.update(overrides)
+    return config
+
+
+def study_spec(tmp_path: Path, name: str = "study", **fields: Any) -> StudySpec:
+    """A single-objective optuna StudySpec stored in tmp_path/<name>.db; `fields` replace any
+    StudySpec field (e.g. model=, data=, training=, space=)."""
+    defaults: dict[str, Any] = {
+        "name": name,
+        "storage": f"sqlite:///{tmp_path}/{name}.db",
+        "backend": "optuna",
+        "objective": ObjectiveSpec(("eval_loss",), ("minimize",)),
+        "budget": BudgetSpec(),
+        "workers": 1,
+        "sampler": ComponentSpec("tpe"),
+        "pruner": ComponentSpec("none"),
+        "scheduler": None,
+        "ray": {},
+        "model": ModelSpec(config=tiny_gpt2_config()),
+        "data": DataSpec(),
+        "training": {"output_dir": str(tmp_path / "run")},
+        "space": (),
+    }
+    return StudySpec(**{**defaults, **fields})
 
 
 def base_study() -> dict[str, Any]:
@@ -17,14 +60,7 @@ def base_study() -> dict[str, Any]:
         "objective": {"metric": "eval_loss", "direction": "minimize"},
         "budget": {"n_trials": 4},
         "model": {
-            "config": {
-                "model_type": "gpt2",
-                "vocab_size": 256,
-                "n_positions": 64,
-                "n_embd": 32,
-                "n_layer": 2,
-                "n_head": 2,
-            },
+            "config": tiny_gpt2_config(),
             "task": "causal-lm",
         },
         "data": {"corpus": "pydoc-topics", "tokenizer": "bytes", "block_size": 32},

@@ -15,38 +15,23 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from study_files import study_spec
 from torch.utils.data import DataLoader
 
 from hpo.data import cache_key, describe_data, load_datasets, prepare_data_cache
 from hpo.errors import HpoError
-from hpo.spec import (
-    BudgetSpec,
-    ComponentSpec,
-    DataSpec,
-    ModelSpec,
-    ObjectiveSpec,
-    StudySpec,
-)
+from hpo.spec import DataSpec, ModelSpec, StudySpec
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def study(tmp_path: Path, task: str = "causal-lm", out: str = "run", **data: object) -> StudySpec:
-    return StudySpec(
+    return study_spec(
+        tmp_path,
         name="t",
-        storage=f"sqlite:///{tmp_path}/t.db",
-        backend="optuna",
-        objective=ObjectiveSpec(("eval_loss",), ("minimize",)),
-        budget=BudgetSpec(),
-        workers=1,
-        sampler=ComponentSpec("tpe"),
-        pruner=ComponentSpec("none"),
-        scheduler=None,
-        ray={},
         model=ModelSpec(task=task, config={"model_type": "gpt2"}),
         data=DataSpec(**data),
         training={"output_dir": str(tmp_path / out)},
-        space=(),
     )
 
 

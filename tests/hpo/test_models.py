@@ -9,19 +9,13 @@ import numpy as np
 import optuna
 import pytest
 import torch
+from study_files import tiny_gpt2_config
 
 from hpo.errors import HpoError
 from hpo.models import build_model_init, model_overrides
 from hpo.spec import ModelSpec
 
-TINY_GPT2 = {
-    "model_type": "gpt2",
-    "vocab_size": 256,
-    "n_embd": 32,
-    "n_layer": 2,
-    "n_head": 2,
-    "n_positions": 64,
-}
+TINY_GPT2 = tiny_gpt2_config()
 
 
 def n_params(model: torch.nn.Module) -> int:

@@ -10,45 +10,17 @@ from pathlib import Path
 
 import pytest
 import torch
+from study_files import study_spec, tiny_gpt2_config
 
 from hpo.errors import HpoError
 from hpo.sources import describe_data, load_datasets, study_model_init
-from hpo.spec import (
-    BudgetSpec,
-    ComponentSpec,
-    DataSpec,
-    ModelSpec,
-    ObjectiveSpec,
-    StudySpec,
-)
+from hpo.spec import DataSpec, ModelSpec, StudySpec
 
-TINY_GPT2 = {
-    "model_type": "gpt2",
-    "vocab_size": 256,
-    "n_embd": 32,
-    "n_layer": 2,
-    "n_head": 2,
-    "n_positions": 64,
-}
+TINY_GPT2 = tiny_gpt2_config()
 
 
 def study(tmp_path: Path, model: ModelSpec, data: DataSpec) -> StudySpec:
-    return StudySpec(
-        name="s",
-        storage=f"sqlite:///{tmp_path}/s.db",
-        backend="optuna",
-        objective=ObjectiveSpec(("eval_loss",), ("minimize",)),
-        budget=BudgetSpec(),
-        workers=1,
-        sampler=ComponentSpec("tpe"),
-        pruner=ComponentSpec("none"),
-        scheduler=None,
-        ray={},
-        model=model,
-        data=data,
-        training={"output_dir": str(tmp_path / "run")},
-        space=(),
-    )
+    return study_spec(tmp_path, name="s", model=model, data=data)
 
 
 def test_quickstart_pair_gpt2_on_pydoc_topics_learns(tmp_path):
