@@ -10,6 +10,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+from study_files import study_spec, tiny_gpt2_config
 
 from hpo.errors import HpoError
 from hpo.objective import (
@@ -59,28 +60,12 @@ def tiny_spec(tmp_path: Path, **changes: object) -> StudySpec:
         "seed": 0,
     }
     training.update(changes.pop("training", {}))  # type: ignore[arg-type]
-    spec = StudySpec(
+    spec = study_spec(
+        tmp_path,
         name="tiny",
-        storage=f"sqlite:///{tmp_path}/tiny.db",
-        backend="optuna",
-        objective=ObjectiveSpec(("eval_loss",), ("minimize",)),
         budget=BudgetSpec(n_trials=4),
-        workers=1,
         sampler=ComponentSpec("random", {"seed": 0}),
-        pruner=ComponentSpec("none"),
-        scheduler=None,
-        ray={},
-        model=ModelSpec(
-            task="causal-lm",
-            config={
-                "model_type": "gpt2",
-                "vocab_size": 256,
-                "n_positions": 32,
-                "n_embd": 32,
-                "n_layer": 2,
-                "n_head": 2,
-            },
-        ),
+        model=ModelSpec(task="causal-lm", config=tiny_gpt2_config(n_positions=32)),
         data=DataSpec(files=(str(corpus),), block_size=32, max_eval_samples=32),
         training=training,
         space=(
@@ -212,14 +197,7 @@ def write_study_file(tmp_path: Path, **changes: object) -> Path:
         "pruner": {"name": "none"},
         "model": {
             "task": "causal-lm",
-            "config": {
-                "model_type": "gpt2",
-                "vocab_size": 256,
-                "n_positions": 32,
-                "n_embd": 32,
-                "n_layer": 2,
-                "n_head": 2,
-            },
+            "config": tiny_gpt2_config(n_positions=32),
         },
         "data": {"files": [str(corpus)], "block_size": 32, "max_eval_samples": 32},
         "training": {
