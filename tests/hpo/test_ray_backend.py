@@ -13,6 +13,7 @@ import optuna
 import pytest
 import yaml
 from optuna.trial import TrialState
+from study_files import tiny_gpt2_config
 
 from hpo.mirror import (
     BEST_CHECKPOINT_ATTR,
@@ -47,14 +48,7 @@ def ray_study(tmp_path: Path, **changes) -> dict:
         },
         "ray": {"max_concurrent_trials": 1, "resources_per_trial": {"cpu": 1}},
         "model": {
-            "config": {
-                "model_type": "gpt2",
-                "vocab_size": 256,
-                "n_positions": 32,
-                "n_embd": 16,
-                "n_layer": 1,
-                "n_head": 2,
-            },
+            "config": tiny_gpt2_config(n_positions=32, n_embd=16, n_layer=1),
             "task": "causal-lm",
         },
         "data": {

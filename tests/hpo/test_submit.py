@@ -20,6 +20,7 @@ import pytest
 import requests
 import yaml
 from optuna.trial import TrialState
+from study_files import tiny_gpt2_config
 
 from hpo.errors import HpoError
 from hpo.submit import prepare_job
@@ -124,14 +125,7 @@ def tiny_study(tmp_path: Path, storage: str) -> Path:
         "scheduler": {"name": "asha", "grace_period": 1, "max_t": 2, "reduction_factor": 2},
         "ray": {"max_concurrent_trials": 2, "resources_per_trial": {"cpu": 1}},
         "model": {
-            "config": {
-                "model_type": "gpt2",
-                "vocab_size": 256,
-                "n_positions": 32,
-                "n_embd": 16,
-                "n_layer": 1,
-                "n_head": 2,
-            },
+            "config": tiny_gpt2_config(n_positions=32, n_embd=16, n_layer=1),
             "task": "causal-lm",
         },
         "data": {"corpus": "pydoc-topics", "tokenizer": "bytes", "block_size": 32,
