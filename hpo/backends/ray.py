@@ -18,7 +18,6 @@ import dataclasses
 import os
 import time
 import uuid
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,6 @@ from ray.tune.search.optuna import OptunaSearch
 
 from hpo.errors import HpoError
 from hpo.spec import StudySpec
-from trainer.callbacks import TrainerCallback
 
 # The trainer's RayReporter puts its global step under this key in every report.
 STEP_KEY = "step"
@@ -121,9 +119,9 @@ def train_ray_trial(config: dict[str, Any], *, spec: StudySpec, cache_dir: str) 
         # A restart (PBT exploit, retry, restore) writes beside the first attempt's
         # checkpoints, never over them: the trainer resumes from Tune's checkpoint.
         output_dir = output_dir / f"resumed-{uuid.uuid4().hex[:8]}"
-    output = train_trial(
-        context, dict(config), output_dir=output_dir, callbacks=[ApplyTrialParams()]
-    )
+    # A resumed run trains with this trial's (possibly mutated) params: the trainer puts them
+    # back over the ones restored from the checkpoint's optimizer and scheduler.
+    output = train_trial(context, dict(config), output_dir=output_dir)
     _report_final_evaluation(spec, output)
 
 
@@ -165,36 +163,6 @@ def _report_final_evaluation(spec: StudySpec, output: Any) -> None:
         if isinstance(value, (int, float)) and not isinstance(value, bool)
     }
     tune.report({**metrics, STEP_KEY: output.global_step})
-
-
-class ApplyTrialParams(TrainerCallback):
-    """Make a resumed run use the trial's own hyperparameters, not the checkpoint's.
-
-    Restoring the optimizer and LR scheduler brings back the learning rate and weight decay
-    they were saved with: after a PBT exploit those are the donor trial's values, and the
-    mutation would be silently lost. This puts the trial's values back, keeping the
-    schedule's position (warmup, decay) and the optimizer's moments.
-    """
-
-    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        optimizer, scheduler = kwargs.get("optimizer"), kwargs.get("lr_scheduler")
-        if optimizer is None or state.global_step == 0:
-            return  # a fresh run already uses args
-        for index, group in enumerate(optimizer.param_groups):
-            group["initial_lr"] = args.learning_rate
-            if index == 0 and "weight_decay" in group:
-                group["weight_decay"] = args.weight_decay
-        if scheduler is None or not hasattr(scheduler, "base_lrs"):
-            for group in optimizer.param_groups:
-                group["lr"] = args.learning_rate
-            return
-        scheduler.base_lrs = [args.learning_rate for _ in optimizer.param_groups]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # "use get_last_lr()": we mean to recompute here
-            rates = scheduler.get_lr()
-        for group, rate in zip(optimizer.param_groups, rates, strict=True):
-            group["lr"] = rate
-        scheduler._last_lr = list(rates)
 
 
 # --- building the Tuner ------------------------------------------------------------------

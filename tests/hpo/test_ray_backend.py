@@ -250,7 +250,6 @@ def test_pbt_exploit_resumes_from_the_checkpoint_with_the_mutated_learning_rate(
 def test_a_resumed_run_trains_with_its_own_learning_rate_not_the_checkpoints(tmp_path):
     """What a PBT exploit does: resume another run's checkpoint with a mutated learning rate.
     Restoring the optimizer alone would bring the checkpoint's rate back."""
-    from hpo.backends.ray import ApplyTrialParams
     from hpo.objective import prepare, train_trial
 
     study = ray_study(tmp_path)
@@ -265,7 +264,6 @@ def test_a_resumed_run_trains_with_its_own_learning_rate_not_the_checkpoints(tmp
         {"learning_rate": 1e-3},
         output_dir=tmp_path / "mutated",
         resume_from_checkpoint=str(donor_checkpoint),
-        callbacks=[ApplyTrialParams()],
     )
     state = json.loads(
         (tmp_path / "mutated" / f"checkpoint-{MAX_STEPS}" / "trainer_state.json").read_text()
