@@ -23,10 +23,7 @@ def read_data(reader: Reader, model: ModelSpec, built: BuiltModel) -> DataSpec:
     problems = reader.problems
     section = reader.mapping("data", required=True)
     problems.unknown_keys(section, DATA_KEYS, "data")
-    given = [k for k in DATA_SOURCES if section.get(k) is not None]
-    if section and len(given) != 1:
-        found = " and ".join(given) if given else "none"
-        problems.add("data", f"found {found}; expected exactly one of files, corpus, hub, factory")
+    problems.exactly_one_of(section, DATA_SOURCES, "data")
     files = _files(reader, section.get("files"), "data.files", model.task)
     eval_files = _files(reader, section.get("eval_files"), "data.eval_files", model.task)
     if eval_files and not files:

@@ -28,10 +28,7 @@ def read_model(reader: Reader) -> tuple[ModelSpec, BuiltModel]:
     problems = reader.problems
     section = reader.mapping("model", required=True)
     problems.unknown_keys(section, MODEL_KEYS, "model")
-    given = [k for k in MODEL_SOURCES if section.get(k) is not None]
-    if section and len(given) != 1:
-        found = " and ".join(given) if given else "none"
-        problems.add("model", f"found {found}; expected exactly one of config, pretrained, factory")
+    problems.exactly_one_of(section, MODEL_SOURCES, "model")
     task = reader.choice(section.get("task", "causal-lm"), "model.task", TASKS)
     num_labels = reader.integer(section.get("num_labels"), "model.num_labels", minimum=1)
     if num_labels is not None and task != "sequence-classification":

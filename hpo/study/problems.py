@@ -36,6 +36,15 @@ class Problems:
                     f"unknown key; expected one of {', '.join(allowed)}{did_you_mean(key, allowed)}",
                 )
 
+    def exactly_one_of(
+        self, section: Mapping[str, Any], sources: tuple[str, ...], path: str
+    ) -> None:
+        """A section (model, data) must name exactly one of its alternative sources."""
+        given = [key for key in sources if section.get(key) is not None]
+        if section and len(given) != 1:
+            found = " and ".join(given) if given else "none"
+            self.add(path, f"found {found}; expected exactly one of {', '.join(sources)}")
+
 
 def show(value: Any) -> str:
     """`value` as the user wrote it, cut short so one problem stays on one line."""
