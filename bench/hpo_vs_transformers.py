@@ -66,7 +66,7 @@ def corpus_texts(name: str) -> list[str]:
 def block_datasets(data: dict[str, Any]) -> tuple[Any, Any]:
     """(train, eval) torch datasets of {"input_ids", "labels"} blocks.
 
-    The same blocks hpo.data builds for a causal-lm study with the `bytes` tokenizer: the
+    The same blocks hpo.data.cache builds for a causal-lm study with the `bytes` tokenizer: the
     documents joined by newlines, cut into block_size blocks, a seeded eval_fraction held out
     (and the same fixed max_eval_samples subset, when the study sets one), so that both sides
     fit and evaluate on the same rows.
@@ -74,7 +74,7 @@ def block_datasets(data: dict[str, Any]) -> tuple[Any, Any]:
     import numpy as np
     import torch
 
-    from hpo.data import SPLIT_SEED, eval_subset
+    from hpo.data.cache import SPLIT_SEED, eval_subset
 
     block = int(data.get("block_size", 128))
     fraction = float(data.get("eval_fraction", 0.1))

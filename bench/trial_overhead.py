@@ -11,7 +11,7 @@ the run and dropped after), it runs:
   trial's own work, measured separately in this process: one training step and one
   evaluation of the same tiny model on the same batch sizes.
 
-model_init is timed on its own (hpo.models.build_model_init, the function the workers call).
+model_init is timed on its own (hpo.data.models.build_model_init, the function the workers call).
 Target (issue 5): hpo's per-trial overhead <= 1.3 x raw Optuna's per-trial cost + model_init.
 
 Run:  python bench/trial_overhead.py                    (200 trials, SQLite and PostgreSQL)
@@ -113,7 +113,7 @@ def raw_optuna_per_trial(doc: dict[str, Any], storage: str, n_trials: int) -> fl
 
 def model_init_s(doc: dict[str, Any], repeats: int = 30) -> float:
     """Mean seconds of one model_init call, after the first (which resolves imports once)."""
-    from hpo.models import build_model_init
+    from hpo.data.models import build_model_init
     from hpo.spec import ModelSpec
 
     model = ModelSpec(task=doc["model"].get("task", "causal-lm"), config=doc["model"]["config"])
@@ -133,7 +133,7 @@ def step_and_eval_s(doc: dict[str, Any], repeats: int = 20) -> float:
     """
     import torch
 
-    from hpo.models import build_model_init
+    from hpo.data.models import build_model_init
     from hpo.spec import ModelSpec
 
     training, data = doc["training"], doc["data"]

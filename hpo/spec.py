@@ -9,6 +9,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from hpo.attrs import is_model_param
+
+# The values a study file may name; the validator checks against these, the parts that act
+# on them (backends, models, data) dispatch on the same tuples.
+BACKENDS = ("optuna", "ray")
+TASKS = ("causal-lm", "sequence-classification")
+DIRECTIONS = ("minimize", "maximize")
+BYTES_TOKENIZER = "bytes"
+BUILTIN_CORPORA = ("pydoc-topics",)
+DATA_FILE_SUFFIXES = (".txt", ".jsonl", ".csv")
+
 
 @dataclass(frozen=True)
 class ObjectiveSpec:
@@ -49,7 +60,7 @@ class ParamSpec:
 
     @property
     def is_model_param(self) -> bool:
-        return self.name.startswith("model.")
+        return is_model_param(self.name)
 
 
 @dataclass(frozen=True)

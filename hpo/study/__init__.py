@@ -35,9 +35,9 @@ import os
 
 from hpo.spec import StudySpec
 from hpo.study.defaults import default_pruner, default_sampler, default_scheduler
-from hpo.study.inspection import StudyRef, load_for_inspection
 from hpo.study.problems import Problems, did_you_mean, show
-from hpo.study.storage_url import STORAGE_ENV, resolve_storage
+from hpo.study.sections.storage import STORAGE_ENV, resolve_storage
+from hpo.study.study_ref import StudyRef, load_for_inspection
 from hpo.study.validator import validate
 from hpo.study.yaml_file import read_study_file
 

@@ -55,14 +55,7 @@ PARAM_KEYS = {
     "int": ("type", "low", "high", "log", "step"),
     "categorical": ("type", "choices"),
 }
-BACKENDS = ("optuna", "ray")
-TASKS = ("causal-lm", "sequence-classification")
-DIRECTIONS = ("minimize", "maximize")
 KEEP_CHOICES = ("best", "all")
-BYTES_TOKENIZER = "bytes"
-BUILTIN_CORPORA = ("pydoc-topics",)
-DATA_FILE_SUFFIXES = (".txt", ".jsonl", ".csv")
-MODEL_PREFIX = "model."
 # Used in file names (runs/<name>.db, output folders), so kept to safe characters.
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 

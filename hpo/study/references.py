@@ -35,7 +35,7 @@ def factory(reader: Reader, value: Any, path: str) -> str | None:
     text = reader.text(value, path, "'package.module:function'")
     if text is None:
         return None
-    from hpo.factory import load_factory  # puts the current directory on sys.path itself
+    from hpo.data.factory import load_factory  # puts the current directory on sys.path itself
 
     try:
         with no_bytecode():

@@ -9,17 +9,17 @@ from __future__ import annotations
 from typing import Any
 
 from hpo.errors import StudyFileError
-from hpo.spec import StudySpec
-from hpo.study.data_checks import read_data
-from hpo.study.keys import BACKENDS, KEEP_CHOICES, TOP_LEVEL_KEYS, study_name
-from hpo.study.model_checks import check_model_ends, read_model
-from hpo.study.ray_section import read_ray
+from hpo.spec import BACKENDS, StudySpec
+from hpo.study.keys import KEEP_CHOICES, TOP_LEVEL_KEYS, study_name
 from hpo.study.reader import Reader
-from hpo.study.run_settings import read_budget, read_objective, read_workers, warn_about_budget
-from hpo.study.search_checks import read_search
-from hpo.study.space_checks import read_space
-from hpo.study.storage_url import study_storage
-from hpo.study.training_checks import check_training_values, read_training
+from hpo.study.sections.data import read_data
+from hpo.study.sections.model import check_model_ends, read_model
+from hpo.study.sections.ray import read_ray
+from hpo.study.sections.run import read_budget, read_objective, read_workers, warn_about_budget
+from hpo.study.sections.search import read_search
+from hpo.study.sections.space import read_space
+from hpo.study.sections.storage import study_storage
+from hpo.study.sections.training import check_training_values, read_training
 
 
 def validate(

@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from tiny import Regression, RegressionData
+from helpers.tiny_models import Regression, RegressionData
 
 from trainer import Trainer, TrainingArguments
 from trainer.batch_size import smaller_batch

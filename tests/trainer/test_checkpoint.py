@@ -10,8 +10,8 @@ import textwrap
 
 import pytest
 import torch
+from helpers.tiny_models import Regression, RegressionData, TokenDataset, gpt2
 from safetensors.torch import load_file
-from tiny import Regression, RegressionData, TokenDataset, gpt2
 
 from trainer import Trainer, TrainerCallback, TrainingArguments
 from trainer.checkpoint import CheckpointError, sorted_checkpoints
@@ -262,7 +262,7 @@ KILLER = textwrap.dedent(
     import os, signal, sys
     sys.path[:0] = [{repo!r}, {tests!r}]
     import trainer.checkpoint as ckpt
-    from tiny import Regression, RegressionData
+    from helpers.tiny_models import Regression, RegressionData
     from trainer import Trainer, TrainingArguments
 
     where, out = sys.argv[1], sys.argv[2]
@@ -301,7 +301,7 @@ KILLER = textwrap.dedent(
 )
 def test_sigkill_during_save_leaves_earlier_checkpoints_intact(tmp_path, where, survivors):
     script = tmp_path / "killer.py"
-    script.write_text(KILLER.format(repo=REPO, tests=os.path.dirname(__file__)))
+    script.write_text(KILLER.format(repo=REPO, tests=os.path.dirname(os.path.dirname(__file__))))
     out = tmp_path / "out"
     result = subprocess.run(
         [sys.executable, str(script), where, str(out)], capture_output=True, text=True

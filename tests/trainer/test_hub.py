@@ -5,7 +5,7 @@ import os
 
 import huggingface_hub
 import pytest
-from tiny import Regression, RegressionData
+from helpers.tiny_models import Regression, RegressionData
 
 from trainer import Trainer, TrainingArguments
 

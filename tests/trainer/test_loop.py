@@ -5,7 +5,7 @@ import os
 
 import pytest
 import torch
-from tiny import SEQ, Regression, RegressionData, TokenDataset, gpt2
+from helpers.tiny_models import SEQ, Regression, RegressionData, TokenDataset, gpt2
 
 from trainer import EarlyStoppingCallback, Trainer, TrainerCallback, TrainingArguments
 from trainer.trainer import NonFiniteLossError

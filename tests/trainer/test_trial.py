@@ -9,7 +9,7 @@ import weakref
 import optuna
 import pytest
 import torch
-from tiny import Regression, RegressionData
+from helpers.tiny_models import Regression, RegressionData
 
 from trainer import Trainer, TrainingArguments
 from trainer.trainer import NonFiniteLossError
@@ -39,7 +39,7 @@ def test_importing_and_training_loads_neither_optuna_nor_ray():
         "from trainer import Trainer, TrainingArguments, TrainOutput, TrainerState, TrainerCallback\n"
         "from trainer import TrainerControl, EarlyStoppingCallback\n"
         "import trainer.trial, trainer.trainer\n"
-        "from tiny import Regression, RegressionData\n"
+        "from helpers.tiny_models import Regression, RegressionData\n"
         "import tempfile\n"
         "args = TrainingArguments(output_dir=tempfile.mkdtemp(), max_steps=2, disable_tqdm=True)\n"
         "Trainer(model=Regression(), args=args, train_dataset=RegressionData()).train(trial={'learning_rate': 0.1})\n"

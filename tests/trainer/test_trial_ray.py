@@ -14,13 +14,13 @@ def test_ray_reports_checkpoints_and_resumes_a_retried_trial(ray_local, tmp_path
 
     marker_dir = str(tmp_path / "markers")
     os.makedirs(marker_dir)
-    tests_dir = os.path.dirname(__file__)
+    tests_dir = os.path.dirname(os.path.dirname(__file__))
 
     def trainable(config):
         import sys
 
         sys.path.insert(0, tests_dir)
-        from tiny import Regression, RegressionData
+        from helpers.tiny_models import Regression, RegressionData
 
         from trainer import Trainer, TrainerCallback, TrainingArguments
 

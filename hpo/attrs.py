@@ -1,0 +1,51 @@
+"""The storage's vocabulary: every key hpo writes into a study, and the naming rules it relies on.
+
+"The storage is the truth": `hpo status`, `hpo best`, export, retention, the dashboard and a
+second machine all read what these keys name, whichever backend wrote it. Each key is defined
+here once; a module that writes or reads one imports it from here. This module imports nothing,
+so the fast readers (`hpo status`) can use it freely.
+"""
+
+from __future__ import annotations
+
+# --- trial user attributes, written by both backends ------------------------------------------
+OUTPUT_DIR_ATTR = "output_dir"  # the trial's own folder under training.output_dir
+LAST_CHECKPOINT_ATTR = "last_checkpoint"  # the newest complete checkpoint (a retry resumes here)
+BEST_CHECKPOINT_ATTR = "best_checkpoint"  # the checkpoint with the best evaluation so far
+TRAIN_METRICS_ATTR = "train_metrics"  # TrainOutput.metrics of the finished run
+FAIL_REASON_ATTR = "fail_reason"  # why a FAIL trial failed (one line, passwords scrubbed)
+
+# --- Optuna backend ---------------------------------------------------------------------------
+WORKER_ATTR = "worker"  # "host:pid" of the process running the trial
+FIRST_STEP_ATTR = "first_step"  # the first optimizer step this run of the trial trained
+RESUMED_FROM_ATTR = "resumed_from"  # the checkpoint a retried trial resumed from
+INTERRUPTED = "interrupted"  # the fail reason of a trial stopped by Ctrl-C (not a failure)
+RETRY_OF_SYSTEM_ATTR = "failed_trial"  # set by optuna's retry callback on the WAITING copy
+
+# --- Ray backend (the mirror) -----------------------------------------------------------------
+RAY_TRIAL_ID_ATTR = "ray_trial_id"
+RAY_TRIAL_PATH_ATTR = "ray_trial_path"
+STOPPED_BY_ATTR = "stopped_by"  # "scheduler" | "time_budget" on a PRUNED trial
+FINAL_PARAMS_ATTR = "final_params"  # PBT/PB2: the config the trial ended with
+PARAM_HISTORY_ATTR = "param_history"  # PBT/PB2: [{"step": s, "params": {...}}, ...]
+RAY_FAILURES_ATTR = "ray_failures"
+STEP_KEY = "step"  # the trainer's global step in every Ray report
+
+# --- trial states, as Optuna stores them ------------------------------------------------------
+STATES = ("COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING")
+
+# --- naming rules -----------------------------------------------------------------------------
+# A search-space key with this prefix is a model-config override: it reaches model_init, not
+# TrainingArguments (`model.n_layer` -> config.n_layer).
+MODEL_PREFIX = "model."
+EVAL_PREFIX = "eval_"
+
+
+def eval_metric_key(name: str) -> str:
+    """The key an evaluation reports `name` under: Transformers' rule (`loss` -> `eval_loss`)."""
+    return name if name.startswith(EVAL_PREFIX) else f"{EVAL_PREFIX}{name}"
+
+
+def is_model_param(name: str) -> bool:
+    """Whether a search-space key overrides the model's config rather than a training argument."""
+    return name.startswith(MODEL_PREFIX)

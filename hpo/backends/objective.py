@@ -1,0 +1,145 @@
+"""One trial, whatever the backend: the study's training args + the trial's params -> Trainer.
+
+`prepare(spec)` does the costly, trial-independent work once per worker process (data loaded
+from the on-disk cache, the model factory resolved); `train_trial` then builds only what
+depends on the trial. Both the Optuna and the Ray backend call these two functions.
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+import os
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from hpo.attrs import EVAL_PREFIX, eval_metric_key
+from hpo.errors import HpoError
+from hpo.spec import StudySpec
+
+
+@dataclass
+class TrialContext:
+    """What every trial of one worker process shares: built once by `prepare`."""
+
+    spec: StudySpec
+    train_dataset: Any
+    eval_dataset: Any
+    model_init: Callable[..., Any]
+
+
+def prepare(spec: StudySpec) -> TrialContext:
+    """Load the datasets (tokenized once per study, cached on disk) and build `model_init`."""
+    from hpo.data import load_datasets, study_model_init
+
+    train_dataset, eval_dataset = load_datasets(spec)
+    return TrialContext(
+        spec=spec,
+        train_dataset=train_dataset,
+        eval_dataset=eval_dataset,
+        model_init=study_model_init(spec),
+    )
+
+
+def freeze_setup_objects() -> None:
+    """Exclude everything alive now from the garbage collector's scans.
+
+    Call it once per worker process, after the imports and `prepare`: torch, transformers,
+    optuna and the datasets are millions of objects that live as long as the process. The
+    trainer runs `gc.collect()` at every trial so that the last trial's model is gone before
+    the next one is built; without this, each of those collections scans all of them again
+    (a few hundred ms a trial). Garbage of the setup is collected first, so nothing freed
+    later is kept by the freeze; trial objects are created after it and collected as before.
+    """
+    gc.collect()
+    gc.freeze()
+
+
+def training_arguments(spec: StudySpec, output_dir: str | os.PathLike[str]) -> Any:
+    """The `TrainingArguments` every trial starts from (the trainer puts the params on a copy).
+
+    On top of the study's `training` section:
+    - the objective is the metric the trainer reports and keeps the best checkpoint for;
+    - checkpoints are written at every evaluation, so the newest checkpoint of a trial that
+      dies is never older than its last reported value (a retry resumes from there);
+    - the progress bar is off: N workers writing bars into one terminal is noise.
+    """
+    from trainer import TrainingArguments
+
+    values: dict[str, Any] = dict(spec.training)
+    metric = spec.objective.metrics[0]
+    values["output_dir"] = str(output_dir)
+    values["metric_for_best_model"] = metric
+    values["greater_is_better"] = spec.objective.directions[0] == "maximize"
+    values.setdefault("disable_tqdm", True)
+    values.setdefault("report_to", "none")
+    eval_strategy = values.get("eval_strategy", "no")
+    if eval_strategy in ("steps", "epoch"):
+        values["save_strategy"] = eval_strategy
+        if eval_strategy == "steps" and values.get("eval_steps"):
+            values["save_steps"] = values["eval_steps"]
+    # The trainer's rotation never deletes the best checkpoint, so one slot keeps best + newest.
+    values.setdefault("save_total_limit", 1)
+    return TrainingArguments(**values)
+
+
+def train_trial(
+    ctx: TrialContext,
+    trial: Any,
+    *,
+    output_dir: str | os.PathLike[str],
+    resume_from_checkpoint: str | None = None,
+    callbacks: Iterable[Any] = (),
+) -> Any:
+    """Train one trial and return the trainer's `TrainOutput`.
+
+    `trial` is an optuna Trial (its params already suggested) or a Ray Tune config dict; the
+    trainer applies the params to a copy of the args, passes the trial to `model_init` and
+    reports the objective at every evaluation (and raises optuna.TrialPruned when told to).
+    """
+    from trainer import Trainer
+
+    trainer = Trainer(
+        model_init=ctx.model_init,
+        args=training_arguments(ctx.spec, output_dir),
+        train_dataset=ctx.train_dataset,
+        eval_dataset=ctx.eval_dataset,
+        callbacks=list(callbacks),
+    )
+    return trainer.train(resume_from_checkpoint=resume_from_checkpoint, trial=trial)
+
+
+def metric_value(metrics: Mapping[str, Any], name: str) -> float:
+    """`metrics[name]`, accepting the name with or without the trainer's `eval_` prefix."""
+    for key in (name, eval_metric_key(name), name.removeprefix(EVAL_PREFIX)):
+        if key in metrics and metrics[key] is not None:
+            return float(metrics[key])
+    raise HpoError(
+        f"objective.metric {name!r} is not among the trainer's metrics "
+        f"({', '.join(sorted(metrics)) or 'none'}); use one of them in the study file, "
+        "or check that training evaluates (training.eval_strategy)"
+    )
+
+
+def objective_values(spec: StudySpec, metrics: Mapping[str, Any]) -> float | list[float]:
+    """The objective value (one float) or values (a list, multi-objective) from `metrics`."""
+    values = [metric_value(metrics, name) for name in spec.objective.metrics]
+    for name, value in zip(spec.objective.metrics, values, strict=True):
+        if not math.isfinite(value):
+            raise HpoError(f"objective.metric {name!r} is {value} at the end of the trial")
+    return values if spec.objective.is_multi else values[0]
+
+
+def json_safe_metrics(metrics: Mapping[str, Any]) -> dict[str, Any]:
+    """Metrics as plain JSON values (storage attrs are JSON): numpy/torch scalars unwrapped,
+    NaN and infinities as strings."""
+    safe: dict[str, Any] = {}
+    for key, value in metrics.items():
+        value = getattr(value, "item", lambda v=value: v)()
+        if isinstance(value, float) and not math.isfinite(value):
+            value = str(value)
+        elif not isinstance(value, (int, float, str, bool, type(None))):
+            value = str(value)
+        safe[str(key)] = value
+    return safe

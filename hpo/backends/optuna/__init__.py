@@ -1,0 +1,1 @@
+"""The Optuna backend: worker processes sharing one SQL storage, watched by a supervisor."""

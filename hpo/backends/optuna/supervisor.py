@@ -1,0 +1,384 @@
+"""`hpo run` and `hpo worker`: start the workers, watch them, report.
+
+`run_study` starts `workers` processes (forked from a fork server that imported torch and
+transformers once, so no worker pays for those imports; no thread pool or database
+connection of the parent is inherited), each with its share of the cores. It then watches
+them and the storage about once a second: it re-queues the trials of a worker that died (and
+starts a replacement), fails trials whose heartbeat went stale, deletes checkpoints nobody will
+need, and refreshes the progress line. Ctrl-C asks the workers to checkpoint and re-queue
+their trials; running `hpo run` again continues the same study.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import sys
+import threading
+import time
+import warnings
+from typing import Any
+
+from hpo.backends.optuna import worker as backend
+from hpo.errors import HpoError
+from hpo.report.progress import ProgressLine, best_summary, format_duration, format_progress
+from hpo.spec import StudySpec
+from hpo.storage import mask_url
+
+# How long interrupted workers get to write their checkpoint before they are killed.
+STOP_GRACE_S = 120.0
+# How often the parent looks at its workers and the storage (and refreshes the progress line).
+WATCH_INTERVAL_S = 1.0
+# How often (at most) finished trials' checkpoints are cleaned up during a run.
+RETAIN_EVERY_S = 30.0
+# How many times dead workers are replaced in one run (per worker slot) before giving up.
+MAX_RESTARTS_PER_WORKER = 3
+
+
+def run_study(spec: StudySpec, *, address: str | None = None) -> int:
+    """Run the study to its budget (continuing it if it exists); returns the exit status.
+
+    `address` is a Ray cluster to run on (backend ray only; it overrides `ray.address`).
+    """
+    if spec.backend == "ray":
+        from hpo.backends.ray.tuner import run_study as run_ray_study
+
+        return run_ray_study(spec, address=address)
+    if address:
+        raise HpoError(
+            "--address: only for `backend: ray`; Optuna workers share the storage instead"
+        )
+    return OptunaRun(spec).run()
+
+
+def run_worker(spec: StudySpec) -> int:
+    """Join the study as one more worker (another process, or another machine on PostgreSQL)."""
+    if spec.backend != "optuna":
+        raise HpoError(
+            f"backend: {spec.backend!r}: `hpo worker` joins Optuna studies; for Ray, add the "
+            "machine to the Ray cluster (`ray start --address ...`) instead"
+        )
+    stop = threading.Event()
+    backend.install_stop_handlers(stop)
+    deadline = time.time() + spec.budget.timeout_s if spec.budget.timeout_s else None
+    print(
+        f"worker {backend.local_worker_name()} joining study {spec.name!r} on {mask_url(spec.storage)}"
+    )
+    # Distinct from the local workers' indices (0..N-1), and from other machines' workers.
+    index = spec.workers + os.getpid() % 100_000
+    code = backend.work(spec, worker_index=index, deadline=deadline, stop=stop)
+    print(f"worker {backend.local_worker_name()} done (exit {code})")
+    return code
+
+
+def preload_modules(spec: StudySpec) -> list[str]:
+    """What every worker imports before its first trial (torch, transformers, the model's code).
+
+    A fork server imports them once and forks each worker from there: a worker (and a worker
+    started to replace a dead one) begins in milliseconds instead of re-importing for seconds.
+    """
+    modules = ["torch", "transformers", "optuna", "sqlalchemy", "trainer.trainer", "hpo.data"]
+    model_type = (spec.model.config or {}).get("model_type")
+    if isinstance(model_type, str):
+        name = model_type.replace("-", "_")
+        modules.append(f"transformers.models.{name}.modeling_{name}")
+    return modules
+
+
+def worker_context(spec: StudySpec) -> Any:
+    """'forkserver' with the heavy imports preloaded; 'spawn' where there is no fork server.
+
+    Never plain 'fork': the parent holds database connections and threads a fork would copy.
+    Each worker sets its own torch thread count before its first operation.
+    """
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(preload_modules(spec))
+        return context
+    return multiprocessing.get_context("spawn")
+
+
+class LocalWorkers:
+    """The worker processes of one `hpo run` on this machine."""
+
+    def __init__(self, spec: StudySpec, *, deadline: float | None, heartbeat: dict[str, int]):
+        self.spec = spec
+        self.deadline = deadline
+        self.heartbeat = heartbeat
+        self.threads = backend.thread_split(backend.available_cores(), spec.workers)
+        self.processes: dict[int, Any] = {}  # worker index -> Process
+        self.exit_codes: dict[int, int] = {}
+        self.restarts = 0
+        self._context = worker_context(spec)
+
+    def start(self, index: int) -> None:
+        threads = self.threads[index]
+        process = self._context.Process(
+            target=backend.worker_process_main,
+            args=(self.spec, index, self.deadline, threads, self.heartbeat),
+            name=f"hpo-worker-{index}",
+        )
+        # OpenMP and MKL read these when torch loads in the child; set them for its start only.
+        saved = {name: os.environ.get(name) for name in backend.THREAD_ENV_VARS}
+        os.environ.update({name: str(threads) for name in backend.THREAD_ENV_VARS})
+        try:
+            process.start()
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+        self.processes[index] = process
+
+    def start_all(self) -> None:
+        for index in range(self.spec.workers):
+            self.start(index)
+
+    def alive(self) -> list[Any]:
+        return [p for p in self.processes.values() if p.is_alive()]
+
+    def collect_exits(self) -> dict[int, tuple[int, int]]:
+        """Workers that exited since the last call: {index: (pid, exit code)}."""
+        exited = {}
+        for index, process in list(self.processes.items()):
+            if process.exitcode is not None:
+                exited[index] = (process.pid, process.exitcode)
+                self.exit_codes[index] = process.exitcode
+                process.join()
+                del self.processes[index]
+        return exited
+
+    def signal_all(self, signum: int) -> None:
+        for process in self.alive():
+            try:
+                os.kill(process.pid, signum)
+            except ProcessLookupError:
+                pass
+
+    def join(self, timeout: float) -> None:
+        end = time.monotonic() + timeout
+        for process in list(self.processes.values()):
+            process.join(max(0.0, end - time.monotonic()))
+
+    def kill_all(self) -> None:
+        self.signal_all(signal.SIGKILL)
+        for process in self.processes.values():
+            process.join()
+
+
+class OptunaRun:
+    """One `hpo run` of an Optuna study on this machine."""
+
+    def __init__(
+        self,
+        spec: StudySpec,
+        *,
+        stream: Any = None,
+        heartbeat_interval: int | None = None,
+        grace_period: int | None = None,
+    ):
+        self.spec = spec
+        self.out = ProgressLine(stream)
+        self.heartbeat = {
+            k: v
+            for k, v in (("heartbeat_interval", heartbeat_interval), ("grace_period", grace_period))
+            if v is not None
+        }
+        self.started = time.time()
+        self.deadline = self.started + spec.budget.timeout_s if spec.budget.timeout_s else None
+
+    def run(self) -> int:
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+        spec = self.spec
+        self.storage = backend.open_shared_storage(
+            spec.storage, workers=spec.workers, **self.heartbeat
+        )
+        self.study = backend.open_study(spec, self.storage)
+        self._print_header()
+        # Trials left RUNNING by a run that was killed as a whole: their processes are gone.
+        reaped = backend.reap_dead_local_trials(self.study)
+        if reaped:
+            self.out.message(f"re-queued trials {reaped} of a previous run whose workers are gone")
+        if not self._work_left():
+            return self._finish(interrupted=False)
+        self.workers = LocalWorkers(spec, deadline=self.deadline, heartbeat=self.heartbeat)
+        self.workers.start_all()
+        # SIGTERM (docker stop, a batch scheduler) stops the run as cleanly as Ctrl-C does.
+        # Signal handlers can only be set from the main thread (an embedding app may not be).
+        in_main_thread = threading.current_thread() is threading.main_thread()
+        if in_main_thread:
+            previous_sigterm = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+        try:
+            self._watch()
+            interrupted = False
+        except KeyboardInterrupt:
+            interrupted = True
+            self._stop_workers()
+        finally:
+            if in_main_thread:
+                signal.signal(signal.SIGTERM, previous_sigterm)
+        return self._finish(interrupted=interrupted)
+
+    # --- watching -----------------------------------------------------------------------------
+
+    def _watch(self) -> None:
+        from hpo.storage import sweep_stale_trials
+
+        finished_seen, retained_at = 0, time.monotonic()
+        while self.workers.processes:
+            time.sleep(WATCH_INTERVAL_S)
+            self._handle_exits()
+            sweep_stale_trials(self.storage, self.spec.name)
+            counts = self._show_progress()
+            finished = counts.get("COMPLETE", 0) + counts.get("PRUNED", 0)
+            # Retention reads every trial: now and then while trials finish, and at the end.
+            if finished != finished_seen and time.monotonic() - retained_at >= RETAIN_EVERY_S:
+                finished_seen, retained_at = finished, time.monotonic()
+                self._retain()
+
+    def _handle_exits(self) -> None:
+        exited = self.workers.collect_exits()
+        if not exited:
+            return
+        # A worker that exits normally has told the storage about its trials; any trial still
+        # RUNNING under its pid was cut short, and is re-queued to resume from its checkpoint.
+        gone = {pid: _exit_reason(pid, code) for pid, code in exited.values()}
+        reaped = backend.reap_dead_local_trials(self.study, dead_pids=gone)
+        for pid, code in exited.values():
+            if code < 0:
+                self.out.message(f"{gone[pid]}; re-queued to resume: trials {reaped or 'none'}")
+        for index, (_, code) in exited.items():
+            if code >= 0 or not self._work_left():
+                continue  # only a killed worker is replaced: an error would only repeat
+            if self.workers.restarts >= MAX_RESTARTS_PER_WORKER * self.spec.workers:
+                self.out.message("workers keep getting killed; not starting another one")
+                continue
+            self.workers.restarts += 1
+            self.workers.start(index)
+
+    def _work_left(self) -> bool:
+        counts = backend.count_trials(self.study)
+        return (
+            backend.stop_reason(self.spec, counts, deadline=self.deadline, now=time.time()) is None
+        )
+
+    def _show_progress(self) -> dict[str, int]:
+        from hpo.report import status as inspect
+
+        try:
+            report = inspect.status(self.spec.storage, self.spec.name)
+        except HpoError:
+            return {}
+        counts = report.get("counts") or {}
+        line = format_progress(
+            counts,
+            n_trials=self.spec.budget.n_trials,
+            best=best_summary(report.get("best")),
+            elapsed_s=time.time() - self.started,
+        )
+        # Off a terminal, print when something changed, not for every tick of the clock.
+        self.out.update(line, key=line.rsplit(" | ", 1)[0])
+        return counts
+
+    def _retain(self) -> None:
+        if self.spec.keep == "all":
+            return
+        from hpo.storage.retention import apply_retention
+
+        try:
+            apply_retention(self.spec, self.study)
+        except OSError as error:  # disk cleanup must never stop a study
+            self.out.message(f"checkpoint cleanup skipped: {error}")
+
+    def _stop_workers(self) -> None:
+        self.out.message(
+            "stopping: the running trials save a checkpoint and are queued to resume "
+            "(Ctrl-C again to kill them now)"
+        )
+        self.workers.signal_all(signal.SIGTERM)
+        try:
+            self.workers.join(STOP_GRACE_S)
+        except KeyboardInterrupt:
+            pass
+        if self.workers.alive():
+            self.workers.kill_all()
+        exited = self.workers.collect_exits()
+        killed = {
+            pid: f"worker process {pid} was killed while stopping" for pid, code in exited.values()
+        }
+        backend.reap_dead_local_trials(self.study, dead_pids=killed)
+
+    # --- reporting ----------------------------------------------------------------------------
+
+    def _print_header(self) -> None:
+        spec = self.spec
+        budget = spec.budget
+        limits = []
+        if budget.n_trials is not None:
+            limits.append(f"{budget.n_trials} trials")
+        if budget.timeout_s is not None:
+            limits.append(f"timeout {format_duration(budget.timeout_s)}")
+        if budget.max_failed_trials is not None:
+            limits.append(f"at most {budget.max_failed_trials} failed")
+        threads = backend.thread_split(backend.available_cores(), spec.workers)
+        per_worker = str(threads[0]) if threads[0] == threads[-1] else f"{threads[-1]}-{threads[0]}"
+        self.out.message(
+            f"study {spec.name!r} on {mask_url(spec.storage)}: {spec.workers} worker(s) "
+            f"x {per_worker} thread(s), sampler {spec.sampler.name}, "
+            f"pruner {spec.pruner.name}; budget: {', '.join(limits) or 'none'}"
+        )
+        for warning in spec.warnings:
+            self.out.message(f"note: {warning}")
+        note = backend.pruning_note(spec)
+        if note:
+            self.out.message(f"note: {note}")
+
+    def _finish(self, *, interrupted: bool) -> int:
+        from hpo.report import status as inspect
+
+        spec = self.spec
+        self._show_progress()
+        self.out.close()
+        self._retain()
+        counts = backend.count_trials(self.study)
+        print(
+            f"{counts.finished} finished ({counts.complete} complete, {counts.pruned} pruned), "
+            f"{counts.failed} failed, {counts.running} running, {counts.waiting} queued "
+            f"in {format_duration(time.time() - self.started)}"
+        )
+        try:
+            print(inspect.format_best(inspect.best(spec.storage, spec.name)))
+        except HpoError as error:
+            print(str(error))
+        study_file = spec.source_path or "<study file>"
+        print(f"open the dashboard: hpo dashboard {study_file}")
+        if interrupted:
+            print(
+                f"interrupted: running trials were checkpointed and queued; "
+                f"`hpo run {study_file}` continues the study"
+            )
+            return backend.EXIT_INTERRUPTED
+        if backend.failures_exceeded(spec, counts):
+            print(backend.too_many_failures_message(spec, counts), file=sys.stderr)
+            return backend.EXIT_TOO_MANY_FAILURES
+        exit_codes = getattr(getattr(self, "workers", None), "exit_codes", {})
+        if exit_codes and all(c == backend.EXIT_WORKER_ERROR for c in exit_codes.values()):
+            print("error: every worker stopped with an error (see above)", file=sys.stderr)
+            return 1
+        return backend.EXIT_OK
+
+
+def _exit_reason(pid: int, code: int) -> str:
+    if code < 0:
+        name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else ""
+        return f"worker process {pid} was killed by signal {-code}" + (f" ({name})" if name else "")
+    return f"worker process {pid} exited with code {code} during the trial"
+
+
+def _raise_keyboard_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt

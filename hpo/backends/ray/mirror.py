@@ -1,0 +1,365 @@
+"""Every Ray Tune trial, recorded truthfully in the study's Optuna storage.
+
+Ray's own OptunaSearch tells a trial that the scheduler stopped early as COMPLETE with its
+truncated value, which misleads both the sampler and anyone reading the study. This callback
+runs in the Tune driver and writes each trial through optuna's storage API instead:
+
+- params (with the study's distributions), at the trial's start;
+- intermediate values, keyed by the trainer's global step;
+- the final state: COMPLETE when the trainable ran to its end, PRUNED when the scheduler
+  (or the time budget) stopped it first, FAIL when it raised (the reason in a user attr);
+- the Ray trial id in a user attr, so a restored experiment continues its trials instead of
+  duplicating them.
+
+So `hpo status/best/export` and optuna-dashboard show a Ray study exactly like an Optuna one.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from ray.tune import Callback
+
+from hpo.attrs import (
+    BEST_CHECKPOINT_ATTR,
+    FAIL_REASON_ATTR,
+    FINAL_PARAMS_ATTR,
+    PARAM_HISTORY_ATTR,
+    RAY_FAILURES_ATTR,
+    RAY_TRIAL_ID_ATTR,
+    RAY_TRIAL_PATH_ATTR,
+    STOPPED_BY_ATTR,
+)
+
+if TYPE_CHECKING:
+    import optuna
+    from ray.tune.experiment import Trial
+
+logger = logging.getLogger(__name__)
+
+# The trainer reports its global step under this key; Tune's own counter is the fallback.
+DEFAULT_STEP_KEY = "global_step"
+
+
+class OptunaMirror(Callback):
+    """A `ray.tune.Callback` that records Ray trials in an Optuna study.
+
+    `distributions` maps each searched param name (as it appears in the Ray config) to its
+    optuna distribution. `max_steps` lets a trial that the scheduler stopped exactly at its
+    last step count as COMPLETE. `time_budget_s` is the Tuner's, so that trials it cuts
+    short are told apart from trials of an interrupted run (both end TERMINATED in Tune).
+    """
+
+    def __init__(
+        self,
+        storage_url: str,
+        study_name: str,
+        *,
+        metrics: Sequence[str],
+        directions: Sequence[str],
+        distributions: Mapping[str, optuna.distributions.BaseDistribution],
+        max_steps: int | None = None,
+        step_key: str = DEFAULT_STEP_KEY,
+        time_budget_s: float | None = None,
+    ) -> None:
+        self.storage_url = storage_url
+        self.study_name = study_name
+        self.metrics = tuple(metrics)
+        self.directions = tuple(directions)
+        self.distributions = dict(distributions)
+        self.max_steps = max_steps
+        self.step_key = step_key
+        self.time_budget_s = time_budget_s
+        self._started_at = time.monotonic()
+        self._storage: optuna.storages.BaseStorage | None = None
+        self._study_id: int | None = None
+        self._optuna_ids: dict[str, int] = {}  # ray trial id -> optuna trial id
+        self._finished: set[str] = set()  # ray trial ids whose optuna trial is final
+        self._stopped_early: set[str] = set()  # ray trial ids the scheduler stopped
+        self._last_config: dict[str, dict[str, Any]] = {}  # for PBT mutations
+        self._pending_changes: dict[str, dict[str, Any]] = {}  # mutated, not yet evaluated
+        self._best: dict[str, tuple[float, str]] = {}  # ray trial id -> (score, ckpt path)
+
+    # Tune pickles the callbacks with the experiment (Tuner.restore unpickles them): keep the
+    # database connection out, it is reopened in setup().
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_storage"] = None
+        state["_study_id"] = None
+        return state
+
+    @property
+    def storage(self) -> optuna.storages.BaseStorage:
+        if self._storage is None:
+            self._connect()
+        assert self._storage is not None
+        return self._storage
+
+    @property
+    def study_id(self) -> int:
+        if self._study_id is None:
+            self._connect()
+        assert self._study_id is not None
+        return self._study_id
+
+    def setup(self, **info: Any) -> None:
+        self._started_at = time.monotonic()
+        self._connect()
+
+    def _connect(self) -> None:
+        from hpo.storage import open_storage
+
+        self._storage = open_storage(self.storage_url)
+        self._study_id = ensure_study(self._storage, self.study_name, self.directions)
+        self._load_trial_map()
+
+    def _load_trial_map(self) -> None:
+        """Rebuild ray id -> optuna id from the storage, so a restore reuses the trials."""
+        from optuna.trial import TrialState
+
+        for frozen in self.storage.get_all_trials(self.study_id, deepcopy=False):
+            ray_id = frozen.user_attrs.get(RAY_TRIAL_ID_ATTR)
+            if ray_id is None:
+                continue
+            self._optuna_ids[ray_id] = frozen._trial_id
+            if frozen.state != TrialState.RUNNING:
+                self._finished.add(ray_id)
+
+    # --- Tune hooks -------------------------------------------------------------------
+
+    def on_trial_start(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any):
+        if trial.trial_id in self._finished:
+            return
+        if trial.trial_id not in self._optuna_ids:
+            self._create(trial)
+        else:
+            self._note_config_change(trial)
+
+    def on_trial_result(
+        self, iteration: int, trials: list[Trial], trial: Trial, result: dict, **info: Any
+    ):
+        ray_id = trial.trial_id
+        if ray_id in self._finished:
+            return
+        if ray_id not in self._optuna_ids:  # a restore that started before setup saw it
+            self._create(trial)
+        optuna_id = self._optuna_ids[ray_id]
+        step = self._step_of(result)
+        # Optuna keeps intermediate values for single-objective studies only.
+        value = result.get(self.metrics[0])
+        if len(self.metrics) == 1 and step is not None and _is_number(value):
+            self.storage.set_trial_intermediate_value(optuna_id, int(step), float(value))
+        # The result's own config: a PBT scheduler may already have mutated trial.config in
+        # answer to this very result, before callbacks see it.
+        self._note_config_change(trial, result.get("config"))
+        if ray_id in self._pending_changes:
+            self._append_history(ray_id, step)
+        # Tune marks a result `done` when the scheduler or a stopper decides to stop the
+        # trial; a trainable that returns on its own ends with a result callbacks never see.
+        if result.get("done"):
+            self._stopped_early.add(ray_id)
+
+    def on_checkpoint(
+        self, iteration: int, trials: list[Trial], trial: Trial, checkpoint: Any, **info: Any
+    ):
+        value = trial.last_result.get(self.metrics[0]) if trial.last_result else None
+        if not _is_number(value) or trial.trial_id in self._finished:
+            return
+        score = float(value) if self.directions[0] == "minimize" else -float(value)
+        best = self._best.get(trial.trial_id)
+        if best is None or score <= best[0]:
+            self._best[trial.trial_id] = (score, checkpoint.path)
+            optuna_id = self._optuna_ids.get(trial.trial_id)
+            if optuna_id is not None:
+                self.storage.set_trial_user_attr(optuna_id, BEST_CHECKPOINT_ATTR, checkpoint.path)
+
+    def on_trial_recover(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any):
+        optuna_id = self._optuna_ids.get(trial.trial_id)
+        if optuna_id is not None:
+            self.storage.set_trial_user_attr(optuna_id, RAY_FAILURES_ATTR, trial.num_failures)
+
+    def on_trial_complete(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any):
+        from optuna.trial import TrialState
+
+        ray_id = trial.trial_id
+        if ray_id in self._finished or ray_id not in self._optuna_ids:
+            return
+        result = trial.last_result or {}
+        values = [result.get(metric) for metric in self.metrics]
+        if ray_id in self._stopped_early and not self._reached_max_steps(result):
+            self._finish_pruned(trial, stopped_by="scheduler")
+        elif all(_is_number(v) for v in values):
+            self._finish(trial, TrialState.COMPLETE, [float(v) for v in values])
+        else:
+            missing = [m for m, v in zip(self.metrics, values, strict=True) if not _is_number(v)]
+            self._fail(trial, f"the trial ended without a finite value of {', '.join(missing)}")
+
+    def on_trial_error(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any):
+        if trial.trial_id in self._finished or trial.trial_id not in self._optuna_ids:
+            return
+        self._fail(trial, _error_reason(trial))
+
+    def on_experiment_end(self, trials: list[Trial], **info: Any):
+        """Trials the time budget cut short get no on_trial_complete: record them PRUNED.
+
+        Tune also marks the running trials TERMINATED when the driver is interrupted
+        (Ctrl-C, a crash), after saving them as running for a restore; those stay RUNNING in
+        the storage so that the restore continues the same optuna trials.
+        """
+        budget_spent = self.time_budget_s is not None and (
+            time.monotonic() - self._started_at >= self.time_budget_s - 1.0
+        )
+        for trial in trials:
+            if trial.trial_id in self._finished or trial.trial_id not in self._optuna_ids:
+                continue
+            if trial.status == "ERROR":
+                self._fail(trial, _error_reason(trial))
+            elif trial.status == "TERMINATED" and budget_spent:
+                if self._reached_max_steps(trial.last_result or {}):
+                    self.on_trial_complete(0, trials, trial)
+                else:
+                    self._finish_pruned(trial, stopped_by="time_budget")
+
+    # --- writes ------------------------------------------------------------------------
+
+    def _create(self, trial: Trial) -> None:
+        storage = self.storage
+        optuna_id = storage.create_new_trial(self.study_id)
+        for name, distribution in self.distributions.items():
+            if name not in trial.config:
+                continue
+            value = trial.config[name]
+            storage.set_trial_param(
+                optuna_id, name, distribution.to_internal_repr(value), distribution
+            )
+        storage.set_trial_user_attr(optuna_id, RAY_TRIAL_ID_ATTR, trial.trial_id)
+        if trial.path:
+            storage.set_trial_user_attr(optuna_id, RAY_TRIAL_PATH_ATTR, str(trial.path))
+        self._optuna_ids[trial.trial_id] = optuna_id
+        self._last_config[trial.trial_id] = self._searched(trial.config)
+
+    def _note_config_change(self, trial: Trial, config: Mapping[str, Any] | None = None) -> None:
+        """PBT and PB2 mutate a running trial's config: keep the history in user attrs.
+
+        Optuna params cannot change once set, so the params stay the trial's starting point;
+        `final_params` is what it ran with last, and `param_history` lists each change with
+        the step of the first evaluation made under it (None: the trial ended before one).
+        """
+        current = self._searched(trial.config if config is None else config)
+        previous = self._last_config.get(trial.trial_id)
+        self._last_config[trial.trial_id] = current
+        if previous is None or current == previous:
+            return
+        optuna_id = self._optuna_ids[trial.trial_id]
+        self.storage.set_trial_user_attr(optuna_id, FINAL_PARAMS_ATTR, _jsonable(current))
+        if trial.trial_id in self._pending_changes:  # changed twice without an evaluation
+            self._append_history(trial.trial_id, None)
+        self._pending_changes[trial.trial_id] = current
+
+    def _append_history(self, ray_id: str, step: int | None) -> None:
+        params = self._pending_changes.pop(ray_id)
+        optuna_id = self._optuna_ids[ray_id]
+        frozen = self.storage.get_trial(optuna_id)
+        history = list(frozen.user_attrs.get(PARAM_HISTORY_ATTR, []))
+        history.append({"step": step, "params": _jsonable(params)})
+        self.storage.set_trial_user_attr(optuna_id, PARAM_HISTORY_ATTR, history)
+
+    def _finish(self, trial: Trial, state: optuna.trial.TrialState, values: list[float] | None):
+        optuna_id = self._optuna_ids[trial.trial_id]
+        if trial.trial_id in self._pending_changes:
+            self._append_history(trial.trial_id, None)
+        if trial.trial_id not in self._best and trial.checkpoint is not None:
+            # No scored checkpoint seen (e.g. only restored ones): the newest is the best known.
+            self.storage.set_trial_user_attr(optuna_id, BEST_CHECKPOINT_ATTR, trial.checkpoint.path)
+        self.storage.set_trial_state_values(optuna_id, state, values)
+        self._finished.add(trial.trial_id)
+
+    def _finish_pruned(self, trial: Trial, stopped_by: str) -> None:
+        from optuna.trial import TrialState
+
+        optuna_id = self._optuna_ids[trial.trial_id]
+        self.storage.set_trial_user_attr(optuna_id, STOPPED_BY_ATTR, stopped_by)
+        # As optuna's own tell() does: a pruned trial's value is its last intermediate value.
+        values = None
+        if len(self.metrics) == 1:
+            intermediate = self.storage.get_trial(optuna_id).intermediate_values
+            if intermediate:
+                values = [intermediate[max(intermediate)]]
+        self._finish(trial, TrialState.PRUNED, values)
+
+    def _fail(self, trial: Trial, reason: str) -> None:
+        from optuna.trial import TrialState
+
+        from hpo.storage import scrub_passwords
+
+        optuna_id = self._optuna_ids[trial.trial_id]
+        reason = scrub_passwords(reason, self.storage_url)
+        self.storage.set_trial_user_attr(optuna_id, FAIL_REASON_ATTR, reason)
+        self._finish(trial, TrialState.FAIL, None)
+
+    # --- reading results ---------------------------------------------------------------
+
+    def _searched(self, config: Mapping[str, Any]) -> dict[str, Any]:
+        return {name: config[name] for name in self.distributions if name in config}
+
+    def _step_of(self, result: Mapping[str, Any]) -> int | None:
+        step = result.get(self.step_key, result.get("training_iteration"))
+        return int(step) if _is_number(step) else None
+
+    def _last_step(self, trial: Trial) -> int | None:
+        return self._step_of(trial.last_result) if trial.last_result else None
+
+    def _reached_max_steps(self, result: Mapping[str, Any]) -> bool:
+        if self.max_steps is None:
+            return False
+        step = self._step_of(result)
+        return step is not None and step >= self.max_steps
+
+
+def ensure_study(
+    storage: optuna.storages.BaseStorage, study_name: str, directions: Sequence[str]
+) -> int:
+    """The study's id, creating it with `directions` if it does not exist yet."""
+    import optuna
+    from optuna.study import StudyDirection
+
+    try:
+        return storage.get_study_id_from_name(study_name)
+    except KeyError:
+        pass
+    wanted = [StudyDirection[d.upper()] for d in directions]
+    try:
+        return storage.create_new_study(wanted, study_name)
+    except optuna.exceptions.DuplicatedStudyError:  # another process created it just now
+        return storage.get_study_id_from_name(study_name)
+
+
+def _error_reason(trial: Trial) -> str:
+    """The last line of the trial's error (the exception and its message), or a stand-in."""
+    text = ""
+    if trial.error_file:
+        try:
+            with open(trial.error_file, encoding="utf-8", errors="replace") as handle:
+                text = handle.read()
+        except OSError:
+            text = ""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    # Tune prefixes each failure with "Failure # N (occurred at ...)"; the exception line
+    # is the last line of the traceback that follows.
+    lines = [line for line in lines if not line.startswith("Failure #")]
+    return lines[-1][:2000] if lines else "the Ray trial failed (no error message recorded)"
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _jsonable(params: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in params.items():
+        out[key] = value.item() if hasattr(value, "item") else value
+    return out

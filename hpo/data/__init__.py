@@ -1,0 +1,69 @@
+"""Models and data named in a study: the one import the objective and the backends need.
+
+    train, eval = load_datasets(spec)          # tokenized once per study, memory-mapped
+    model_init = study_model_init(spec)        # model_init(trial_or_None) -> nn.Module
+
+The parts live in `hpo.data.models` (model_init), `hpo.data.cache` (sources, tokenizers, the cache) and
+`hpo.data.token_dataset` (the Dataset). Importing this module loads neither torch nor transformers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from hpo.data.cache import (
+    BUILTIN_CORPORA,
+    BYTES_TOKENIZER,
+    describe_data,
+    load_datasets,
+    open_datasets,
+    prepare_data_cache,
+)
+from hpo.data.models import TASKS, ModelInit, build_model_init, model_overrides
+from hpo.data.token_dataset import TokenDataset
+from hpo.errors import HpoError
+from hpo.spec import StudySpec
+
+__all__ = [
+    "BUILTIN_CORPORA",
+    "BYTES_TOKENIZER",
+    "TASKS",
+    "ModelInit",
+    "TokenDataset",
+    "build_model_init",
+    "describe_data",
+    "load_datasets",
+    "model_overrides",
+    "open_datasets",
+    "prepare_data_cache",
+    "study_model_init",
+]
+
+
+def study_model_init(spec: StudySpec) -> ModelInit:
+    """`build_model_init` for the study's model, matched to its data.
+
+    The data's padding id reaches sequence-classification configs, and a config whose
+    vocabulary or label count is smaller than the data's fails here, before any trial,
+    instead of as an index error inside the first forward pass.
+    """
+    summary = describe_data(spec)
+    config = spec.model.config or {}
+    vocab = config.get("vocab_size")
+    if isinstance(vocab, int) and vocab < summary["vocab_size"]:
+        raise HpoError(
+            f"model.config.vocab_size: {vocab} is smaller than the tokenizer's vocabulary "
+            f"({summary['vocab_size']}, data.tokenizer={spec.data.tokenizer!r}); "
+            f"set vocab_size: {summary['vocab_size']}"
+        )
+    num_labels = spec.model.num_labels or config.get("num_labels")
+    if summary["task"] == "sequence-classification" and num_labels is not None:
+        if num_labels < summary["num_labels"]:
+            raise HpoError(
+                f"model.num_labels: {num_labels} is fewer than the {summary['num_labels']} "
+                f"labels in the data ({summary['label_names']})"
+            )
+    model = spec.model
+    if summary["task"] == "sequence-classification" and num_labels is None:
+        model = dataclasses.replace(model, num_labels=summary["num_labels"])
+    return build_model_init(model, pad_token_id=summary["pad_token_id"])

@@ -1,0 +1,498 @@
+"""Data named in a study -> (train, eval) datasets, tokenized once per study and cached on disk.
+
+Sources (`DataSpec`): local .txt / .jsonl / .csv `files` (and `eval_files`, or a held-out
+`eval_fraction`), the built-in offline `corpus` "pydoc-topics", a `datasets` `hub` id (where
+that package is installed and the network allows), or a user `factory` returning (train, eval).
+
+Cache: `<output_dir>/.cache/data-<key>/` holds `meta.json` and, per split, `<split>_input_ids.npy`
+(2-D, one row per item) plus for sequence-classification `<split>_labels.npy` and
+`<split>_lengths.npy`. The key hashes the task, the data spec (less `max_eval_samples`, which is
+applied when opening), the files' size and mtime, the tokenizer and the factory's code. The
+first process builds it under a file lock, in a temp folder renamed into place (atomic), so
+racing workers never see half a cache and never tokenize twice; every later call, in any
+process, opens the arrays memory-mapped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import hashlib
+import json
+import os
+import shutil
+import socket
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hpo.data.factory import factory_fingerprint, load_factory
+from hpo.data.token_dataset import TokenDataset
+from hpo.errors import HpoError
+from hpo.spec import BUILTIN_CORPORA, BYTES_TOKENIZER, DATA_FILE_SUFFIXES, DataSpec, StudySpec
+
+CACHE_FORMAT = 1
+SPLIT_SEED = 0  # fixed: the eval split and the eval subset are the same in every run
+
+Rows = list[Any]  # causal-lm: list[str] documents; sequence-classification: list[(text, label)]
+
+
+# ---------------------------------------------------------------- public API
+
+
+def load_datasets(spec: StudySpec) -> tuple[Any, Any]:
+    """(train, eval) for the study; eval is None when there is no eval data (eval_fraction 0).
+
+    Builds the cache on the first call for this data (in any process), then only opens it.
+    """
+    return open_datasets(prepare_data_cache(spec), spec.data.max_eval_samples)
+
+
+def describe_data(spec: StudySpec) -> dict[str, Any]:
+    """A small summary for printing: task, n_train, n_eval, block_size, vocab_size, cache_dir."""
+    cache_dir = prepare_data_cache(spec)
+    meta = read_meta(cache_dir)
+    n_eval = meta["n_eval"]
+    if spec.data.max_eval_samples is not None:
+        n_eval = min(n_eval, spec.data.max_eval_samples)
+    summary = {key: meta[key] for key in ("task", "n_train", "block_size", "vocab_size")}
+    summary.update(n_eval=n_eval, pad_token_id=meta["pad_token_id"], cache_dir=str(cache_dir))
+    if meta["task"] == "sequence-classification":
+        summary.update(num_labels=meta["num_labels"], label_names=meta["label_names"])
+    return summary
+
+
+def prepare_data_cache(spec: StudySpec) -> Path:
+    """The absolute path of the study's data cache, built first if it does not exist yet.
+
+    Call it once in the orchestrating process before starting workers, and hand the path to
+    `open_datasets` (absolute, so a worker with another working directory finds it too).
+    """
+    key = cache_key(spec)
+    root = Path(spec.output_dir).resolve() / ".cache"
+    final = root / f"data-{key}"
+    if (final / "meta.json").exists():
+        return final
+    root.mkdir(parents=True, exist_ok=True)
+    with _exclusive_lock(root / f"data-{key}.lock"):
+        if not (final / "meta.json").exists():  # another process may have built it meanwhile
+            _build_cache(spec, root, final, key)
+    return final
+
+
+def open_datasets(cache_dir: str | Path, max_eval_samples: int | None = None) -> tuple[Any, Any]:
+    """(train, eval) memory-mapped from a built cache; eval limited to a fixed subset."""
+    meta = read_meta(Path(cache_dir))
+    train = TokenDataset(cache_dir, "train")
+    if meta["n_eval"] == 0:
+        return train, None
+    return train, TokenDataset(cache_dir, "eval", eval_subset(meta["n_eval"], max_eval_samples))
+
+
+def eval_subset(n_eval: int, max_eval_samples: int | None) -> np.ndarray | None:
+    """The same `max_eval_samples` rows every time: a seeded choice, kept in file order."""
+    if max_eval_samples is None or max_eval_samples >= n_eval:
+        return None
+    chosen = np.random.default_rng(SPLIT_SEED).permutation(n_eval)[:max_eval_samples]
+    return np.sort(chosen)
+
+
+def read_meta(cache_dir: Path) -> dict[str, Any]:
+    return json.loads((Path(cache_dir) / "meta.json").read_text())
+
+
+def cache_key(spec: StudySpec) -> str:
+    """A hash of everything that changes the tokenized arrays (and nothing that does not)."""
+    data = asdict(spec.data)
+    data.pop("max_eval_samples")
+    material = {
+        "format": CACHE_FORMAT,
+        "task": spec.model.task,
+        "data": data,
+        "files": [_file_fingerprint(f) for f in spec.data.files],
+        "eval_files": [_file_fingerprint(f) for f in spec.data.eval_files],
+        "tokenizer": _tokenizer_fingerprint(spec.data.tokenizer),
+        "factory": factory_fingerprint(spec.data.factory, "data.factory")
+        if spec.data.factory
+        else None,
+    }
+    encoded = json.dumps(material, sort_keys=True, default=str).encode()
+    return hashlib.sha256(encoded).hexdigest()[:16]
+
+
+# ---------------------------------------------------------------- building the cache
+
+
+def _build_cache(spec: StudySpec, root: Path, final: Path, key: str) -> None:
+    task = spec.model.task
+    train_rows, eval_rows = read_rows(spec.data, task)
+    tokenizer = make_tokenizer(spec.data.tokenizer)
+    if task == "sequence-classification":
+        arrays, extra = _classification_arrays(spec.data, tokenizer, train_rows, eval_rows)
+    else:
+        arrays, extra = _causal_arrays(spec.data, tokenizer, train_rows, eval_rows)
+    meta = {
+        "format": CACHE_FORMAT,
+        "key": key,
+        "task": task,
+        "block_size": spec.data.block_size,
+        "vocab_size": tokenizer.vocab_size,
+        "pad_token_id": tokenizer.pad_token_id,
+        "n_train": len(arrays["train_input_ids"]),
+        "n_eval": len(arrays["eval_input_ids"]),
+        **extra,
+    }
+    _remove_leftovers(root, final, key)
+    temp = root / f"{_temp_prefix(key)}{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    temp.mkdir()
+    try:
+        for name, array in arrays.items():
+            with open(temp / f"{name}.npy", "wb") as handle:
+                np.save(handle, array)
+                handle.flush()
+                os.fsync(handle.fileno())
+        (temp / "meta.json").write_text(json.dumps(meta, indent=1))  # written last: marks done
+        try:
+            os.rename(temp, final)
+        except OSError:
+            if not (final / "meta.json").exists():  # not a lost race: a real failure
+                raise
+    finally:
+        shutil.rmtree(temp, ignore_errors=True)
+    _fsync_dir(root)
+
+
+def _temp_prefix(key: str) -> str:
+    return f".tmp-data-{key}-{socket.gethostname()}-"
+
+
+def _remove_leftovers(root: Path, final: Path, key: str) -> None:
+    """Clear what a builder killed mid-way left behind (we hold the lock: none is running).
+
+    Only this host's temp folders: on a shared filesystem another machine may be building.
+    """
+    for leftover in root.glob(f"{_temp_prefix(key)}*"):
+        shutil.rmtree(leftover, ignore_errors=True)
+    if final.exists() and not (final / "meta.json").exists():  # not written by this module
+        shutil.rmtree(final)
+
+
+def _causal_arrays(
+    data: DataSpec, tokenizer: Any, train_rows: Rows, eval_rows: Rows | None
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    block = data.block_size
+    train_blocks = _cut_blocks(tokenizer.encode_stream(train_rows), block)
+    if len(train_blocks) == 0:
+        raise HpoError(
+            f"data: the training text gives no block of data.block_size={block} tokens; "
+            "add text or lower block_size"
+        )
+    if eval_rows is None:
+        train_blocks, eval_blocks = _hold_out(train_blocks, data.eval_fraction, "blocks")
+    else:
+        eval_blocks = _cut_blocks(tokenizer.encode_stream(eval_rows), block)
+    dtype = _token_dtype(tokenizer.vocab_size)
+    arrays = {
+        "train_input_ids": train_blocks.astype(dtype),
+        "eval_input_ids": eval_blocks.astype(dtype),
+    }
+    return arrays, {}
+
+
+def _cut_blocks(stream: np.ndarray, block_size: int) -> np.ndarray:
+    n_blocks = len(stream) // block_size  # the tail shorter than a block is dropped
+    return stream[: n_blocks * block_size].reshape(n_blocks, block_size)
+
+
+def _hold_out(items: np.ndarray, fraction: float, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """A deterministic (seeded) split: `fraction` of the items, at least one, go to eval."""
+    if fraction <= 0:
+        return items, items[:0]
+    if len(items) < 2:
+        raise HpoError(
+            f"data: only {len(items)} {what}, too few to hold out data.eval_fraction={fraction}; "
+            "add data, lower block_size or give data.eval_files"
+        )
+    n_eval = min(len(items) - 1, max(1, round(len(items) * fraction)))
+    order = np.random.default_rng(SPLIT_SEED).permutation(len(items))
+    return items[np.sort(order[n_eval:])], items[np.sort(order[:n_eval])]
+
+
+def _classification_arrays(
+    data: DataSpec, tokenizer: Any, train_rows: Rows, eval_rows: Rows | None
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    label_names, label_ids = _label_mapping([r[1] for r in train_rows + (eval_rows or [])])
+    if eval_rows is None:
+        order = np.arange(len(train_rows))
+        train_idx, eval_idx = _hold_out(order, data.eval_fraction, "rows")
+        eval_rows = [train_rows[i] for i in eval_idx]
+        train_rows = [train_rows[i] for i in train_idx]
+    arrays: dict[str, np.ndarray] = {}
+    for split, rows in (("train", train_rows), ("eval", eval_rows)):
+        ids, lengths = tokenizer.encode_padded([text for text, _ in rows], data.block_size)
+        arrays[f"{split}_input_ids"] = ids.astype(_token_dtype(tokenizer.vocab_size))
+        arrays[f"{split}_lengths"] = lengths.astype(np.int32)
+        arrays[f"{split}_labels"] = np.array([label_ids[label] for _, label in rows], np.int64)
+    return arrays, {"num_labels": len(label_names), "label_names": label_names}
+
+
+def _label_mapping(labels: list[Any]) -> tuple[list[str] | None, dict[Any, int]]:
+    """Integer labels are kept (num_labels = max + 1); names are numbered in sorted order."""
+    try:
+        as_ints = {label: int(str(label).strip()) for label in labels}
+    except ValueError:
+        names = sorted({str(label) for label in labels})
+        index = {name: i for i, name in enumerate(names)}
+        return names, {label: index[str(label)] for label in labels}
+    if any(value < 0 for value in as_ints.values()):
+        raise HpoError("data.label_column: integer labels must be >= 0")
+    n_labels = max(as_ints.values(), default=-1) + 1
+    return [str(i) for i in range(n_labels)], as_ints
+
+
+def _token_dtype(vocab_size: int) -> type:
+    return np.uint16 if vocab_size <= 2**16 else np.int32
+
+
+def _fsync_dir(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+@contextlib.contextmanager
+def _exclusive_lock(path: Path) -> Iterator[None]:
+    """One builder per machine; the others wait, then find the cache built."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows: the atomic rename still keeps it whole
+        yield
+        return
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+# ---------------------------------------------------------------- reading sources
+
+
+def read_rows(data: DataSpec, task: str) -> tuple[Rows, Rows | None]:
+    """Train rows and eval rows (None: hold out data.eval_fraction) from the spec's source."""
+    if data.factory:
+        return _factory_rows(data, task)
+    if data.corpus:
+        return _corpus_rows(data.corpus, task), None
+    if data.hub:
+        return _hub_rows(data, task)
+    if not data.files:
+        raise HpoError("data: no source; give files, corpus, hub or factory")
+    train = [row for path in data.files for row in _file_rows(path, data, task, "data.files")]
+    if not data.eval_files:
+        return train, None
+    evals = [
+        row for path in data.eval_files for row in _file_rows(path, data, task, "data.eval_files")
+    ]
+    return train, evals
+
+
+def _file_rows(path: str, data: DataSpec, task: str, key: str) -> Rows:
+    file = Path(path)
+    if not file.is_file():
+        raise HpoError(f"{key}: {path!r} does not exist (relative paths start at {os.getcwd()})")
+    suffix = file.suffix.lower()
+    if suffix == ".txt":
+        if task == "sequence-classification":
+            raise HpoError(
+                f"{key}: {path!r}: sequence-classification needs .jsonl or .csv rows with "
+                f"{data.text_column!r} and {data.label_column!r} columns"
+            )
+        return [file.read_text(encoding="utf-8")]
+    if suffix == ".jsonl":
+        records = [
+            _parse_json_line(line, path, number)
+            for number, line in enumerate(file.read_text(encoding="utf-8").splitlines(), 1)
+            if line.strip()
+        ]
+    elif suffix == ".csv":
+        with open(file, newline="", encoding="utf-8") as handle:
+            records = list(csv.DictReader(handle))
+    else:
+        raise HpoError(
+            f"{key}: {path!r}: unsupported file type; expected one of {DATA_FILE_SUFFIXES}"
+        )
+    return _records_to_rows(records, data, task, f"{key}: {path!r}")
+
+
+def _parse_json_line(line: str, path: str, number: int) -> dict[str, Any]:
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as error:
+        raise HpoError(f"data: {path}:{number}: not valid JSON ({error.msg})") from None
+    if not isinstance(record, dict):
+        raise HpoError(f"data: {path}:{number}: expected a JSON object per line")
+    return record
+
+
+def _records_to_rows(records: Sequence[Any], data: DataSpec, task: str, where: str) -> Rows:
+    needed = [data.text_column] + ([data.label_column] if task == "sequence-classification" else [])
+    rows: Rows = []
+    for number, record in enumerate(records, 1):
+        if isinstance(record, str) and task == "causal-lm":
+            rows.append(record)
+            continue
+        missing = [c for c in needed if not isinstance(record, Mapping) or c not in record]
+        if missing:
+            found = sorted(record) if isinstance(record, Mapping) else type(record).__name__
+            raise HpoError(
+                f"{where}: row {number} has no column {missing[0]!r} (found {found}); "
+                "set data.text_column / data.label_column"
+            )
+        text = str(record[data.text_column])
+        rows.append((text, record[data.label_column]) if len(needed) == 2 else text)
+    return rows
+
+
+def _corpus_rows(name: str, task: str) -> Rows:
+    if name != "pydoc-topics":
+        raise HpoError(
+            f"data.corpus: {name!r} is not a built-in corpus; expected one of {BUILTIN_CORPORA}"
+        )
+    if task != "causal-lm":
+        raise HpoError(f"data.corpus: {name!r} is plain text, for task causal-lm only")
+    from pydoc_data.topics import topics  # ships with CPython: the offline quickstart corpus
+
+    return [topics[key] for key in sorted(topics)]
+
+
+def _hub_rows(data: DataSpec, task: str) -> tuple[Rows, Rows | None]:
+    try:
+        import datasets
+    except ImportError:
+        raise HpoError(
+            f"data.hub: {data.hub!r} needs the `datasets` package, which is not installed; "
+            "run `pip install datasets`, or use data.files or data.corpus"
+        ) from None
+    if os.environ.get("HF_DATASETS_OFFLINE") == "1" or os.environ.get("HF_HUB_OFFLINE") == "1":
+        raise HpoError(f"data.hub: {data.hub!r}: the hub is offline here (HF_*_OFFLINE=1)")
+    try:
+        loaded = datasets.load_dataset(data.hub)
+    except Exception as error:  # network, unknown id, gated: all the user's to fix
+        raise HpoError(f"data.hub: {data.hub!r} could not be loaded: {error}") from error
+    eval_split = next((s for s in ("validation", "test") if s in loaded), None)
+    train = _records_to_rows(loaded["train"], data, task, f"data.hub: {data.hub!r} train")
+    if eval_split is None:
+        return train, None
+    where = f"data.hub: {data.hub!r} {eval_split}"
+    return train, _records_to_rows(loaded[eval_split], data, task, where)
+
+
+def _call_data_factory(data: DataSpec) -> tuple[Any, Any]:
+    """The factory is called with no arguments and returns raw rows (texts, or dicts with the
+    text and label columns) for train and eval (None: hold out eval_fraction); they are
+    tokenized and cached like file rows, so it runs once per study, not per worker."""
+    result = load_factory(str(data.factory), "data.factory")()
+    if not (isinstance(result, tuple) and len(result) == 2):
+        raise HpoError(
+            f"data.factory: {data.factory!r} returned {type(result).__name__}; "
+            "expected a pair (train, eval), eval may be None"
+        )
+    return result
+
+
+def _factory_rows(data: DataSpec, task: str) -> tuple[Rows, Rows | None]:
+    train, evals = _call_data_factory(data)
+    where = f"data.factory: {data.factory!r}"
+    rows = _records_to_rows(list(train), data, task, f"{where} train")
+    if evals is None:
+        return rows, None
+    return rows, _records_to_rows(list(evals), data, task, f"{where} eval")
+
+
+# ---------------------------------------------------------------- tokenizers
+
+
+class ByteTokenizer:
+    """UTF-8 bytes as token ids: vocabulary 256, offline, no special tokens; pads with 0 (NUL)."""
+
+    vocab_size = 256
+    pad_token_id = 0
+
+    def encode_stream(self, texts: Sequence[str]) -> np.ndarray:
+        return np.frombuffer("\n".join(texts).encode("utf-8"), dtype=np.uint8)
+
+    def encode_padded(self, texts: Sequence[str], block_size: int) -> tuple[np.ndarray, np.ndarray]:
+        ids = np.zeros((len(texts), block_size), dtype=np.uint8)
+        lengths = np.zeros(len(texts), dtype=np.int64)
+        for row, text in enumerate(texts):
+            encoded = np.frombuffer(text.encode("utf-8")[:block_size], dtype=np.uint8)
+            ids[row, : len(encoded)] = encoded
+            lengths[row] = len(encoded)
+        return ids, lengths
+
+
+class PretrainedTokenizer:
+    """An AutoTokenizer (local path, or hub id where the network allows)."""
+
+    def __init__(self, name: str):
+        from transformers import AutoTokenizer
+
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(name)
+        except (OSError, ValueError) as error:
+            raise HpoError(
+                f"data.tokenizer: {name!r} could not be loaded ({error}); use 'bytes', a local "
+                "folder written by save_pretrained, or a hub id where the network allows"
+            ) from error
+        self.vocab_size = len(self.tokenizer)
+        t = self.tokenizer
+        pad = t.pad_token_id if t.pad_token_id is not None else t.eos_token_id
+        self.pad_token_id = 0 if pad is None else int(pad)
+
+    def encode_stream(self, texts: Sequence[str]) -> np.ndarray:
+        """Documents concatenated, each followed by eos when the tokenizer has one."""
+        encoded = self.tokenizer(list(texts), add_special_tokens=False, verbose=False)["input_ids"]
+        eos = self.tokenizer.eos_token_id
+        pieces = [np.asarray(ids + ([eos] if eos is not None else []), np.int64) for ids in encoded]
+        return np.concatenate(pieces) if pieces else np.zeros(0, np.int64)
+
+    def encode_padded(self, texts: Sequence[str], block_size: int) -> tuple[np.ndarray, np.ndarray]:
+        encoded = self.tokenizer(list(texts), truncation=True, max_length=block_size, verbose=False)
+        ids = np.full((len(texts), block_size), self.pad_token_id, dtype=np.int64)
+        lengths = np.zeros(len(texts), dtype=np.int64)
+        for row, tokens in enumerate(encoded["input_ids"]):
+            ids[row, : len(tokens)] = tokens
+            lengths[row] = len(tokens)
+        return ids, lengths
+
+
+def make_tokenizer(name: str) -> ByteTokenizer | PretrainedTokenizer:
+    return ByteTokenizer() if name == BYTES_TOKENIZER else PretrainedTokenizer(name)
+
+
+def _tokenizer_fingerprint(name: str) -> Any:
+    if name == BYTES_TOKENIZER:
+        return name
+    folder = Path(name)
+    if not folder.is_dir():
+        return name  # a hub id
+    return [_file_fingerprint(str(f)) for f in sorted(folder.iterdir()) if f.is_file()]
+
+
+def _file_fingerprint(path: str) -> list[Any]:
+    """Path, size and mtime: cheap to check on every call, changes whenever the file does."""
+    file = Path(path).resolve()
+    try:
+        stat = file.stat()
+    except OSError:
+        return [str(file), None, None]
+    return [str(file), stat.st_size, stat.st_mtime_ns]

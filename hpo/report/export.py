@@ -1,0 +1,198 @@
+"""`hpo export` / `hpo train`: the best trial as a training config, and retraining from it.
+
+The file has four sections:
+
+    study:    where it came from (name, trial number, value(s), checkpoint); informational
+    training: TrainingArguments fields = the study's `training` + the best params
+              (a Transformers or `trainer` user loads it with TrainingArguments(**cfg["training"]))
+    model:    the study's `model` section with the best `model.*` params applied
+    data:     the study's `data` section
+
+YAML when the file name ends in .yaml/.yml, JSON otherwise.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from hpo.errors import HpoError
+from hpo.spec import (
+    BudgetSpec,
+    ComponentSpec,
+    DataSpec,
+    ModelSpec,
+    ObjectiveSpec,
+    StudySpec,
+)
+
+EXPORT_VERSION = 1
+SECTIONS = ("training", "model", "data")
+
+
+def export_config(spec: StudySpec, best: dict[str, Any]) -> dict[str, Any]:
+    """The training config for `best` (one trial from `hpo.report.status.best`)."""
+    from hpo.search.space import split_params
+
+    training_params, model_params = split_params(best.get("params") or {})
+    training = {**spec.training, **training_params}
+    training["output_dir"] = os.path.join(spec.output_dir, "best")
+    training["metric_for_best_model"] = spec.objective.metrics[0]
+    training["greater_is_better"] = spec.objective.directions[0] == "maximize"
+    model = {k: _plain(v) for k, v in dataclasses.asdict(spec.model).items() if v is not None}
+    if model_params:
+        if spec.model.config is not None:
+            model["config"] = {**spec.model.config, **model_params}
+        else:  # pretrained / factory: model_init applies them, as during the search
+            model["params"] = model_params
+    study: dict[str, Any] = {
+        "name": spec.name,
+        "trial": best.get("number"),
+        "metrics": list(spec.objective.metrics),
+        "directions": list(spec.objective.directions),
+        "checkpoint": best.get("checkpoint"),
+    }
+    if "values" in best:
+        study["values"] = best["values"]
+    else:
+        study["value"] = best.get("value")
+    return {
+        "hpo_export": EXPORT_VERSION,
+        "study": study,
+        "training": {k: _plain(v) for k, v in training.items()},
+        "model": model,
+        "data": {k: _plain(v) for k, v in dataclasses.asdict(spec.data).items()},
+    }
+
+
+def _plain(value: Any) -> Any:
+    """Tuples as lists, so YAML and JSON write the same plain structures."""
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def export_best(spec: Any, path: str | os.PathLike[str], trial: int | None = None) -> Path:
+    """Write the best trial's training config to `path`; returns the path.
+
+    `spec` is the study's StudySpec, or the shallow StudyRef the inspection commands load (the
+    full study file is then read for its training, model and data sections). For a
+    multi-objective study, the Pareto-optimal trial best on the first objective (or the
+    front's trial numbered `trial`).
+    """
+    from hpo.report import status as inspect
+
+    if not isinstance(spec, StudySpec):
+        from hpo.study import load
+
+        spec = load(spec.source_path, storage=spec.storage)
+    report = inspect.best(spec.storage, spec.name)
+    candidates = report if isinstance(report, list) else [report]
+    if trial is not None:
+        candidates = [c for c in candidates if c.get("number") == trial]
+        if not candidates:
+            raise HpoError(f"trial {trial} is not the best trial (or on the Pareto front)")
+    if len(candidates) > 1:
+        sign = 1 if spec.objective.directions[0] == "minimize" else -1
+        candidates.sort(key=lambda c: sign * c["values"][0])
+    config = export_config(spec, candidates[0])
+    return write_config(config, path)
+
+
+def write_config(config: dict[str, Any], path: str | os.PathLike[str]) -> Path:
+    path = Path(path)
+    if path.parent != Path(""):
+        path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix.lower() in (".yaml", ".yml"):
+        import yaml
+
+        text = yaml.safe_dump(config, sort_keys=False)
+    else:
+        text = json.dumps(config, indent=2) + "\n"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def read_config(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a file written by `export_best`, with a clear error for anything else."""
+    path = Path(path)
+    if not path.is_file():
+        raise HpoError(f"{path}: no such file; write one with `hpo export STUDY -o {path}`")
+    text = path.read_text(encoding="utf-8")
+    try:
+        if path.suffix.lower() in (".yaml", ".yml"):
+            import yaml
+
+            config = yaml.safe_load(text)
+        else:
+            config = json.loads(text)
+    except Exception as error:
+        raise HpoError(f"{path}: cannot parse: {error}") from None
+    missing = [s for s in SECTIONS if not isinstance(config, dict) or s not in config]
+    if missing:
+        raise HpoError(
+            f"{path}: missing section(s) {missing}; expected a file written by `hpo export`"
+        )
+    return config
+
+
+def spec_from_config(config: dict[str, Any]) -> StudySpec:
+    """A study spec with just what retraining needs (data, model, training)."""
+    model_fields = {f.name for f in dataclasses.fields(ModelSpec)}
+    data_fields = {f.name for f in dataclasses.fields(DataSpec)}
+    model = ModelSpec(**{k: v for k, v in config["model"].items() if k in model_fields})
+    data_values = {k: v for k, v in config["data"].items() if k in data_fields}
+    for key in ("files", "eval_files"):
+        data_values[key] = tuple(data_values.get(key) or ())
+    study = config.get("study") or {}
+    metrics = tuple(study.get("metrics") or ("eval_loss",))
+    directions = tuple(study.get("directions") or ("minimize",) * len(metrics))
+    return StudySpec(
+        name=str(study.get("name") or "export"),
+        storage="",
+        backend="optuna",
+        objective=ObjectiveSpec(metrics=metrics, directions=directions),
+        budget=BudgetSpec(),
+        workers=1,
+        sampler=ComponentSpec("random"),
+        pruner=ComponentSpec("none"),
+        scheduler=None,
+        ray={},
+        model=model,
+        data=DataSpec(**data_values),
+        training=dict(config["training"]),
+        space=(),
+    )
+
+
+def train_from_export(path: str | os.PathLike[str]) -> Any:
+    """Retrain from an exported config; returns the trainer's TrainOutput."""
+    from hpo.data import load_datasets, study_model_init
+    from trainer import Trainer, TrainingArguments
+
+    config = read_config(path)
+    spec = spec_from_config(config)
+    try:
+        args = TrainingArguments(**spec.training)
+    except ValueError as error:
+        raise HpoError(f"{path}: training: {error}") from None
+    train_dataset, eval_dataset = load_datasets(spec)
+    build = study_model_init(spec)
+    # model.* params of a pretrained / factory model reach model_init the way a trial's do.
+    params = {f"model.{k}": v for k, v in (config["model"].get("params") or {}).items()}
+
+    def model_init(trial: Any = None) -> Any:
+        return build(params or None)
+
+    trainer = Trainer(
+        model_init=model_init,
+        args=args,
+        train_dataset=train_dataset,
+        eval_dataset=eval_dataset,
+    )
+    return trainer.train()

@@ -1,0 +1,86 @@
+"""How the study runs: workers, objective and budget."""
+
+from __future__ import annotations
+
+from hpo.durations import DURATION_HELP, parse_duration
+from hpo.spec import DIRECTIONS, BudgetSpec, ObjectiveSpec
+from hpo.study.keys import BUDGET_KEYS, OBJECTIVE_KEYS
+from hpo.study.reader import Reader
+
+
+def read_workers(reader: Reader, cli_workers: int | None) -> int:
+    """`workers` (default 1), overridden by `--workers`."""
+    workers = reader.integer(reader.raw.get("workers"), "workers", minimum=1, default=1)
+    if cli_workers is not None:
+        workers = reader.integer(cli_workers, "--workers", minimum=1, default=workers)
+    return workers or 1
+
+
+def read_objective(reader: Reader) -> ObjectiveSpec:
+    """One or several metrics, each with its direction (minimize for a "...loss" metric)."""
+    problems = reader.problems
+    section = reader.mapping("objective")
+    problems.unknown_keys(section, OBJECTIVE_KEYS, "objective")
+    metrics = reader.text_list(
+        section.get("metric", "eval_loss"),
+        "objective.metric",
+        "a metric name (e.g. eval_loss) or a list of them",
+    )
+    directions_raw = section.get("direction")
+    if directions_raw is None:
+        if all(m.endswith("loss") for m in metrics):
+            directions_raw = ["minimize"] * len(metrics)
+        else:
+            problems.add(
+                "objective.direction",
+                f"missing for metric(s) {', '.join(metrics)}; expected minimize or maximize",
+            )
+            directions_raw = ["minimize"] * len(metrics)
+    directions = reader.text_list(
+        directions_raw, "objective.direction", "minimize | maximize, or a list"
+    )
+    for index, direction in enumerate(directions):
+        path = (
+            "objective.direction"
+            if isinstance(directions_raw, str)
+            else f"objective.direction[{index}]"
+        )
+        reader.choice(direction, path, DIRECTIONS)
+    if metrics and directions and len(metrics) != len(directions):
+        problems.add(
+            "objective",
+            f"{len(metrics)} metric(s) {metrics} but {len(directions)} direction(s) "
+            f"{directions}; expected one direction per metric",
+        )
+    return ObjectiveSpec(tuple(metrics) or ("eval_loss",), tuple(directions) or ("minimize",))
+
+
+def read_budget(reader: Reader, cli_n_trials: int | None) -> BudgetSpec:
+    """n_trials (overridden by `--n-trials`), timeout as a duration, max_failed_trials."""
+    problems = reader.problems
+    section = reader.mapping("budget")
+    problems.unknown_keys(section, BUDGET_KEYS, "budget")
+    n_trials = reader.integer(section.get("n_trials"), "budget.n_trials", minimum=1)
+    if cli_n_trials is not None:
+        n_trials = reader.integer(cli_n_trials, "--n-trials", minimum=1, default=n_trials)
+    timeout = None
+    if section.get("timeout") is not None:
+        try:
+            timeout = parse_duration(section["timeout"])
+        except ValueError:
+            problems.found("budget.timeout", section["timeout"], DURATION_HELP)
+        else:
+            if timeout <= 0:
+                problems.found("budget.timeout", section["timeout"], "a duration > 0")
+                timeout = None
+    max_failed = reader.integer(
+        section.get("max_failed_trials"), "budget.max_failed_trials", minimum=0
+    )
+    return BudgetSpec(n_trials=n_trials, timeout_s=timeout, max_failed_trials=max_failed)
+
+
+def warn_about_budget(reader: Reader, budget: BudgetSpec) -> None:
+    if budget.n_trials is None and budget.timeout_s is None:
+        reader.warnings.append(
+            "budget: no n_trials and no timeout; the study runs until it is interrupted"
+        )

@@ -1,0 +1,149 @@
+"""The `space` section: each parameter's name (a training field or model.<attribute>) and range."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from hpo.attrs import MODEL_PREFIX
+from hpo.spec import ParamSpec
+from hpo.study.keys import PARAM_KEYS
+from hpo.study.problems import did_you_mean
+from hpo.study.reader import Reader, is_int, is_number
+from hpo.study.sections.model import BuiltModel, config_keys
+
+
+def read_space(
+    reader: Reader, built: BuiltModel, field_names: frozenset[str]
+) -> tuple[ParamSpec, ...]:
+    """The well-formed parameters; a problem for each name or definition that is not."""
+    raw = reader.raw
+    section = reader.mapping("space", required=True)
+    if "space" in raw and isinstance(raw["space"], dict) and not section:
+        reader.problems.add("space", "empty; expected at least one parameter to search")
+    params = []
+    for name, definition in section.items():
+        _check_param_name(reader, name, built, field_names)
+        param = _param(reader, name, definition)
+        if param is not None:
+            params.append(param)
+    return tuple(params)
+
+
+def _check_param_name(
+    reader: Reader, name: str, built: BuiltModel, field_names: frozenset[str]
+) -> None:
+    path = f"space.{name}"
+    config = built.config
+    if name.startswith(MODEL_PREFIX):
+        attribute = name[len(MODEL_PREFIX) :]
+        if not attribute:
+            reader.problems.add(path, "expected model.<config attribute>, e.g. model.n_layer")
+        elif config is not None and not hasattr(config, attribute):
+            model_type = getattr(config, "model_type", "model")
+            hint = did_you_mean(attribute, config_keys(config))
+            reader.problems.add(
+                path, f"{attribute!r} is not an attribute of a {model_type} config{hint}"
+            )
+    elif name not in field_names:
+        hint = did_you_mean(name, sorted(field_names))
+        reader.problems.add(
+            path, f"neither a TrainingArguments field nor model.<config attribute>{hint}"
+        )
+
+
+def _param(reader: Reader, name: str, definition: Any) -> ParamSpec | None:
+    path = f"space.{name}"
+    problems = reader.problems
+    if not isinstance(definition, dict) or not definition:
+        problems.found(path, definition, "{type: float|int|categorical, ...}")
+        return None
+    kind = definition.get("type")
+    if not isinstance(kind, str) or kind not in PARAM_KEYS:
+        expected = "one of float, int, categorical"
+        if kind is None:
+            problems.add(f"{path}.type", f"missing; expected {expected}")
+        else:
+            problems.found(f"{path}.type", kind, expected, did_you_mean(kind, PARAM_KEYS))
+        return None
+    allowed = PARAM_KEYS[kind]
+    for key in definition:
+        if key not in allowed:
+            other = [t for t, keys in PARAM_KEYS.items() if key in keys and t != kind]
+            note = (
+                f"; {key} applies to type {' / '.join(other)}"
+                if other
+                else did_you_mean(key, allowed)
+            )
+            problems.add(
+                f"{path}.{key}",
+                f"unknown key for type {kind}; expected one of {', '.join(allowed)}{note}",
+            )
+    if kind == "categorical":
+        return _categorical(reader, name, definition.get("choices"))
+    return _numeric(reader, name, kind, definition)
+
+
+def _categorical(reader: Reader, name: str, choices: Any) -> ParamSpec | None:
+    path = f"space.{name}.choices"
+    problems = reader.problems
+    if choices is None:
+        problems.add(path, "missing; expected a non-empty list of values")
+        return None
+    if not isinstance(choices, list) or not choices:
+        problems.found(path, choices, "a non-empty list of values")
+        return None
+    ok = True
+    for index, choice in enumerate(choices):
+        if choice is not None and not isinstance(choice, (bool, int, float, str)):
+            problems.found(f"{path}[{index}]", choice, "a number, text, true/false or null")
+            ok = False
+    if ok and len({repr(c) for c in choices}) != len(choices):
+        problems.found(path, choices, "distinct values")
+        ok = False
+    return ParamSpec(name=name, type="categorical", choices=tuple(choices)) if ok else None
+
+
+def _numeric(
+    reader: Reader, name: str, kind: str, definition: Mapping[str, Any]
+) -> ParamSpec | None:
+    path = f"space.{name}"
+    problems = reader.problems
+    is_ok = is_int if kind == "int" else is_number
+    expected = "an integer" if kind == "int" else "a number"
+    bounds = {}
+    for key in ("low", "high"):
+        value = definition.get(key)
+        if value is None:
+            problems.add(f"{path}.{key}", f"missing; expected {expected}")
+        elif not is_ok(value) or (kind == "float" and not math.isfinite(value)):
+            problems.found(f"{path}.{key}", value, expected)
+        else:
+            bounds[key] = value
+    log = definition.get("log", False)
+    if not isinstance(log, bool):
+        problems.found(f"{path}.log", log, "true or false")
+        log = False
+    step = definition.get("step")
+    if step is not None and (not is_ok(step) or step <= 0):
+        problems.found(f"{path}.step", step, f"{expected} > 0")
+        step = None
+    if len(bounds) < 2:
+        return None
+    low, high = bounds["low"], bounds["high"]
+    problems_before = len(problems)
+    if low > high:
+        problems.add(path, f"low {low!r} > high {high!r}; expected low <= high")
+    if log and low <= 0:
+        problems.add(
+            f"{path}.low", f"found {low!r} with log: true; expected low > 0 on a log scale"
+        )
+    if log and step is not None and not (kind == "int" and step == 1):
+        problems.add(f"{path}.step", f"found {step!r} with log: true; a log scale takes no step")
+    if len(problems) > problems_before:
+        return None
+    if kind == "float":
+        low, high = float(low), float(high)
+        step = None if step is None else float(step)
+    return ParamSpec(name=name, type=kind, low=low, high=high, log=log, step=step)

@@ -1,0 +1,130 @@
+"""hpo.backends.objective: one trial from the study's spec, with a real tiny GPT-2 and a real study.
+
+The tiny study these tests run (`tiny_spec`, `write_study_file`) lives in helpers.study_files.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import optuna
+import pytest
+from helpers.study_files import layers_in, tiny_spec, write_study_file
+
+from hpo.backends.objective import (
+    json_safe_metrics,
+    objective_values,
+    prepare,
+    train_trial,
+    training_arguments,
+)
+from hpo.errors import HpoError
+from hpo.search.space import suggest
+from hpo.spec import (
+    ObjectiveSpec,
+)
+
+# ---------------------------------------------------------------------------------------------
+# TrainingArguments for a trial
+
+
+def test_training_arguments_save_at_every_evaluation_and_track_the_objective(tmp_path):
+    spec = tiny_spec(
+        tmp_path,
+        objective=ObjectiveSpec(("eval_accuracy",), ("maximize",)),
+        training={"eval_steps": 5, "save_steps": 7},
+    )
+    args = training_arguments(spec, tmp_path / "trial-0000")
+    assert args.output_dir == str(tmp_path / "trial-0000")
+    # The newest checkpoint is never older than the last reported value.
+    assert (args.save_strategy, args.save_steps) == ("steps", 5)
+    assert args.metric_for_best_model == "eval_accuracy"
+    assert args.greater_is_better is True
+    assert args.disable_tqdm is True
+    assert args.seed == 0
+
+
+def test_training_arguments_follow_an_epoch_evaluation(tmp_path):
+    spec = tiny_spec(tmp_path, training={"eval_strategy": "epoch", "max_steps": -1})
+    args = training_arguments(spec, tmp_path / "t")
+    assert args.save_strategy == "epoch"
+    assert args.greater_is_better is False
+
+
+# ---------------------------------------------------------------------------------------------
+# objective values
+
+
+def test_objective_values_single_and_multi(tmp_path):
+    metrics = {"eval_loss": 2.5, "train_loss": 3.0, "train_runtime": 1.0}
+    spec = tiny_spec(tmp_path)
+    assert objective_values(spec, metrics) == 2.5
+    multi = dataclasses.replace(
+        spec, objective=ObjectiveSpec(("loss", "train_loss"), ("minimize", "minimize"))
+    )
+    # "loss" is found as the trainer's "eval_loss".
+    assert objective_values(multi, metrics) == [2.5, 3.0]
+
+
+def test_a_missing_objective_metric_names_the_metrics_that_exist(tmp_path):
+    spec = dataclasses.replace(
+        tiny_spec(tmp_path), objective=ObjectiveSpec(("eval_bleu",), ("maximize",))
+    )
+    with pytest.raises(HpoError) as error:
+        objective_values(spec, {"eval_loss": 1.0, "train_loss": 2.0})
+    assert "eval_bleu" in str(error.value)
+    assert "eval_loss" in str(error.value) and "train_loss" in str(error.value)
+
+
+def test_a_nan_objective_is_an_error(tmp_path):
+    with pytest.raises(HpoError, match="nan"):
+        objective_values(tiny_spec(tmp_path), {"eval_loss": float("nan")})
+
+
+def test_json_safe_metrics_unwraps_scalars_and_keeps_non_finite_as_text():
+    import numpy as np
+
+    safe = json_safe_metrics({"a": np.float32(1.5), "b": float("inf"), "c": 3})
+    assert safe == {"a": 1.5, "b": "inf", "c": 3}
+
+
+# ---------------------------------------------------------------------------------------------
+# A real trial
+
+
+def test_prepare_once_then_train_real_trials_that_report_every_evaluation(tmp_path):
+    spec = tiny_spec(tmp_path)
+    ctx = prepare(spec)
+    assert len(ctx.train_dataset) > 50 and ctx.eval_dataset is not None
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path}/o.db", study_name="o")
+    outputs = []
+    for number in range(2):
+        trial = study.ask()
+        params = suggest(trial, spec.space)
+        output = train_trial(ctx, trial, output_dir=tmp_path / f"trial-{number}")
+        study.tell(trial, objective_values(spec, output.metrics))
+        outputs.append((params, output))
+    trials = study.get_trials()
+    for (params, output), stored in zip(outputs, trials, strict=True):
+        assert output.global_step == 8
+        assert stored.params == params
+        # Reported by the trainer at every evaluation, as steps.
+        assert sorted(stored.intermediate_values) == [4, 8]
+        assert stored.value == pytest.approx(output.metrics["eval_loss"])
+        assert stored.intermediate_values[8] == pytest.approx(output.metrics["eval_loss"])
+    # Each trial's model follows its own model.n_layer (model_init reads the trial).
+    for number, (params, _) in enumerate(outputs):
+        assert layers_in(tmp_path / f"trial-{number}" / "checkpoint-8") == params["model.n_layer"]
+
+
+def test_the_study_file_twin_of_tiny_spec_loads(tmp_path):
+    from hpo.study import load
+
+    spec = load(write_study_file(tmp_path))
+    expected = tiny_spec(tmp_path)
+    assert (spec.name, spec.storage, spec.training) == (
+        expected.name,
+        expected.storage,
+        expected.training,
+    )
+    assert spec.space == expected.space
