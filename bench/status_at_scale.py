@@ -36,7 +36,8 @@ REPO_ROOT = BENCH_DIR.parent
 sys.path.insert(0, str(REPO_ROOT))
 
 from bench._common import table  # noqa: E402
-from hpo.storage import mask_url, open_storage, with_driver  # noqa: E402
+from hpo.storage.rdb import open_storage  # noqa: E402
+from hpo.storage.urls import mask_url, with_driver  # noqa: E402
 
 STUDY = "status_at_scale"
 STEPS = 20

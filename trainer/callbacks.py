@@ -46,52 +46,52 @@ class TrainerCallback:
 
     def on_init_end(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
-    ) -> None:  # noqa: E501
+    ) -> None:
         pass
 
     def on_train_begin(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
-    ) -> None:  # noqa: E501
+    ) -> None:
         pass
 
     def on_train_end(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
-    ) -> None:  # noqa: E501
+    ) -> None:
         pass
 
     def on_epoch_begin(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
-    ) -> None:  # noqa: E501
+    ) -> None:
         pass
 
     def on_epoch_end(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
-    ) -> None:  # noqa: E501
+    ) -> None:
         pass
 
     def on_step_begin(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
-    ) -> None:  # noqa: E501
+    ) -> None:
         pass
 
     def on_step_end(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
-    ) -> None:  # noqa: E501
+    ) -> None:
         pass
 
     def on_evaluate(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
-    ) -> None:  # noqa: E501
+    ) -> None:
         pass
 
     def on_save(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
-    ) -> None:  # noqa: E501
+    ) -> None:
         pass
 
     def on_log(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
-    ) -> None:  # noqa: E501
+    ) -> None:
         pass
 
 
@@ -152,13 +152,13 @@ class EarlyStoppingCallback(TrainerCallback):
 
     def on_train_begin(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
-    ) -> None:  # noqa: E501
+    ) -> None:
         self.best = None
         self.patience_counter = 0
 
     def on_evaluate(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
-    ) -> None:  # noqa: E501
+    ) -> None:
         name = objective_name(args)
         metrics = kwargs.get("metrics") or {}
         if name not in metrics:
@@ -194,7 +194,7 @@ class ProgressCallback(TrainerCallback):
 
     def on_train_begin(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
-    ) -> None:  # noqa: E501
+    ) -> None:
         disabled = args.disable_tqdm if args.disable_tqdm is not None else not sys.stderr.isatty()
         if disabled:
             return
@@ -204,13 +204,13 @@ class ProgressCallback(TrainerCallback):
 
     def on_step_end(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
-    ) -> None:  # noqa: E501
+    ) -> None:
         if self.bar is not None:
             self.bar.update(state.global_step - self.bar.n)
 
     def on_log(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
-    ) -> None:  # noqa: E501
+    ) -> None:
         if self.bar is not None:
             logs = {
                 k: f"{v:.4g}" for k, v in (kwargs.get("logs") or {}).items() if isinstance(v, float)
@@ -219,7 +219,7 @@ class ProgressCallback(TrainerCallback):
 
     def on_train_end(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
-    ) -> None:  # noqa: E501
+    ) -> None:
         if self.bar is not None:
             self.bar.close()
             self.bar = None

@@ -11,8 +11,6 @@ import json
 import sys
 from collections.abc import Sequence
 
-EXIT_BAD_INPUT = 2
-
 
 def _load(args: argparse.Namespace):
     from hpo.study import load
@@ -26,15 +24,17 @@ def _load(args: argparse.Namespace):
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from hpo.backends.optuna.supervisor import run_study
+    from hpo import backends
 
-    return run_study(_load(args), address=args.address)
+    spec = _load(args)
+    return backends.get(spec.backend).run(spec, address=args.address)
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from hpo.backends.optuna.supervisor import run_worker
+    from hpo import backends
 
-    return run_worker(_load(args))
+    spec = _load(args)
+    return backends.get(spec.backend).join(spec)
 
 
 def cmd_status(args: argparse.Namespace) -> int:

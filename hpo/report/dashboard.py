@@ -7,7 +7,7 @@ from socketserver import ThreadingMixIn
 from wsgiref.simple_server import WSGIServer
 
 from hpo.errors import HpoError
-from hpo.storage import mask_url, scrub_passwords, with_driver
+from hpo.storage.urls import mask_url, scrub_passwords, with_driver
 
 
 class _ThreadedWSGIServer(ThreadingMixIn, WSGIServer):

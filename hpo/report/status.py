@@ -20,7 +20,7 @@ from typing import Any
 
 from hpo.attrs import BEST_CHECKPOINT_ATTR, STATES
 from hpo.errors import HpoError
-from hpo.storage import mask_url, scrub_passwords, sqlite_path, with_driver
+from hpo.storage.urls import mask_url, scrub_passwords, sqlite_path, with_driver
 
 _INT_DISTRIBUTIONS = ("IntDistribution", "IntUniformDistribution", "IntLogUniformDistribution")
 # Sort keys that put -inf first and +inf last, as optuna does for stored values.

@@ -24,7 +24,7 @@ from hpo.backends.optuna import worker as backend
 from hpo.errors import HpoError
 from hpo.report.progress import ProgressLine, best_summary, format_duration, format_progress
 from hpo.spec import StudySpec
-from hpo.storage import mask_url
+from hpo.storage.urls import mask_url
 
 # How long interrupted workers get to write their checkpoint before they are killed.
 STOP_GRACE_S = 120.0
@@ -39,12 +39,9 @@ MAX_RESTARTS_PER_WORKER = 3
 def run_study(spec: StudySpec, *, address: str | None = None) -> int:
     """Run the study to its budget (continuing it if it exists); returns the exit status.
 
-    `address` is a Ray cluster to run on (backend ray only; it overrides `ray.address`).
+    `address` (a Ray cluster) is refused: Optuna workers on other machines join through the
+    storage instead (`hpo worker`).
     """
-    if spec.backend == "ray":
-        from hpo.backends.ray.tuner import run_study as run_ray_study
-
-        return run_ray_study(spec, address=address)
     if address:
         raise HpoError(
             "--address: only for `backend: ray`; Optuna workers share the storage instead"
@@ -54,11 +51,6 @@ def run_study(spec: StudySpec, *, address: str | None = None) -> int:
 
 def run_worker(spec: StudySpec) -> int:
     """Join the study as one more worker (another process, or another machine on PostgreSQL)."""
-    if spec.backend != "optuna":
-        raise HpoError(
-            f"backend: {spec.backend!r}: `hpo worker` joins Optuna studies; for Ray, add the "
-            "machine to the Ray cluster (`ray start --address ...`) instead"
-        )
     stop = threading.Event()
     backend.install_stop_handlers(stop)
     deadline = time.time() + spec.budget.timeout_s if spec.budget.timeout_s else None
@@ -227,7 +219,7 @@ class OptunaRun:
     # --- watching -----------------------------------------------------------------------------
 
     def _watch(self) -> None:
-        from hpo.storage import sweep_stale_trials
+        from hpo.storage.rdb import sweep_stale_trials
 
         finished_seen, retained_at = 0, time.monotonic()
         while self.workers.processes:
@@ -365,7 +357,7 @@ class OptunaRun:
             return backend.EXIT_INTERRUPTED
         if backend.failures_exceeded(spec, counts):
             print(backend.too_many_failures_message(spec, counts), file=sys.stderr)
-            return backend.EXIT_TOO_MANY_FAILURES
+            return backend.EXIT_FAILED
         exit_codes = getattr(getattr(self, "workers", None), "exit_codes", {})
         if exit_codes and all(c == backend.EXIT_WORKER_ERROR for c in exit_codes.values()):
             print("error: every worker stopped with an error (see above)", file=sys.stderr)

@@ -42,6 +42,7 @@ from hpo.attrs import (
     WORKER_ATTR,
     eval_metric_key,
 )
+from hpo.backends import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_WORKER_ERROR
 from hpo.backends.objective import (
     TrialContext,
     freeze_setup_objects,
@@ -52,16 +53,11 @@ from hpo.backends.objective import (
 )
 from hpo.errors import HpoError
 from hpo.spec import StudySpec
-from hpo.storage import scrub_passwords
+from hpo.storage.urls import scrub_passwords
 
 if TYPE_CHECKING:
     import optuna
 
-
-EXIT_OK = 0
-EXIT_TOO_MANY_FAILURES = 1
-EXIT_INTERRUPTED = 130
-EXIT_WORKER_ERROR = 3  # a worker that could not go on (bad data, storage unreachable, a bug)
 
 _POLL_S = 1.0  # how often an idle worker looks at the storage again
 
@@ -338,7 +334,7 @@ def work(
 ) -> int:
     """Run trials of the study until its budget, the deadline or a stop request.
 
-    Returns EXIT_OK, EXIT_TOO_MANY_FAILURES or EXIT_INTERRUPTED.
+    Returns EXIT_OK, EXIT_FAILED or EXIT_INTERRUPTED.
     """
     import optuna
 
@@ -367,7 +363,7 @@ def _run_trials(
     deadline: float | None,
     stop: threading.Event,
 ) -> int:
-    from hpo.storage import sweep_stale_trials
+    from hpo.storage.rdb import sweep_stale_trials
 
     ctx: TrialContext | None = None
     trained_once = False
@@ -382,7 +378,7 @@ def _run_trials(
         counts = count_trials(study)
         reason = stop_reason(spec, counts, deadline=deadline, now=time.time())
         if reason is not None:
-            return EXIT_TOO_MANY_FAILURES if failures_exceeded(spec, counts) else EXIT_OK
+            return EXIT_FAILED if failures_exceeded(spec, counts) else EXIT_OK
         if not slot_free(spec, counts):
             # Every slot is taken by a running trial; wait in case one of them dies (its
             # retry then needs a worker) or fails (its slot opens again).
@@ -413,7 +409,7 @@ def open_shared_storage(url: str, **options: Any) -> optuna.storages.RDBStorage:
     Optuna creates its schema with check-then-create, so two workers opening a fresh
     database in the same instant can see "table ... already exists"; the second try finds it.
     """
-    from hpo.storage import open_storage
+    from hpo.storage.rdb import open_storage
 
     for attempt in range(5):
         try:

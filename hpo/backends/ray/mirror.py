@@ -111,7 +111,7 @@ class OptunaMirror(Callback):
         self._connect()
 
     def _connect(self) -> None:
-        from hpo.storage import open_storage
+        from hpo.storage.rdb import open_storage
 
         self._storage = open_storage(self.storage_url)
         self._study_id = ensure_study(self._storage, self.study_name, self.directions)
@@ -294,7 +294,7 @@ class OptunaMirror(Callback):
     def _fail(self, trial: Trial, reason: str) -> None:
         from optuna.trial import TrialState
 
-        from hpo.storage import scrub_passwords
+        from hpo.storage.urls import scrub_passwords
 
         optuna_id = self._optuna_ids[trial.trial_id]
         reason = scrub_passwords(reason, self.storage_url)

@@ -167,7 +167,7 @@ def _without(text: str, secret: str | None) -> str:
 def prepare_job(study: str, *, working_dir: str | None = None) -> dict[str, Any]:
     """The `submit_job` arguments for a study: validated here, so a bad study file stops
     (exit 2) before anything is uploaded."""
-    from hpo.storage import sqlite_path
+    from hpo.storage.urls import sqlite_path
     from hpo.study import load
 
     spec = load(study)

@@ -40,7 +40,7 @@ def run_study(spec: StudySpec, *, address: str | None = None, callbacks: Sequenc
     """
     from ray import tune
 
-    from hpo.storage import mask_url
+    from hpo.storage.urls import mask_url
 
     _check_supported(spec)
     spec = _with_absolute_paths(spec)
@@ -76,7 +76,7 @@ def run_study(spec: StudySpec, *, address: str | None = None, callbacks: Sequenc
         print("interrupted: run `hpo run` again to restore and continue the experiment")
         return 130
     except Exception as error:  # a driver-side failure; the experiment stays restorable
-        from hpo.storage import scrub_passwords
+        from hpo.storage.urls import scrub_passwords
 
         raise HpoError(
             "the Ray Tune run failed: "
@@ -315,7 +315,7 @@ def _with_absolute_paths(spec: StudySpec) -> StudySpec:
     training = dict(spec.training)
     training["output_dir"] = str(Path(spec.output_dir).expanduser().absolute())
     storage = spec.storage
-    from hpo.storage import sqlite_path
+    from hpo.storage.urls import sqlite_path
 
     path = sqlite_path(storage)
     if path is not None and not path.is_absolute():
@@ -338,7 +338,7 @@ def _finished_ray_trials(spec: StudySpec) -> int:
     from optuna.trial import TrialState
 
     from hpo.backends.ray.mirror import ensure_study
-    from hpo.storage import open_storage
+    from hpo.storage.rdb import open_storage
 
     storage = open_storage(spec.storage)
     study_id = ensure_study(storage, spec.name, spec.objective.directions)
@@ -350,7 +350,7 @@ def _unfinished_trials(spec: StudySpec) -> int:
     """Mirrored trials still RUNNING after fit(): the run was interrupted."""
     from optuna.trial import TrialState
 
-    from hpo.storage import open_storage
+    from hpo.storage.rdb import open_storage
 
     storage = open_storage(spec.storage)
     study_id = storage.get_study_id_from_name(spec.name)

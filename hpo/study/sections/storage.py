@@ -43,7 +43,7 @@ def _checked_storage_url(url: str, where: str, problems: Problems, *, workers: i
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
-    from hpo.storage import mask_url, with_driver
+    from hpo.storage.urls import mask_url, with_driver
 
     expected = (
         f"a database URL with dialect {', '.join(STORAGE_DIALECTS)}, e.g. sqlite:///runs/study.db"

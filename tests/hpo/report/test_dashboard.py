@@ -19,7 +19,7 @@ import sqlalchemy
 
 from hpo.errors import HpoError
 from hpo.report.dashboard import serve
-from hpo.storage import mask_url
+from hpo.storage.urls import mask_url
 
 REPO = Path(__file__).resolve().parents[3]
 SECRET = "dash-Pa55word"

@@ -18,16 +18,10 @@ import pytest
 import sqlalchemy
 from optuna.trial import TrialState
 
+from hpo.attrs import FAIL_REASON_ATTR
 from hpo.errors import HpoError
-from hpo.storage import (
-    FAIL_REASON_ATTR,
-    PasswordFilter,
-    guard_logging,
-    mask_url,
-    open_storage,
-    scrub_passwords,
-    sweep_stale_trials,
-)
+from hpo.storage.rdb import open_storage, sweep_stale_trials
+from hpo.storage.urls import PasswordFilter, guard_logging, mask_url, scrub_passwords
 
 REPO = Path(__file__).resolve().parents[3]
 SECRET = "s3cr3t-Pa55"
@@ -127,7 +121,7 @@ def test_open_storage_creates_the_sqlite_folder_with_wal_and_a_long_busy_timeout
 WRITER = textwrap.dedent(
     """
     import sys, optuna
-    from hpo.storage import open_storage
+    from hpo.storage.rdb import open_storage
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.load_study(study_name="shared", storage=open_storage(sys.argv[1], workers=3))
     def objective(trial):
@@ -198,7 +192,7 @@ def test_open_storage_error_names_the_storage_without_its_password():
 DOOMED_WORKER = textwrap.dedent(
     """
     import sys, time, optuna
-    from hpo.storage import open_storage
+    from hpo.storage.rdb import open_storage
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     url, ready = sys.argv[1], sys.argv[2]
     storage = open_storage(url, heartbeat_interval=1, grace_period=2)
@@ -336,7 +330,7 @@ def test_a_bare_postgresql_url_uses_the_installed_driver(pg_url):
 
 
 def test_retries_stop_at_max_retry_and_drop_the_dead_trials_fail_reason(tmp_path):
-    from hpo.storage import RetryStaleTrial
+    from hpo.storage.rdb import RetryStaleTrial
 
     study = optuna.create_study(study_name="r", storage=f"sqlite:///{tmp_path / 'r.db'}")
     study.add_trial(

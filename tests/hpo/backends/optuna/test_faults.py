@@ -20,15 +20,10 @@ import pytest
 from helpers.study_files import tiny_spec, write_study_file
 from optuna.trial import TrialState
 
+from hpo.attrs import FAIL_REASON_ATTR, FIRST_STEP_ATTR, INTERRUPTED, RESUMED_FROM_ATTR, WORKER_ATTR
+from hpo.backends import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
 from hpo.backends.optuna.supervisor import run_study
 from hpo.backends.optuna.worker import (
-    EXIT_INTERRUPTED,
-    EXIT_OK,
-    EXIT_TOO_MANY_FAILURES,
-    FIRST_STEP_ATTR,
-    INTERRUPTED,
-    RESUMED_FROM_ATTR,
-    WORKER_ATTR,
     _claim,
     local_worker_name,
     open_study,
@@ -36,7 +31,7 @@ from hpo.backends.optuna.worker import (
     work,
 )
 from hpo.spec import BudgetSpec, ParamSpec
-from hpo.storage import FAIL_REASON_ATTR, open_storage
+from hpo.storage.rdb import open_storage
 from hpo.study import load as load_study_file
 
 REPO = Path(__file__).resolve().parents[4]
@@ -296,7 +291,7 @@ def test_more_failures_than_max_failed_trials_stop_the_study_with_a_clear_messag
         budget=BudgetSpec(n_trials=6, max_failed_trials=1),
         space=(ParamSpec("model.n_head", "categorical", choices=(3,)),),
     )
-    assert run_study(spec) == EXIT_TOO_MANY_FAILURES
+    assert run_study(spec) == EXIT_FAILED
     captured = capsys.readouterr()
     assert "more than budget.max_failed_trials=1" in captured.err
     trials = load(spec).get_trials()
@@ -311,7 +306,7 @@ def test_work_reports_too_many_failures(tmp_path):
         budget=BudgetSpec(n_trials=6, max_failed_trials=0),
         space=(ParamSpec("model.n_head", "categorical", choices=(3,)),),
     )
-    assert work(dataclasses.replace(spec)) == EXIT_TOO_MANY_FAILURES
+    assert work(dataclasses.replace(spec)) == EXIT_FAILED
     assert [t.state for t in load(spec).get_trials()] == [TrialState.FAIL]
 
 

@@ -13,13 +13,8 @@ import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution
 from optuna.trial import TrialState
 
-from hpo.backends.ray.mirror import (
-    BEST_CHECKPOINT_ATTR,
-    FAIL_REASON_ATTR,
-    RAY_TRIAL_ID_ATTR,
-    STOPPED_BY_ATTR,
-    OptunaMirror,
-)
+from hpo.attrs import BEST_CHECKPOINT_ATTR, FAIL_REASON_ATTR, RAY_TRIAL_ID_ATTR, STOPPED_BY_ATTR
+from hpo.backends.ray.mirror import OptunaMirror
 
 tune = pytest.importorskip("ray.tune")
 cloudpickle = pytest.importorskip("ray.cloudpickle")

@@ -15,7 +15,7 @@ import yaml
 from helpers.study_files import tiny_gpt2_config
 from optuna.trial import TrialState
 
-from hpo.backends.ray.mirror import (
+from hpo.attrs import (
     BEST_CHECKPOINT_ATTR,
     FINAL_PARAMS_ATTR,
     PARAM_HISTORY_ATTR,
@@ -323,7 +323,7 @@ class KillWorkerOnce(tune.Callback):
 
 @pytest.mark.slow
 def test_a_crashed_trial_is_retried_from_its_checkpoint(ray_local, tmp_path):
-    from hpo.backends.ray.mirror import RAY_FAILURES_ATTR, RAY_TRIAL_ID_ATTR
+    from hpo.attrs import RAY_FAILURES_ATTR, RAY_TRIAL_ID_ATTR
     from hpo.backends.ray.tuner import run_study
 
     study = ray_study(
