@@ -38,20 +38,22 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from hpo.report import status as inspect
+    from hpo.report.status import format_status
+    from hpo.storage import reader
 
     spec = _load_for_inspection(args)
-    report = inspect.status(spec.storage, spec.name)
-    print(json.dumps(report, indent=2) if args.json else inspect.format_status(report, spec))
+    report = reader.status(spec.storage, spec.name)
+    print(json.dumps(report, indent=2) if args.json else format_status(report, spec))
     return 0
 
 
 def cmd_best(args: argparse.Namespace) -> int:
-    from hpo.report import status as inspect
+    from hpo.report.status import format_best
+    from hpo.storage import reader
 
     spec = _load_for_inspection(args)
-    report = inspect.best(spec.storage, spec.name)
-    print(json.dumps(report, indent=2) if args.json else inspect.format_best(report))
+    report = reader.best(spec.storage, spec.name)
+    print(json.dumps(report, indent=2) if args.json else format_best(report))
     return 0
 
 

@@ -23,9 +23,9 @@ def serve(url: str, host: str = "127.0.0.1", port: int = 8080) -> int:
     """
     from wsgiref.simple_server import make_server
 
-    from hpo.report import status as inspect
+    from hpo.storage import reader
 
-    names = inspect.study_names(url)  # a clear error for a missing file or database, first
+    names = reader.study_names(url)  # a clear error for a missing file or database, first
     app = _dashboard_app(url)
     try:
         httpd = make_server(host, port, app, server_class=_ThreadedWSGIServer)

@@ -34,7 +34,7 @@ SECTIONS = ("training", "model", "data")
 
 
 def export_config(spec: StudySpec, best: dict[str, Any]) -> dict[str, Any]:
-    """The training config for `best` (one trial from `hpo.report.status.best`)."""
+    """The training config for `best` (one trial from `hpo.storage.reader.best`)."""
     from hpo.search.space import split_params
 
     training_params, model_params = split_params(best.get("params") or {})
@@ -85,13 +85,13 @@ def export_best(spec: Any, path: str | os.PathLike[str], trial: int | None = Non
     multi-objective study, the Pareto-optimal trial best on the first objective (or the
     front's trial numbered `trial`).
     """
-    from hpo.report import status as inspect
+    from hpo.storage import reader
 
     if not isinstance(spec, StudySpec):
         from hpo.study import load
 
         spec = load(spec.source_path, storage=spec.storage)
-    report = inspect.best(spec.storage, spec.name)
+    report = reader.best(spec.storage, spec.name)
     candidates = report if isinstance(report, list) else [report]
     if trial is not None:
         candidates = [c for c in candidates if c.get("number") == trial]

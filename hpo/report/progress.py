@@ -48,7 +48,7 @@ def format_progress(
 
 
 def best_summary(report_best: Any) -> str | None:
-    """The best-so-far from `hpo.report.status.status(...)["best"]` as a short text."""
+    """The best-so-far from `hpo.storage.reader.status(...)["best"]` as a short text."""
     if not report_best:
         return None
     if isinstance(report_best, list):  # a Pareto front

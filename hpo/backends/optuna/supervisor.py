@@ -260,10 +260,10 @@ class OptunaRun:
         )
 
     def _show_progress(self) -> dict[str, int]:
-        from hpo.report import status as inspect
+        from hpo.storage import reader
 
         try:
-            report = inspect.status(self.spec.storage, self.spec.name)
+            report = reader.status(self.spec.storage, self.spec.name)
         except HpoError:
             return {}
         counts = report.get("counts") or {}
@@ -331,7 +331,8 @@ class OptunaRun:
             self.out.message(f"note: {note}")
 
     def _finish(self, *, interrupted: bool) -> int:
-        from hpo.report import status as inspect
+        from hpo.report.status import format_best
+        from hpo.storage import reader
 
         spec = self.spec
         self._show_progress()
@@ -344,7 +345,7 @@ class OptunaRun:
             f"in {format_duration(time.time() - self.started)}"
         )
         try:
-            print(inspect.format_best(inspect.best(spec.storage, spec.name)))
+            print(format_best(reader.best(spec.storage, spec.name)))
         except HpoError as error:
             print(str(error))
         study_file = spec.source_path or "<study file>"

@@ -376,10 +376,10 @@ def _connect(address: str | None) -> None:
 
 
 def _print_summary(spec: StudySpec, elapsed_s: float) -> None:
-    from hpo.report import status as inspect
     from hpo.report.progress import best_summary, format_progress
+    from hpo.storage import reader
 
-    report = inspect.status(spec.storage, spec.name)
+    report = reader.status(spec.storage, spec.name)
     best = best_summary(report["best"])
     print(
         format_progress(

@@ -18,9 +18,9 @@ from optuna.trial import TrialState
 from hpo.attrs import WORKER_ATTR
 from hpo.backends.optuna.supervisor import run_study
 from hpo.backends.optuna.worker import TrialCounts, slot_free, stop_reason, thread_split
-from hpo.report import status as inspect
 from hpo.report.progress import ProgressLine, format_progress
 from hpo.spec import BudgetSpec, ComponentSpec, ObjectiveSpec
+from hpo.storage import reader
 from hpo.study import load as load_study_file
 
 REPO = Path(__file__).resolve().parents[4]
@@ -178,7 +178,7 @@ def test_multi_objective_reports_the_pareto_front_and_does_not_prune(tmp_path, c
     for trial in trials:
         assert len(trial.values) == 2
         assert trial.intermediate_values == {}  # multi-objective trials cannot report
-    front = inspect.best(spec.storage, spec.name)
+    front = reader.best(spec.storage, spec.name)
     assert isinstance(front, list)
     assert {t["number"] for t in front} == {t.number for t in study.best_trials}
     assert "Pareto front" in out
