@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hpo.durations import format_duration, parse_duration
+from hpo.durations import format_clock, format_duration, parse_duration
 
 
 @pytest.mark.parametrize(
@@ -36,3 +36,9 @@ def test_durations_that_do_not_parse(text):
 def test_format_duration_round_trips():
     assert format_duration(5400) == "1h30m"
     assert parse_duration(format_duration(3725)) == 3725
+
+
+def test_format_clock_is_for_progress_lines():
+    assert format_clock(83) == "01:23"
+    assert format_clock(3723) == "1:02:03"
+    assert format_clock(-4) == "00:00"
