@@ -41,7 +41,6 @@ from hpo.spec import StudySpec
 from hpo.study.defaults import default_pruner, default_scheduler
 from hpo.study.sections.storage import resolve_storage
 from hpo.study.study_ref import StudyRef, load_for_inspection
-from hpo.study.validator import validate
 from hpo.study.yaml_file import read_study_file
 
 __all__ = [
@@ -65,5 +64,9 @@ def load(
 
     Raises `StudyFileError` listing every problem. Nothing is created on disk or in a database.
     """
+    # The sections are imported here, not at the top: `hpo status` imports this package for
+    # load_for_inspection and needs none of them.
+    from hpo.study.validator import validate
+
     raw = read_study_file(path)
     return validate(raw, str(path), storage=storage, n_trials=n_trials, workers=workers)
