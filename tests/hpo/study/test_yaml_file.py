@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from helpers.study_files import write_study
 
@@ -19,21 +21,25 @@ def test_floats_written_without_a_dot_are_numbers(tmp_path):
     assert spec.space[0].low == 1e-4 and spec.space[0].high == 1e-2
 
 
-def test_yaml_syntax_error_names_the_line(tmp_path):
-    path = tmp_path / "study.yaml"
-    path.write_text("name: unit\nspace:\n  learning_rate: {type: float, low: 1\n  x: 2\n")
+def the_only_problem(path: Path, text: str) -> str:
+    """The one problem `load` reports for a study file reading `text` (and fail if not one)."""
+    path.write_text(text)
     with pytest.raises(StudyFileError) as caught:
         load(path)
     [problem] = caught.value.problems
+    return problem
+
+
+def test_yaml_syntax_error_names_the_line(tmp_path):
+    problem = the_only_problem(
+        tmp_path / "study.yaml",
+        "name: unit\nspace:\n  learning_rate: {type: float, low: 1\n  x: 2\n",
+    )
     assert problem.startswith("line 4") and "YAML syntax error" in problem
 
 
 def test_duplicate_key_is_an_error(tmp_path):
-    path = tmp_path / "study.yaml"
-    path.write_text("name: a\nworkers: 1\nworkers: 2\n")
-    with pytest.raises(StudyFileError) as caught:
-        load(path)
-    [problem] = caught.value.problems
+    problem = the_only_problem(tmp_path / "study.yaml", "name: a\nworkers: 1\nworkers: 2\n")
     assert "duplicate key 'workers' (first given at line 2)" in problem and "line 3" in problem
 
 
