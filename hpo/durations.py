@@ -1,4 +1,9 @@
-"""Durations as people write them in a study file: `90s`, `20m`, `1h`, `1h30m`, `2d` or seconds."""
+"""Durations as text, both ways.
+
+A study file writes them as `90s`, `20m`, `1h`, `1h30m`, `2d` or seconds: `parse_duration` reads
+that notation and `format_duration` writes it back. A live progress line shows elapsed time as
+a clock instead (`01:23`, `1:02:03`), which keeps its width while it ticks: `format_clock`.
+"""
 
 from __future__ import annotations
 
@@ -43,7 +48,7 @@ def _parse_text(text: str) -> float:
 
 
 def format_duration(seconds: float) -> str:
-    """The inverse for display: 5400 -> '1h30m', 90 -> '1m30s'."""
+    """The study file's notation, the inverse of `parse_duration`: 5400 -> '1h30m', 90 -> '1m30s'."""
     remaining = int(round(seconds))
     parts = []
     for unit in ("d", "h", "m", "s"):
@@ -51,3 +56,11 @@ def format_duration(seconds: float) -> str:
         if amount:
             parts.append(f"{amount}{unit}")
     return "".join(parts) or "0s"
+
+
+def format_clock(seconds: float) -> str:
+    """Elapsed time as a clock for progress lines: 83 -> '01:23', 3723 -> '1:02:03'."""
+    seconds = max(0, int(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"

@@ -3,26 +3,21 @@
     train, eval = load_datasets(spec)          # tokenized once per study, memory-mapped
     model_init = study_model_init(spec)        # model_init(trial_or_None) -> nn.Module
 
-The parts live in `hpo.data.models` (model_init), `hpo.data.cache` (sources, tokenizers, the cache) and
-`hpo.data.token_dataset` (the Dataset). Importing this module loads neither torch nor transformers.
+The parts: `hpo.data.models` (model_init), `hpo.data.sources` (rows from files, the built-in
+corpus, the hub or a factory), `hpo.data.tokenizers` (bytes or a Transformers tokenizer),
+`hpo.data.cache` (tokenized once, opened memory-mapped) and `hpo.data.token_dataset` (the
+Dataset). Importing this module loads neither torch nor transformers.
 """
 
 from __future__ import annotations
 
 import dataclasses
 
-from hpo.data.cache import (
-    BUILTIN_CORPORA,
-    BYTES_TOKENIZER,
-    describe_data,
-    load_datasets,
-    open_datasets,
-    prepare_data_cache,
-)
+from hpo.data.cache import describe_data, load_datasets, open_datasets, prepare_data_cache
 from hpo.data.models import TASKS, ModelInit, build_model_init, model_overrides
 from hpo.data.token_dataset import TokenDataset
 from hpo.errors import HpoError
-from hpo.spec import StudySpec
+from hpo.spec import BUILTIN_CORPORA, BYTES_TOKENIZER, StudySpec
 
 __all__ = [
     "BUILTIN_CORPORA",

@@ -1,8 +1,4 @@
-"""Data named in a study -> (train, eval) datasets, tokenized once per study and cached on disk.
-
-Sources (`DataSpec`): local .txt / .jsonl / .csv `files` (and `eval_files`, or a held-out
-`eval_fraction`), the built-in offline `corpus` "pydoc-topics", a `datasets` `hub` id (where
-that package is installed and the network allows), or a user `factory` returning (train, eval).
+"""A study's data, tokenized once and cached on disk, then opened memory-mapped by every process.
 
 Cache: `<output_dir>/.cache/data-<key>/` holds `meta.json` and, per split, `<split>_input_ids.npy`
 (2-D, one row per item) plus for sequence-classification `<split>_labels.npy` and
@@ -11,35 +7,35 @@ applied when opening), the files' size and mtime, the tokenizer and the factory'
 first process builds it under a file lock, in a temp folder renamed into place (atomic), so
 racing workers never see half a cache and never tokenize twice; every later call, in any
 process, opens the arrays memory-mapped.
+
+The rows come from `hpo.data.sources`, the token ids from `hpo.data.tokenizers`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import csv
 import hashlib
 import json
 import os
 import shutil
 import socket
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from hpo.data.factory import factory_fingerprint, load_factory
+from hpo.data.factory import factory_fingerprint
+from hpo.data.sources import Rows, read_rows
 from hpo.data.token_dataset import TokenDataset
+from hpo.data.tokenizers import make_tokenizer
 from hpo.errors import HpoError
-from hpo.spec import BUILTIN_CORPORA, BYTES_TOKENIZER, DATA_FILE_SUFFIXES, DataSpec, StudySpec
+from hpo.spec import BYTES_TOKENIZER, DataSpec, StudySpec
 
 CACHE_FORMAT = 1
 SPLIT_SEED = 0  # fixed: the eval split and the eval subset are the same in every run
-
-Rows = list[Any]  # causal-lm: list[str] documents; sequence-classification: list[(text, label)]
-
 
 # ---------------------------------------------------------------- public API
 
@@ -283,200 +279,7 @@ def _exclusive_lock(path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-# ---------------------------------------------------------------- reading sources
-
-
-def read_rows(data: DataSpec, task: str) -> tuple[Rows, Rows | None]:
-    """Train rows and eval rows (None: hold out data.eval_fraction) from the spec's source."""
-    if data.factory:
-        return _factory_rows(data, task)
-    if data.corpus:
-        return _corpus_rows(data.corpus, task), None
-    if data.hub:
-        return _hub_rows(data, task)
-    if not data.files:
-        raise HpoError("data: no source; give files, corpus, hub or factory")
-    train = [row for path in data.files for row in _file_rows(path, data, task, "data.files")]
-    if not data.eval_files:
-        return train, None
-    evals = [
-        row for path in data.eval_files for row in _file_rows(path, data, task, "data.eval_files")
-    ]
-    return train, evals
-
-
-def _file_rows(path: str, data: DataSpec, task: str, key: str) -> Rows:
-    file = Path(path)
-    if not file.is_file():
-        raise HpoError(f"{key}: {path!r} does not exist (relative paths start at {os.getcwd()})")
-    suffix = file.suffix.lower()
-    if suffix == ".txt":
-        if task == "sequence-classification":
-            raise HpoError(
-                f"{key}: {path!r}: sequence-classification needs .jsonl or .csv rows with "
-                f"{data.text_column!r} and {data.label_column!r} columns"
-            )
-        return [file.read_text(encoding="utf-8")]
-    if suffix == ".jsonl":
-        records = [
-            _parse_json_line(line, path, number)
-            for number, line in enumerate(file.read_text(encoding="utf-8").splitlines(), 1)
-            if line.strip()
-        ]
-    elif suffix == ".csv":
-        with open(file, newline="", encoding="utf-8") as handle:
-            records = list(csv.DictReader(handle))
-    else:
-        raise HpoError(
-            f"{key}: {path!r}: unsupported file type; expected one of {DATA_FILE_SUFFIXES}"
-        )
-    return _records_to_rows(records, data, task, f"{key}: {path!r}")
-
-
-def _parse_json_line(line: str, path: str, number: int) -> dict[str, Any]:
-    try:
-        record = json.loads(line)
-    except json.JSONDecodeError as error:
-        raise HpoError(f"data: {path}:{number}: not valid JSON ({error.msg})") from None
-    if not isinstance(record, dict):
-        raise HpoError(f"data: {path}:{number}: expected a JSON object per line")
-    return record
-
-
-def _records_to_rows(records: Sequence[Any], data: DataSpec, task: str, where: str) -> Rows:
-    needed = [data.text_column] + ([data.label_column] if task == "sequence-classification" else [])
-    rows: Rows = []
-    for number, record in enumerate(records, 1):
-        if isinstance(record, str) and task == "causal-lm":
-            rows.append(record)
-            continue
-        missing = [c for c in needed if not isinstance(record, Mapping) or c not in record]
-        if missing:
-            found = sorted(record) if isinstance(record, Mapping) else type(record).__name__
-            raise HpoError(
-                f"{where}: row {number} has no column {missing[0]!r} (found {found}); "
-                "set data.text_column / data.label_column"
-            )
-        text = str(record[data.text_column])
-        rows.append((text, record[data.label_column]) if len(needed) == 2 else text)
-    return rows
-
-
-def _corpus_rows(name: str, task: str) -> Rows:
-    if name != "pydoc-topics":
-        raise HpoError(
-            f"data.corpus: {name!r} is not a built-in corpus; expected one of {BUILTIN_CORPORA}"
-        )
-    if task != "causal-lm":
-        raise HpoError(f"data.corpus: {name!r} is plain text, for task causal-lm only")
-    from pydoc_data.topics import topics  # ships with CPython: the offline quickstart corpus
-
-    return [topics[key] for key in sorted(topics)]
-
-
-def _hub_rows(data: DataSpec, task: str) -> tuple[Rows, Rows | None]:
-    try:
-        import datasets
-    except ImportError:
-        raise HpoError(
-            f"data.hub: {data.hub!r} needs the `datasets` package, which is not installed; "
-            "run `pip install datasets`, or use data.files or data.corpus"
-        ) from None
-    if os.environ.get("HF_DATASETS_OFFLINE") == "1" or os.environ.get("HF_HUB_OFFLINE") == "1":
-        raise HpoError(f"data.hub: {data.hub!r}: the hub is offline here (HF_*_OFFLINE=1)")
-    try:
-        loaded = datasets.load_dataset(data.hub)
-    except Exception as error:  # network, unknown id, gated: all the user's to fix
-        raise HpoError(f"data.hub: {data.hub!r} could not be loaded: {error}") from error
-    eval_split = next((s for s in ("validation", "test") if s in loaded), None)
-    train = _records_to_rows(loaded["train"], data, task, f"data.hub: {data.hub!r} train")
-    if eval_split is None:
-        return train, None
-    where = f"data.hub: {data.hub!r} {eval_split}"
-    return train, _records_to_rows(loaded[eval_split], data, task, where)
-
-
-def _call_data_factory(data: DataSpec) -> tuple[Any, Any]:
-    """The factory is called with no arguments and returns raw rows (texts, or dicts with the
-    text and label columns) for train and eval (None: hold out eval_fraction); they are
-    tokenized and cached like file rows, so it runs once per study, not per worker."""
-    result = load_factory(str(data.factory), "data.factory")()
-    if not (isinstance(result, tuple) and len(result) == 2):
-        raise HpoError(
-            f"data.factory: {data.factory!r} returned {type(result).__name__}; "
-            "expected a pair (train, eval), eval may be None"
-        )
-    return result
-
-
-def _factory_rows(data: DataSpec, task: str) -> tuple[Rows, Rows | None]:
-    train, evals = _call_data_factory(data)
-    where = f"data.factory: {data.factory!r}"
-    rows = _records_to_rows(list(train), data, task, f"{where} train")
-    if evals is None:
-        return rows, None
-    return rows, _records_to_rows(list(evals), data, task, f"{where} eval")
-
-
-# ---------------------------------------------------------------- tokenizers
-
-
-class ByteTokenizer:
-    """UTF-8 bytes as token ids: vocabulary 256, offline, no special tokens; pads with 0 (NUL)."""
-
-    vocab_size = 256
-    pad_token_id = 0
-
-    def encode_stream(self, texts: Sequence[str]) -> np.ndarray:
-        return np.frombuffer("\n".join(texts).encode("utf-8"), dtype=np.uint8)
-
-    def encode_padded(self, texts: Sequence[str], block_size: int) -> tuple[np.ndarray, np.ndarray]:
-        ids = np.zeros((len(texts), block_size), dtype=np.uint8)
-        lengths = np.zeros(len(texts), dtype=np.int64)
-        for row, text in enumerate(texts):
-            encoded = np.frombuffer(text.encode("utf-8")[:block_size], dtype=np.uint8)
-            ids[row, : len(encoded)] = encoded
-            lengths[row] = len(encoded)
-        return ids, lengths
-
-
-class PretrainedTokenizer:
-    """An AutoTokenizer (local path, or hub id where the network allows)."""
-
-    def __init__(self, name: str):
-        from transformers import AutoTokenizer
-
-        try:
-            self.tokenizer = AutoTokenizer.from_pretrained(name)
-        except (OSError, ValueError) as error:
-            raise HpoError(
-                f"data.tokenizer: {name!r} could not be loaded ({error}); use 'bytes', a local "
-                "folder written by save_pretrained, or a hub id where the network allows"
-            ) from error
-        self.vocab_size = len(self.tokenizer)
-        t = self.tokenizer
-        pad = t.pad_token_id if t.pad_token_id is not None else t.eos_token_id
-        self.pad_token_id = 0 if pad is None else int(pad)
-
-    def encode_stream(self, texts: Sequence[str]) -> np.ndarray:
-        """Documents concatenated, each followed by eos when the tokenizer has one."""
-        encoded = self.tokenizer(list(texts), add_special_tokens=False, verbose=False)["input_ids"]
-        eos = self.tokenizer.eos_token_id
-        pieces = [np.asarray(ids + ([eos] if eos is not None else []), np.int64) for ids in encoded]
-        return np.concatenate(pieces) if pieces else np.zeros(0, np.int64)
-
-    def encode_padded(self, texts: Sequence[str], block_size: int) -> tuple[np.ndarray, np.ndarray]:
-        encoded = self.tokenizer(list(texts), truncation=True, max_length=block_size, verbose=False)
-        ids = np.full((len(texts), block_size), self.pad_token_id, dtype=np.int64)
-        lengths = np.zeros(len(texts), dtype=np.int64)
-        for row, tokens in enumerate(encoded["input_ids"]):
-            ids[row, : len(tokens)] = tokens
-            lengths[row] = len(tokens)
-        return ids, lengths
-
-
-def make_tokenizer(name: str) -> ByteTokenizer | PretrainedTokenizer:
-    return ByteTokenizer() if name == BYTES_TOKENIZER else PretrainedTokenizer(name)
+# ---------------------------------------------------------------- fingerprints
 
 
 def _tokenizer_fingerprint(name: str) -> Any:

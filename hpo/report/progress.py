@@ -10,12 +10,7 @@ import math
 import sys
 from typing import Any, TextIO
 
-
-def format_duration(seconds: float) -> str:
-    seconds = max(0, int(seconds))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
+from hpo.durations import format_clock
 
 
 def format_value(value: Any) -> str:
@@ -42,7 +37,7 @@ def format_progress(
         f"failed {counts.get('FAIL', 0)}",
         f"running {counts.get('RUNNING', 0)}",
         f"best {best}" if best else "best -",
-        format_duration(elapsed_s),
+        format_clock(elapsed_s),
     ]
     return " | ".join(parts)
 

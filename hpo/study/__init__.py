@@ -22,11 +22,15 @@ Keys beyond DESIGN.md's contract, and the defaults a user gets without asking:
   storage_path, max_failures (0).
 - `workers`: 1. `keep`: best.
 
-Layout: `yaml_file` reads the YAML, `inspection` the cheap name + storage for status commands,
-`validator` walks the sections (`run_settings`, `storage_url`, `model_checks`, `data_checks`,
-`training_checks`, `space_checks`, `search_checks` with `components_section`, `ray_section`),
-each recording into a `reader.Reader`'s `problems.Problems`; `defaults` holds what a study gets
-without asking.
+Public API: `load` (the full validation, into a `StudySpec`), `load_for_inspection` (name and
+storage only, into a `StudyRef`, for `hpo status` / `hpo best`), `resolve_storage` (which
+storage URL wins), `default_pruner` / `default_scheduler` (what a study gets without asking).
+
+Layout: `yaml_file` reads the YAML; `study_ref` does the cheap reading; `validator` walks the
+sections (`sections/`: run, storage, model, data, training, space, search with components,
+ray), each recording into a `reader.Reader`'s `problems.Problems`; `keys` holds the file's
+vocabulary, `references` the paths and factories a study points at, `defaults` what a study
+gets without asking.
 """
 
 from __future__ import annotations
@@ -34,26 +38,18 @@ from __future__ import annotations
 import os
 
 from hpo.spec import StudySpec
-from hpo.study.defaults import default_pruner, default_sampler, default_scheduler
-from hpo.study.problems import Problems, did_you_mean, show
-from hpo.study.sections.storage import STORAGE_ENV, resolve_storage
+from hpo.study.defaults import default_pruner, default_scheduler
+from hpo.study.sections.storage import resolve_storage
 from hpo.study.study_ref import StudyRef, load_for_inspection
-from hpo.study.validator import validate
 from hpo.study.yaml_file import read_study_file
 
 __all__ = [
-    "STORAGE_ENV",
-    "Problems",
     "StudyRef",
     "default_pruner",
-    "default_sampler",
     "default_scheduler",
-    "did_you_mean",
     "load",
     "load_for_inspection",
-    "read_study_file",
     "resolve_storage",
-    "show",
 ]
 
 
@@ -68,5 +64,9 @@ def load(
 
     Raises `StudyFileError` listing every problem. Nothing is created on disk or in a database.
     """
+    # The sections are imported here, not at the top: `hpo status` imports this package for
+    # load_for_inspection and needs none of them.
+    from hpo.study.validator import validate
+
     raw = read_study_file(path)
     return validate(raw, str(path), storage=storage, n_trials=n_trials, workers=workers)

@@ -10,7 +10,7 @@ from hpo.study.guarded_calls import no_bytecode, one_line
 from hpo.study.reader import Reader
 
 
-def local_or_hub(reader: Reader, value: Any, path: str, what: str) -> str | None:
+def read_local_or_hub(reader: Reader, value: Any, path: str, what: str) -> str | None:
     """A local path (must exist) or a hub id such as `org/name` (the network decides)."""
     if value is None:
         return None
@@ -28,7 +28,7 @@ def local_or_hub(reader: Reader, value: Any, path: str, what: str) -> str | None
     return text
 
 
-def factory(reader: Reader, value: Any, path: str) -> str | None:
+def read_factory(reader: Reader, value: Any, path: str) -> str | None:
     """A 'package.module:function' that imports (from the current directory too) and exists."""
     if value is None:
         return None

@@ -14,7 +14,7 @@ from hpo.errors import StudyFileError
 from hpo.spec import BACKENDS
 from hpo.study.keys import study_name
 from hpo.study.problems import Problems
-from hpo.study.sections.storage import study_storage
+from hpo.study.sections.storage import read_storage
 from hpo.study.yaml_file import read_study_file
 
 
@@ -30,6 +30,7 @@ class StudyRef:
 
     @property
     def output_dir(self) -> str:
+        """The study's `training.output_dir`, or runs/<name> as `hpo run` would default it."""
         training = self.raw.get("training")
         if isinstance(training, Mapping) and training.get("output_dir"):
             return str(training["output_dir"])
@@ -42,7 +43,7 @@ def load_for_inspection(path: str | os.PathLike[str], *, storage: str | None = N
     raw = read_study_file(path)
     problems = Problems()
     name = study_name(raw.get("name"), problems)
-    url = study_storage(raw.get("storage"), storage, name or "study", problems, workers=1)
+    url = read_storage(raw.get("storage"), storage, name or "study", problems, workers=1)
     if problems:
         raise StudyFileError(source, problems.lines)
     backend = raw.get("backend") if raw.get("backend") in BACKENDS else "optuna"

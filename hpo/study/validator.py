@@ -18,7 +18,7 @@ from hpo.study.sections.ray import read_ray
 from hpo.study.sections.run import read_budget, read_objective, read_workers, warn_about_budget
 from hpo.study.sections.search import read_search
 from hpo.study.sections.space import read_space
-from hpo.study.sections.storage import study_storage
+from hpo.study.sections.storage import read_storage
 from hpo.study.sections.training import check_training_values, read_training
 
 
@@ -40,7 +40,7 @@ def validate(
     keep = reader.choice(raw.get("keep", "best"), "keep", KEEP_CHOICES)
     objective = read_objective(reader)
     budget = read_budget(reader, n_trials)
-    storage_url = study_storage(
+    storage_url = read_storage(
         raw.get("storage"), storage, name or "study", problems, workers=worker_count
     )
     model, built_model = read_model(reader)

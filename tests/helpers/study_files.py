@@ -3,6 +3,7 @@
 base_study()/write_study(): a small valid study file (a dict, or YAML on disk) and variants.
 tiny_gpt2_config()/study_spec(): a tiny GPT-2 config and an already parsed StudySpec, so tests
 build only the fields they care about.
+problems_of()/the_problem(): the problems `hpo.study.load` reports for a variant of base_study().
 tiny_spec()/write_study_file(): one tiny study (a 2-layer GPT-2 on a generated text file) as a
 StudySpec and as its YAML twin, for tests that run real trials.
 """
@@ -14,8 +15,10 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
+from hpo.errors import StudyFileError
 from hpo.spec import (
     BudgetSpec,
     ComponentSpec,
@@ -25,6 +28,7 @@ from hpo.spec import (
     ParamSpec,
     StudySpec,
 )
+from hpo.study import load
 
 DELETE = object()
 
@@ -107,6 +111,22 @@ def write_study(
     path = directory / name
     path.write_text(yaml.safe_dump(merged(base_study(), changes or {}), sort_keys=False))
     return path
+
+
+def problems_of(tmp_path: Path, changes: dict, **overrides) -> list[str]:
+    """Every problem `load` reports for base_study() with `changes` (and fail if it loads)."""
+    with pytest.raises(StudyFileError) as caught:
+        load(write_study(tmp_path, changes), **overrides)
+    assert caught.value.exit_code == 2
+    return caught.value.problems
+
+
+def the_problem(tmp_path: Path, changes: dict, path: str, **overrides) -> str:
+    """The one problem reported at `path` (and fail if it is not there)."""
+    problems = problems_of(tmp_path, changes, **overrides)
+    matching = [p for p in problems if p.startswith(f"{path}:")]
+    assert matching, f"no problem at {path!r} in {problems}"
+    return matching[0]
 
 
 WORDS = (

@@ -21,8 +21,9 @@ import warnings
 from typing import Any
 
 from hpo.backends.optuna import worker as backend
+from hpo.durations import format_clock
 from hpo.errors import HpoError
-from hpo.report.progress import ProgressLine, best_summary, format_duration, format_progress
+from hpo.report.progress import ProgressLine, best_summary, format_progress
 from hpo.spec import StudySpec
 from hpo.storage.urls import mask_url
 
@@ -314,7 +315,7 @@ class OptunaRun:
         if budget.n_trials is not None:
             limits.append(f"{budget.n_trials} trials")
         if budget.timeout_s is not None:
-            limits.append(f"timeout {format_duration(budget.timeout_s)}")
+            limits.append(f"timeout {format_clock(budget.timeout_s)}")
         if budget.max_failed_trials is not None:
             limits.append(f"at most {budget.max_failed_trials} failed")
         threads = backend.thread_split(backend.available_cores(), spec.workers)
@@ -342,7 +343,7 @@ class OptunaRun:
         print(
             f"{counts.finished} finished ({counts.complete} complete, {counts.pruned} pruned), "
             f"{counts.failed} failed, {counts.running} running, {counts.waiting} queued "
-            f"in {format_duration(time.time() - self.started)}"
+            f"in {format_clock(time.time() - self.started)}"
         )
         try:
             print(format_best(reader.best(spec.storage, spec.name)))

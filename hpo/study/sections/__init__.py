@@ -1,1 +1,8 @@
-"""One module per section of the study file, each named for the key it reads."""
+"""One module per section of the study file, each read into its part of the `StudySpec`.
+
+`model`, `data`, `training`, `space`, `storage` and `ray` read the key they are named for;
+`run` reads `workers`, `objective` and `budget`; `search` reads `sampler`, `pruner` and
+`scheduler` (the backend decides which apply), each through `components`, which checks one
+component against the class it names. Entry points are `read_*`; the `check_*` functions judge
+values that depend on another section (the space's ends against the model and the training).
+"""

@@ -8,7 +8,7 @@ from typing import Any
 from hpo.spec import BUILTIN_CORPORA, BYTES_TOKENIZER, DATA_FILE_SUFFIXES, DataSpec, ModelSpec
 from hpo.study.keys import DATA_KEYS, DATA_SOURCES
 from hpo.study.reader import Reader, is_int
-from hpo.study.references import factory, local_or_hub
+from hpo.study.references import read_factory, read_local_or_hub
 from hpo.study.sections.model import BuiltModel
 
 
@@ -36,11 +36,11 @@ def read_data(reader: Reader, model: ModelSpec, built: BuiltModel) -> DataSpec:
                 "data.hub",
                 f"found {hub!r}, but the `datasets` package is not installed (pip install datasets)",
             )
-    factory_ref = factory(reader, section.get("factory"), "data.factory")
+    factory_ref = read_factory(reader, section.get("factory"), "data.factory")
     tokenizer = section.get("tokenizer", BYTES_TOKENIZER)
     if tokenizer != BYTES_TOKENIZER:
         tokenizer = (
-            local_or_hub(reader, tokenizer, "data.tokenizer", "a tokenizer") or BYTES_TOKENIZER
+            read_local_or_hub(reader, tokenizer, "data.tokenizer", "a tokenizer") or BYTES_TOKENIZER
         )
     block_size = reader.integer(
         section.get("block_size"), "data.block_size", minimum=2, default=128

@@ -12,7 +12,7 @@ from hpo.study.guarded_calls import one_line, quiet
 from hpo.study.keys import MODEL_KEYS, MODEL_SOURCES
 from hpo.study.problems import did_you_mean
 from hpo.study.reader import Reader
-from hpo.study.references import factory, local_or_hub
+from hpo.study.references import read_factory, read_local_or_hub
 
 
 @dataclasses.dataclass
@@ -41,8 +41,8 @@ def read_model(reader: Reader) -> tuple[ModelSpec, BuiltModel]:
     config = None
     if section.get("config") is not None:
         config = _model_config(reader, built, section["config"], task, num_labels)
-    pretrained = local_or_hub(reader, section.get("pretrained"), "model.pretrained", "a model")
-    factory_ref = factory(reader, section.get("factory"), "model.factory")
+    pretrained = read_local_or_hub(reader, section.get("pretrained"), "model.pretrained", "a model")
+    factory_ref = read_factory(reader, section.get("factory"), "model.factory")
     spec = ModelSpec(
         task=task, config=config, pretrained=pretrained, factory=factory_ref, num_labels=num_labels
     )
@@ -141,6 +141,7 @@ def end_value(param: ParamSpec, end: str) -> Any:
 
 
 def build_config(model_type: str, settings: Mapping[str, Any]) -> Any:
+    """The transformers config of `model_type` with `settings`, library warnings silenced."""
     from transformers import AutoConfig
 
     with quiet():

@@ -1,4 +1,4 @@
-"""How the study runs: workers, objective and budget."""
+"""How the study runs: the `workers`, `objective` and `budget` keys."""
 
 from __future__ import annotations
 
@@ -80,6 +80,7 @@ def read_budget(reader: Reader, cli_n_trials: int | None) -> BudgetSpec:
 
 
 def warn_about_budget(reader: Reader, budget: BudgetSpec) -> None:
+    """A study without n_trials or timeout runs until interrupted: legal, but worth saying."""
     if budget.n_trials is None and budget.timeout_s is None:
         reader.warnings.append(
             "budget: no n_trials and no timeout; the study runs until it is interrupted"

@@ -27,7 +27,7 @@ def resolve_storage(
     return f"sqlite:///runs/{name}.db", "storage (default)"
 
 
-def study_storage(
+def read_storage(
     in_file: Any, cli: str | None, name: str, problems: Problems, *, workers: int
 ) -> str:
     """The resolved and checked storage URL of a study; problems name where it came from."""

@@ -1,9 +1,7 @@
-"""hpo.data.cache: sources -> tokenized once per study -> memory-mapped datasets."""
+"""hpo.data.cache: tokenized once per study (blocks, held-out split), cached, memory-mapped."""
 
 from __future__ import annotations
 
-import csv
-import json
 import os
 import pickle
 import socket
@@ -15,35 +13,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers.study_files import study_spec
+from helpers.data_study import all_rows, study, text_of
 from torch.utils.data import DataLoader
 
 from hpo.data.cache import cache_key, describe_data, load_datasets, prepare_data_cache
 from hpo.errors import HpoError
-from hpo.spec import DataSpec, ModelSpec, StudySpec
+from hpo.spec import StudySpec
 
 REPO = Path(__file__).resolve().parents[3]
-
-
-def study(tmp_path: Path, task: str = "causal-lm", out: str = "run", **data: object) -> StudySpec:
-    return study_spec(
-        tmp_path,
-        name="t",
-        model=ModelSpec(task=task, config={"model_type": "gpt2"}),
-        data=DataSpec(**data),
-        training={"output_dir": str(tmp_path / out)},
-    )
-
-
-def text_of(ids: torch.Tensor) -> str:
-    return bytes(ids.tolist()).decode("utf-8")
-
-
-def all_rows(dataset) -> np.ndarray:
-    return dataset.get_batch(range(len(dataset)))["input_ids"].numpy()
-
-
-# ---------------------------------------------------------------- causal-lm
 
 
 def test_text_files_are_concatenated_and_cut_into_blocks(tmp_path):
@@ -89,17 +66,6 @@ def test_held_out_fraction_is_deterministic_and_disjoint(tmp_path):
     assert sorted(map(bytes, together.astype(np.uint8))) == sorted(map(bytes, every_block))
 
 
-def test_pydoc_topics_corpus_needs_no_files(tmp_path):
-    from pydoc_data.topics import topics
-
-    train, evals = load_datasets(study(tmp_path, corpus="pydoc-topics", block_size=64))
-    n_bytes = len("\n".join(topics[k] for k in sorted(topics)).encode("utf-8"))
-    assert len(train) + len(evals) == n_bytes // 64
-    assert len(evals) == round((n_bytes // 64) * 0.1)
-    text = b"".join(bytes(row) for row in all_rows(train)[:50].astype(np.uint8))
-    assert topics[sorted(topics)[0]].encode()[:64] in text
-
-
 def test_max_eval_samples_is_a_fixed_subset_of_the_eval_set(tmp_path):
     full = study(tmp_path, corpus="pydoc-topics", block_size=32)
     subset = study(tmp_path, corpus="pydoc-topics", block_size=32, max_eval_samples=40)
@@ -136,123 +102,6 @@ def test_too_little_text_for_one_block_is_a_clear_error(tmp_path):
     (tmp_path / "tiny.txt").write_text("short")
     with pytest.raises(HpoError, match="no block of data.block_size=64"):
         load_datasets(study(tmp_path, files=(str(tmp_path / "tiny.txt"),), block_size=64))
-
-
-# ---------------------------------------------------------------- sequence-classification
-
-
-def write_jsonl(path: Path, rows: list[dict]) -> str:
-    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
-    return str(path)
-
-
-def test_jsonl_rows_give_padded_ids_mask_and_labels(tmp_path):
-    train_file = write_jsonl(
-        tmp_path / "train.jsonl",
-        [{"text": "good film", "label": 1}, {"text": "a very long and boring film", "label": 0}],
-    )
-    eval_file = write_jsonl(tmp_path / "eval.jsonl", [{"text": "bad", "label": 0}])
-    spec = study(
-        tmp_path,
-        task="sequence-classification",
-        files=(train_file,),
-        eval_files=(eval_file,),
-        block_size=12,
-    )
-    train, evals = load_datasets(spec)
-    short, long = train[0], train[1]
-    assert set(short) == {"input_ids", "attention_mask", "labels"}
-    assert text_of(short["input_ids"][:9]) == "good film"
-    assert short["input_ids"][9:].tolist() == [0, 0, 0]  # padded with 0
-    assert short["attention_mask"].tolist() == [1] * 9 + [0] * 3
-    assert text_of(long["input_ids"]) == "a very long "  # truncated to block_size
-    assert long["attention_mask"].tolist() == [1] * 12
-    assert short["labels"].item() == 1 and long["labels"].item() == 0
-    assert len(evals) == 1 and evals[0]["labels"].item() == 0
-    summary = describe_data(spec)
-    assert summary["num_labels"] == 2 and summary["n_train"] == 2 and summary["n_eval"] == 1
-
-
-def test_csv_rows_with_named_labels_and_custom_columns(tmp_path):
-    path = tmp_path / "reviews.csv"
-    with open(path, "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["review", "sentiment"])
-        for i in range(20):
-            writer.writerow([f"review number {i}", ["neg", "pos", "neutral"][i % 3]])
-    spec = study(
-        tmp_path,
-        task="sequence-classification",
-        files=(str(path),),
-        text_column="review",
-        label_column="sentiment",
-        block_size=16,
-        eval_fraction=0.2,
-    )
-    train, evals = load_datasets(spec)
-    assert len(train) == 16 and len(evals) == 4
-    summary = describe_data(spec)
-    assert summary["label_names"] == ["neg", "neutral", "pos"]  # numbered in sorted order
-    names = summary["label_names"]
-    for dataset in (train, evals):
-        for i in range(len(dataset)):
-            item = dataset[i]
-            number = int(
-                text_of(item["input_ids"][: int(item["attention_mask"].sum())]).split()[-1]
-            )
-            assert names[item["labels"].item()] == ["neg", "pos", "neutral"][number % 3]
-
-
-def test_row_without_the_column_names_the_file_row_and_column(tmp_path):
-    bad = write_jsonl(
-        tmp_path / "bad.jsonl", [{"text": "x", "label": 0}, {"body": "y", "label": 1}]
-    )
-    spec = study(tmp_path, task="sequence-classification", files=(bad,))
-    with pytest.raises(
-        HpoError, match=r"bad.jsonl'.*row 2 has no column 'text'.*\['body', 'label'\]"
-    ):
-        load_datasets(spec)
-    (tmp_path / "plain.txt").write_text("words")
-    spec = study(tmp_path, task="sequence-classification", files=(str(tmp_path / "plain.txt"),))
-    with pytest.raises(HpoError, match="sequence-classification needs .jsonl or .csv"):
-        load_datasets(spec)
-
-
-def test_unknown_corpus_and_hub_without_datasets_are_clear_errors(tmp_path):
-    with pytest.raises(HpoError, match="'wikitext' is not a built-in corpus.*pydoc-topics"):
-        load_datasets(study(tmp_path, corpus="wikitext"))
-    try:
-        import datasets  # noqa: F401
-    except ImportError:
-        with pytest.raises(HpoError, match="needs the `datasets` package.*pip install datasets"):
-            load_datasets(study(tmp_path, hub="stanfordnlp/imdb"))
-
-
-# ---------------------------------------------------------------- tokenizer path
-
-
-def test_autotokenizer_folder_tokenizes_documents_with_eos(tmp_path):
-    from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast
-
-    vocab = {"[UNK]": 0, "[PAD]": 1, "[EOS]": 2, "hello": 3, "world": 4}
-    backend = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
-    backend.pre_tokenizer = pre_tokenizers.Whitespace()
-    PreTrainedTokenizerFast(
-        tokenizer_object=backend, unk_token="[UNK]", pad_token="[PAD]", eos_token="[EOS]"
-    ).save_pretrained(tmp_path / "tok")
-    docs = write_jsonl(tmp_path / "d.jsonl", [{"text": "hello world"}, {"text": "world hello x"}])
-    spec = study(
-        tmp_path, files=(docs,), tokenizer=str(tmp_path / "tok"), block_size=3, eval_fraction=0
-    )
-    train, evals = load_datasets(spec)
-    assert evals is None
-    assert all_rows(train).tolist() == [[3, 4, 2], [4, 3, 0]]  # eos after each document
-    summary = describe_data(spec)
-    assert summary["vocab_size"] == 5 and summary["pad_token_id"] == 1
-
-
-# ---------------------------------------------------------------- the cache
 
 
 @pytest.fixture

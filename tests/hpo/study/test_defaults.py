@@ -5,7 +5,7 @@
 - Local workers split the machine's cores between them: their torch thread counts add up to
   the cores, seen from inside real worker processes.
 
-(That data is tokenized once per study is tested in tests/hpo/test_data.py.)
+(That data is tokenized once per study is tested in tests/hpo/data/test_cache.py.)
 """
 
 from __future__ import annotations
