@@ -25,7 +25,9 @@ def serve(url: str, host: str = "127.0.0.1", port: int = 8080) -> int:
 
     from hpo.storage import reader
 
-    names = reader.study_names(url)  # a clear error for a missing file or database, first
+    # A clear error for a missing file or database, first. optuna-dashboard reads the trials
+    # through optuna (compatibility check skipped), so our own SQL's schema check does not apply.
+    names = reader.study_names(url, check_schema=False)
     app = _dashboard_app(url)
     try:
         httpd = make_server(host, port, app, server_class=_ThreadedWSGIServer)

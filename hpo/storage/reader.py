@@ -76,9 +76,13 @@ def best(url: str, study_name: str) -> dict[str, Any] | list[dict[str, Any]]:
         return front if len(directions) > 1 else front[0]
 
 
-def study_names(url: str) -> list[str]:
-    """The names of every study in the storage."""
-    with _OptunaTables(url) as tables:
+def study_names(url: str, *, check_schema: bool = True) -> list[str]:
+    """The names of every study in the storage.
+
+    `check_schema=False` is for callers that read the trials through optuna itself (the
+    dashboard): the revision check guards this module's own SQL, not theirs.
+    """
+    with _OptunaTables(url, check_schema=check_schema) as tables:
         return tables.study_names()
 
 
@@ -126,8 +130,9 @@ class _OptunaTables:
     """One connection to the storage, its schema revision checked, and the few queries the
     inspection commands need."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, *, check_schema: bool = True):
         self.url = url
+        self.check_schema = check_schema
 
     def __enter__(self) -> _OptunaTables:
         import sqlalchemy
@@ -147,6 +152,8 @@ class _OptunaTables:
             self._conn = self._engine.connect()
         except Exception as error:
             raise self._storage_error("cannot open storage", error) from None
+        if not self.check_schema:
+            return self
         try:
             with self._reading():
                 check_schema_revision(self._conn, mask_url(self.url))
