@@ -16,8 +16,9 @@ from helpers.study_files import tiny_spec, write_study_file
 from optuna.trial import TrialState
 
 from hpo.attrs import WORKER_ATTR
+from hpo.backends.optuna.budget import TrialCounts, slot_free, stop_reason
+from hpo.backends.optuna.processes import thread_split
 from hpo.backends.optuna.supervisor import run_study
-from hpo.backends.optuna.worker import TrialCounts, slot_free, stop_reason, thread_split
 from hpo.report import status as inspect
 from hpo.report.progress import ProgressLine, format_progress
 from hpo.spec import BudgetSpec, ComponentSpec, ObjectiveSpec
