@@ -10,13 +10,14 @@ Two backends exist, each a package behind this Protocol:
 - `optuna`: worker processes sharing the storage (`hpo.backends.optuna`);
 - `ray`: a Ray Tune `Tuner` whose trials are mirrored into the storage (`hpo.backends.ray`).
 
-`get(name)` imports a backend only when it is used: `hpo status` never loads either.
+`get(name)` imports a backend's code only when it runs: `hpo status` never loads either.
 See docs/ARCHITECTURE.md for how the pieces fit.
 """
 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
@@ -49,18 +50,56 @@ class Backend(Protocol):
         ...
 
 
-# name -> "module:attribute" of the object implementing Backend, imported on first use.
-_REGISTRY = {
-    "optuna": "hpo.backends.optuna:backend",
-    "ray": "hpo.backends.ray:backend",
+class _LazyBackend:
+    """A Backend whose code is imported when it is called: `get` loads no engine.
+
+    `run_study` and `run_worker` are "module:function" names; `run_worker` None means the
+    backend has no `join`, and `no_join` says what to do instead.
+    """
+
+    def __init__(self, name: str, run_study: str, run_worker: str | None, no_join: str = ""):
+        self.name = name
+        self._run_study, self._run_worker, self._no_join = run_study, run_worker, no_join
+
+    def run(self, spec: StudySpec, *, address: str | None = None) -> int:
+        return _function(self._run_study)(spec, address=address)
+
+    def join(self, spec: StudySpec) -> int:
+        if self._run_worker is None:
+            from hpo.errors import HpoError
+
+            raise HpoError(f"backend: {spec.backend!r}: {self._no_join}")
+        return _function(self._run_worker)(spec)
+
+
+def _function(target: str) -> Callable[..., int]:
+    module_name, attribute = target.split(":")
+    return getattr(importlib.import_module(module_name), attribute)
+
+
+_BACKENDS = {
+    backend.name: backend
+    for backend in (
+        _LazyBackend(
+            "optuna",
+            run_study="hpo.backends.optuna.supervisor:run_study",
+            run_worker="hpo.backends.optuna.supervisor:run_worker",
+        ),
+        _LazyBackend(
+            "ray",
+            run_study="hpo.backends.ray.tuner:run_study",
+            run_worker=None,
+            no_join="`hpo worker` joins Optuna studies; for Ray, add the machine to the Ray "
+            "cluster (`ray start --address ...`) instead",
+        ),
+    )
 }
-NAMES = tuple(_REGISTRY)
+NAMES = tuple(_BACKENDS)
 
 
 def get(name: str) -> Backend:
     """The backend called `name` (a study's `backend:` key, already validated)."""
     try:
-        module_name, attribute = _REGISTRY[name].split(":")
+        return _BACKENDS[name]
     except KeyError:
         raise ValueError(f"unknown backend {name!r}; expected one of {', '.join(NAMES)}") from None
-    return getattr(importlib.import_module(module_name), attribute)

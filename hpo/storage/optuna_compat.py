@@ -11,7 +11,10 @@ This module imports optuna only inside functions: `hpo status` imports it withou
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import optuna
 
 # --- Optuna's schema (read by hpo.storage.reader with plain SQL) ------------------------------
 
@@ -88,3 +91,79 @@ def check_schema_revision(connection: Any, storage: str) -> None:
 
 
 # --- Optuna's private Python API --------------------------------------------------------------
+#
+# Optuna keeps a study's storage, its id and a trial's id on private attributes and has no
+# public getter for them; hpo needs them to write a trial it did not get from a callback
+# (a dead worker's trial, a trial given back), to count trials in SQL, and to read the trial
+# `study.ask()` already loaded. Each function below reads one such attribute, and says so
+# loudly (OptunaChanged) when an optuna release renamed it, instead of a bare AttributeError
+# deep inside a worker.
+#
+# What was checked and kept here rather than replaced by a public API:
+# - `optuna.storages.fail_stale_trials(study)` fails stale trials, but it can neither write our
+#   `fail_reason` attr (optuna refuses to change a finished trial's attrs, and the function
+#   sets FAIL first) nor say which trials it failed (it returns None): `hpo.storage.rdb`'s
+#   sweep does both, so it calls `stale_trial_ids` and then optuna's public storage methods.
+# - `RetryHeartbeatStaleTrialCallback.retried_trial_number(frozen_trial)` is public, and the
+#   worker uses it; it takes a FrozenTrial, which a `Trial` only exposes privately
+#   (`frozen_trial_of`).
+
+
+class OptunaChanged(RuntimeError):
+    """The installed optuna no longer has a private attribute hpo relies on."""
+
+
+def _private(owner: object, attribute: str) -> Any:
+    try:
+        return getattr(owner, attribute)
+    except AttributeError:
+        import optuna
+
+        raise OptunaChanged(
+            f"optuna {optuna.__version__}: {type(owner).__name__}.{attribute} is gone; "
+            "hpo.storage.optuna_compat needs updating for this optuna release"
+        ) from None
+
+
+def storage_of(study: optuna.Study) -> optuna.storages.BaseStorage:
+    """The storage a Study writes through (for an RDB URL, optuna's cache around it)."""
+    return _private(study, "_storage")
+
+
+def study_id_of(study: optuna.Study) -> int:
+    """The study's id in its storage (what the storage's methods and tables key on)."""
+    return _private(study, "_study_id")
+
+
+def trial_id_of(trial: optuna.Trial | optuna.trial.FrozenTrial) -> int:
+    """A trial's id in its storage (unique across studies; `trial.number` is per study)."""
+    return _private(trial, "_trial_id")
+
+
+def frozen_trial_of(trial: optuna.Trial) -> optuna.trial.FrozenTrial:
+    """The FrozenTrial that `study.ask()` read for `trial`, kept up to date by the Trial's own
+    writes: its system attrs (a retry's mark) without reading the storage again."""
+    return _private(trial, "_cached_frozen_trial")
+
+
+def rdb_engine_of(study: optuna.Study) -> Any:
+    """The SQLAlchemy engine under the study's storage, also through optuna's cache wrapper
+    (`_CachedStorage._backend`); None when the storage is not an RDB storage."""
+    from optuna.storages import RDBStorage
+
+    storage = storage_of(study)
+    if not isinstance(storage, RDBStorage):
+        from optuna.storages._cached_storage import _CachedStorage
+
+        if not isinstance(storage, _CachedStorage):
+            return None
+        storage = _private(storage, "_backend")
+    return storage.engine if isinstance(storage, RDBStorage) else None
+
+
+def stale_trial_ids(storage: optuna.storages.RDBStorage, study_id: int) -> list[int]:
+    """The ids of the study's RUNNING trials whose heartbeat is older than the grace period.
+
+    Only meaningful with heartbeats on (`storage.get_heartbeat_interval()` not None).
+    """
+    return list(_private(storage, "_get_stale_trial_ids")(study_id))

@@ -147,15 +147,20 @@ def sweep_stale_trials(storage: optuna.storages.RDBStorage, study_name: str) -> 
     periodically so a dead worker's trial is noticed even when no trial starts. Safe to run
     from several processes: a trial is failed (and retried) by exactly one of them.
     Returns the numbers of the trials this call failed.
+
+    Not `optuna.storages.fail_stale_trials`: that one cannot record the `fail_reason` (it fails
+    the trial first, and a finished trial's attrs are read-only) and does not return the trials.
     """
     import optuna
     from optuna.trial import TrialState
+
+    from hpo.storage.optuna_compat import stale_trial_ids
 
     if storage.get_heartbeat_interval() is None:
         return []
     study_id = storage.get_study_id_from_name(study_name)
     failed: list[optuna.trial.FrozenTrial] = []
-    for trial_id in storage._get_stale_trial_ids(study_id):
+    for trial_id in stale_trial_ids(storage, study_id):
         try:
             storage.set_trial_user_attr(
                 trial_id,

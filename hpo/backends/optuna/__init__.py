@@ -1,32 +1,10 @@
 """The Optuna backend: worker processes sharing one SQL storage, watched by a supervisor.
 
-- `supervisor`: `hpo run` on this machine: forks the workers, watches them and the storage;
+- `supervisor`: `hpo run` on this machine (watches the workers and the storage) and `hpo worker`;
+- `processes`: the local worker processes: fork server, threads per worker, start and stop;
 - `worker`: the worker loop: ask, claim, train, tell; heartbeats and Ctrl-C;
-Importing this package imports neither optuna nor torch.
+- `budget`: n_trials and max_failed_trials, counted in the storage;
+- `requeue`: failing a trial cut short and queueing the copy that resumes it;
+- `shared_study`: the storage opened for many workers, and the study in it.
+`hpo.backends.get("optuna")` runs it. Importing this package imports neither optuna nor torch.
 """
-
-from __future__ import annotations
-
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from hpo.spec import StudySpec
-
-
-class OptunaBackend:
-    """`hpo.backends.Backend` for Optuna: N local workers (`run`), or one more (`join`)."""
-
-    name = "optuna"
-
-    def run(self, spec: StudySpec, *, address: str | None = None) -> int:
-        from hpo.backends.optuna.supervisor import run_study
-
-        return run_study(spec, address=address)
-
-    def join(self, spec: StudySpec) -> int:
-        from hpo.backends.optuna.supervisor import run_worker
-
-        return run_worker(spec)
-
-
-backend = OptunaBackend()

@@ -1,17 +1,15 @@
-"""`hpo run` and `hpo worker`: start the workers, watch them, report.
+"""`hpo run` and `hpo worker` on the Optuna backend: start the workers, watch them, report.
 
-`run_study` starts `workers` processes (forked from a fork server that imported torch and
-transformers once, so no worker pays for those imports; no thread pool or database
-connection of the parent is inherited), each with its share of the cores. It then watches
-them and the storage about once a second: it re-queues the trials of a worker that died (and
-starts a replacement), fails trials whose heartbeat went stale, deletes checkpoints nobody will
-need, and refreshes the progress line. Ctrl-C asks the workers to checkpoint and re-queue
-their trials; running `hpo run` again continues the same study.
+`run_study` starts `workers` local processes (`processes`), each with its share of the cores.
+It then watches them and the storage about once a second: it re-queues the trials of a worker
+that died (and starts a replacement), fails trials whose heartbeat went stale, deletes
+checkpoints nobody will need, and refreshes the progress line. Ctrl-C asks the workers to
+checkpoint and re-queue their trials; running `hpo run` again continues the same study.
+`run_worker` is `hpo worker`: this process joins a study as one more worker.
 """
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import signal
 import sys
@@ -20,7 +18,22 @@ import time
 import warnings
 from typing import Any
 
-from hpo.backends.optuna import worker as backend
+from hpo.backends import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_WORKER_ERROR
+from hpo.backends.optuna.budget import (
+    count_trials,
+    failures_exceeded,
+    stop_reason,
+    too_many_failures_message,
+)
+from hpo.backends.optuna.processes import LocalWorkers, available_cores, thread_split
+from hpo.backends.optuna.requeue import local_worker_name, reap_dead_local_trials
+from hpo.backends.optuna.shared_study import (
+    heartbeat_options,
+    open_shared_storage,
+    open_study,
+    pruning_note,
+)
+from hpo.backends.optuna.worker import install_stop_handlers, work
 from hpo.durations import format_clock
 from hpo.errors import HpoError
 from hpo.report.progress import ProgressLine, best_summary, format_progress
@@ -53,112 +66,14 @@ def run_study(spec: StudySpec, *, address: str | None = None) -> int:
 def run_worker(spec: StudySpec) -> int:
     """Join the study as one more worker (another process, or another machine on PostgreSQL)."""
     stop = threading.Event()
-    backend.install_stop_handlers(stop)
+    install_stop_handlers(stop)
     deadline = time.time() + spec.budget.timeout_s if spec.budget.timeout_s else None
-    print(
-        f"worker {backend.local_worker_name()} joining study {spec.name!r} on {mask_url(spec.storage)}"
-    )
+    print(f"worker {local_worker_name()} joining study {spec.name!r} on {mask_url(spec.storage)}")
     # Distinct from the local workers' indices (0..N-1), and from other machines' workers.
     index = spec.workers + os.getpid() % 100_000
-    code = backend.work(spec, worker_index=index, deadline=deadline, stop=stop)
-    print(f"worker {backend.local_worker_name()} done (exit {code})")
+    code = work(spec, worker_index=index, deadline=deadline, stop=stop)
+    print(f"worker {local_worker_name()} done (exit {code})")
     return code
-
-
-def preload_modules(spec: StudySpec) -> list[str]:
-    """What every worker imports before its first trial (torch, transformers, the model's code).
-
-    A fork server imports them once and forks each worker from there: a worker (and a worker
-    started to replace a dead one) begins in milliseconds instead of re-importing for seconds.
-    """
-    modules = ["torch", "transformers", "optuna", "sqlalchemy", "trainer.trainer", "hpo.data"]
-    model_type = (spec.model.config or {}).get("model_type")
-    if isinstance(model_type, str):
-        name = model_type.replace("-", "_")
-        modules.append(f"transformers.models.{name}.modeling_{name}")
-    return modules
-
-
-def worker_context(spec: StudySpec) -> Any:
-    """'forkserver' with the heavy imports preloaded; 'spawn' where there is no fork server.
-
-    Never plain 'fork': the parent holds database connections and threads a fork would copy.
-    Each worker sets its own torch thread count before its first operation.
-    """
-    if "forkserver" in multiprocessing.get_all_start_methods():
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(preload_modules(spec))
-        return context
-    return multiprocessing.get_context("spawn")
-
-
-class LocalWorkers:
-    """The worker processes of one `hpo run` on this machine."""
-
-    def __init__(self, spec: StudySpec, *, deadline: float | None, heartbeat: dict[str, int]):
-        self.spec = spec
-        self.deadline = deadline
-        self.heartbeat = heartbeat
-        self.threads = backend.thread_split(backend.available_cores(), spec.workers)
-        self.processes: dict[int, Any] = {}  # worker index -> Process
-        self.exit_codes: dict[int, int] = {}
-        self.restarts = 0
-        self._context = worker_context(spec)
-
-    def start(self, index: int) -> None:
-        threads = self.threads[index]
-        process = self._context.Process(
-            target=backend.worker_process_main,
-            args=(self.spec, index, self.deadline, threads, self.heartbeat),
-            name=f"hpo-worker-{index}",
-        )
-        # OpenMP and MKL read these when torch loads in the child; set them for its start only.
-        saved = {name: os.environ.get(name) for name in backend.THREAD_ENV_VARS}
-        os.environ.update({name: str(threads) for name in backend.THREAD_ENV_VARS})
-        try:
-            process.start()
-        finally:
-            for name, value in saved.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
-        self.processes[index] = process
-
-    def start_all(self) -> None:
-        for index in range(self.spec.workers):
-            self.start(index)
-
-    def alive(self) -> list[Any]:
-        return [p for p in self.processes.values() if p.is_alive()]
-
-    def collect_exits(self) -> dict[int, tuple[int, int]]:
-        """Workers that exited since the last call: {index: (pid, exit code)}."""
-        exited = {}
-        for index, process in list(self.processes.items()):
-            if process.exitcode is not None:
-                exited[index] = (process.pid, process.exitcode)
-                self.exit_codes[index] = process.exitcode
-                process.join()
-                del self.processes[index]
-        return exited
-
-    def signal_all(self, signum: int) -> None:
-        for process in self.alive():
-            try:
-                os.kill(process.pid, signum)
-            except ProcessLookupError:
-                pass
-
-    def join(self, timeout: float) -> None:
-        end = time.monotonic() + timeout
-        for process in list(self.processes.values()):
-            process.join(max(0.0, end - time.monotonic()))
-
-    def kill_all(self) -> None:
-        self.signal_all(signal.SIGKILL)
-        for process in self.processes.values():
-            process.join()
 
 
 class OptunaRun:
@@ -174,11 +89,7 @@ class OptunaRun:
     ):
         self.spec = spec
         self.out = ProgressLine(stream)
-        self.heartbeat = {
-            k: v
-            for k, v in (("heartbeat_interval", heartbeat_interval), ("grace_period", grace_period))
-            if v is not None
-        }
+        self.heartbeat = heartbeat_options(heartbeat_interval, grace_period)
         self.started = time.time()
         self.deadline = self.started + spec.budget.timeout_s if spec.budget.timeout_s else None
 
@@ -188,13 +99,11 @@ class OptunaRun:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
         spec = self.spec
-        self.storage = backend.open_shared_storage(
-            spec.storage, workers=spec.workers, **self.heartbeat
-        )
-        self.study = backend.open_study(spec, self.storage)
+        self.storage = open_shared_storage(spec.storage, workers=spec.workers, **self.heartbeat)
+        self.study = open_study(spec, self.storage)
         self._print_header()
         # Trials left RUNNING by a run that was killed as a whole: their processes are gone.
-        reaped = backend.reap_dead_local_trials(self.study)
+        reaped = reap_dead_local_trials(self.study)
         if reaped:
             self.out.message(f"re-queued trials {reaped} of a previous run whose workers are gone")
         if not self._work_left():
@@ -241,7 +150,7 @@ class OptunaRun:
         # A worker that exits normally has told the storage about its trials; any trial still
         # RUNNING under its pid was cut short, and is re-queued to resume from its checkpoint.
         gone = {pid: _exit_reason(pid, code) for pid, code in exited.values()}
-        reaped = backend.reap_dead_local_trials(self.study, dead_pids=gone)
+        reaped = reap_dead_local_trials(self.study, dead_pids=gone)
         for pid, code in exited.values():
             if code < 0:
                 self.out.message(f"{gone[pid]}; re-queued to resume: trials {reaped or 'none'}")
@@ -255,10 +164,8 @@ class OptunaRun:
             self.workers.start(index)
 
     def _work_left(self) -> bool:
-        counts = backend.count_trials(self.study)
-        return (
-            backend.stop_reason(self.spec, counts, deadline=self.deadline, now=time.time()) is None
-        )
+        counts = count_trials(self.study)
+        return stop_reason(self.spec, counts, deadline=self.deadline, now=time.time()) is None
 
     def _show_progress(self) -> dict[str, int]:
         from hpo.storage import reader
@@ -304,7 +211,7 @@ class OptunaRun:
         killed = {
             pid: f"worker process {pid} was killed while stopping" for pid, code in exited.values()
         }
-        backend.reap_dead_local_trials(self.study, dead_pids=killed)
+        reap_dead_local_trials(self.study, dead_pids=killed)
 
     # --- reporting ----------------------------------------------------------------------------
 
@@ -318,7 +225,7 @@ class OptunaRun:
             limits.append(f"timeout {format_clock(budget.timeout_s)}")
         if budget.max_failed_trials is not None:
             limits.append(f"at most {budget.max_failed_trials} failed")
-        threads = backend.thread_split(backend.available_cores(), spec.workers)
+        threads = thread_split(available_cores(), spec.workers)
         per_worker = str(threads[0]) if threads[0] == threads[-1] else f"{threads[-1]}-{threads[0]}"
         self.out.message(
             f"study {spec.name!r} on {mask_url(spec.storage)}: {spec.workers} worker(s) "
@@ -327,7 +234,7 @@ class OptunaRun:
         )
         for warning in spec.warnings:
             self.out.message(f"note: {warning}")
-        note = backend.pruning_note(spec)
+        note = pruning_note(spec)
         if note:
             self.out.message(f"note: {note}")
 
@@ -339,7 +246,7 @@ class OptunaRun:
         self._show_progress()
         self.out.close()
         self._retain()
-        counts = backend.count_trials(self.study)
+        counts = count_trials(self.study)
         print(
             f"{counts.finished} finished ({counts.complete} complete, {counts.pruned} pruned), "
             f"{counts.failed} failed, {counts.running} running, {counts.waiting} queued "
@@ -356,21 +263,24 @@ class OptunaRun:
                 f"interrupted: running trials were checkpointed and queued; "
                 f"`hpo run {study_file}` continues the study"
             )
-            return backend.EXIT_INTERRUPTED
-        if backend.failures_exceeded(spec, counts):
-            print(backend.too_many_failures_message(spec, counts), file=sys.stderr)
-            return backend.EXIT_FAILED
+            return EXIT_INTERRUPTED
+        if failures_exceeded(spec, counts):
+            print(too_many_failures_message(spec, counts), file=sys.stderr)
+            return EXIT_FAILED
         exit_codes = getattr(getattr(self, "workers", None), "exit_codes", {})
-        if exit_codes and all(c == backend.EXIT_WORKER_ERROR for c in exit_codes.values()):
+        if exit_codes and all(c == EXIT_WORKER_ERROR for c in exit_codes.values()):
             print("error: every worker stopped with an error (see above)", file=sys.stderr)
-            return 1
-        return backend.EXIT_OK
+            return EXIT_FAILED
+        return EXIT_OK
 
 
 def _exit_reason(pid: int, code: int) -> str:
     if code < 0:
-        name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else ""
-        return f"worker process {pid} was killed by signal {-code}" + (f" ({name})" if name else "")
+        try:
+            name = f" ({signal.Signals(-code).name})"
+        except ValueError:  # a signal number Python has no name for
+            name = ""
+        return f"worker process {pid} was killed by signal {-code}{name}"
     return f"worker process {pid} exited with code {code} during the trial"
 
 

@@ -3,13 +3,17 @@ relies on fails here, loudly, instead of giving wrong answers at run time."""
 
 from __future__ import annotations
 
+import time
+
 import optuna
 import pytest
 import sqlalchemy
 from helpers.stored_studies import build_study, set_schema_revision
+from optuna.trial import TrialState
 
 from hpo.errors import HpoError
 from hpo.storage import optuna_compat
+from hpo.storage.rdb import open_storage
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -79,3 +83,100 @@ def test_an_older_revision_fails_and_names_optuna_storage_upgrade(sqlite_url):
 
 
 # --- private Python API -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def rdb_study(tmp_path) -> optuna.Study:
+    """A study in a real SQLite file, loaded the way the workers load it (through the URL's
+    RDBStorage, which optuna wraps in its cache)."""
+    url = f"sqlite:///{tmp_path / 'optuna_compat.db'}"
+    optuna.create_study(study_name="compat", storage=open_storage(url))
+    optuna.create_study(study_name="other", storage=url)  # a second study: ids must not mix
+    return optuna.load_study(study_name="compat", storage=url)
+
+
+def test_storage_of_is_the_storage_the_study_writes_through(rdb_study):
+    storage = optuna_compat.storage_of(rdb_study)
+    assert isinstance(storage, optuna.storages.BaseStorage)
+    assert storage.get_study_id_from_name("compat") == optuna_compat.study_id_of(rdb_study)
+
+
+def test_study_id_of_is_the_id_its_storage_knows_it_by(rdb_study):
+    storage = optuna_compat.storage_of(rdb_study)
+    study_id = optuna_compat.study_id_of(rdb_study)
+    assert isinstance(study_id, int)
+    assert storage.get_study_name_from_id(study_id) == "compat"
+
+
+def test_trial_id_of_a_trial_and_of_its_frozen_copy(rdb_study):
+    trial = rdb_study.ask()
+    trial_id = optuna_compat.trial_id_of(trial)
+    storage = optuna_compat.storage_of(rdb_study)
+    assert storage.get_trial_number_from_id(trial_id) == trial.number
+    frozen = rdb_study.get_trials()[trial.number]
+    assert optuna_compat.trial_id_of(frozen) == trial_id
+
+
+def test_frozen_trial_of_is_what_ask_read_including_system_attrs(rdb_study):
+    rdb_study.enqueue_trial({"x": 0.5})  # the WAITING trial carries system attrs, as a retry does
+    trial = rdb_study.ask()
+    frozen = optuna_compat.frozen_trial_of(trial)
+    assert isinstance(frozen, optuna.trial.FrozenTrial)
+    assert frozen.number == trial.number
+    assert frozen.system_attrs["fixed_params"] == {"x": 0.5}
+    trial.report(1.5, 4)  # the Trial keeps its copy up to date with its own writes
+    assert optuna_compat.frozen_trial_of(trial).intermediate_values == {4: 1.5}
+
+
+def test_rdb_engine_of_reaches_the_engine_behind_optuna_s_cache(rdb_study):
+    engine = optuna_compat.rdb_engine_of(rdb_study)
+    assert engine is not None
+    with engine.connect() as connection:
+        count = connection.exec_driver_sql(
+            "SELECT COUNT(*) FROM studies WHERE study_id = ?",
+            (optuna_compat.study_id_of(rdb_study),),
+        ).scalar()
+    assert count == 1
+
+
+def test_rdb_engine_of_an_in_memory_study_is_none():
+    assert optuna_compat.rdb_engine_of(optuna.create_study()) is None
+
+
+def test_stale_trial_ids_lists_running_trials_without_a_recent_heartbeat(tmp_path):
+    url = f"sqlite:///{tmp_path / 'stale.db'}"
+    storage = open_storage(url, heartbeat_interval=1, grace_period=1)
+    study = optuna.create_study(study_name="stale", storage=storage)
+    study_id = storage.get_study_id_from_name("stale")
+    beating, silent, finished = study.ask(), study.ask(), study.ask()
+    study.tell(finished, 1.0)
+    storage.record_heartbeat(optuna_compat.trial_id_of(silent))
+    assert optuna_compat.stale_trial_ids(storage, study_id) == []
+    time.sleep(2.2)  # past the grace period
+    storage.record_heartbeat(optuna_compat.trial_id_of(beating))
+    assert optuna_compat.stale_trial_ids(storage, study_id) == [optuna_compat.trial_id_of(silent)]
+    storage.engine.dispose()
+
+
+def test_a_renamed_private_attribute_says_which_and_where_to_fix_it():
+    with pytest.raises(
+        optuna_compat.OptunaChanged, match=r"object\._study_id is gone.*optuna_compat"
+    ):
+        optuna_compat.study_id_of(object())
+
+
+@pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
+def test_the_retry_mark_hpo_reads_is_optuna_s_public_one(rdb_study):
+    # The worker tells a retry by RetryHeartbeatStaleTrialCallback.retried_trial_number on the
+    # frozen trial; hpo.storage.rdb's retry callback must produce what that function reads.
+    from hpo.storage.rdb import RetryStaleTrial
+
+    first = rdb_study.ask()
+    first.suggest_float("x", 0, 1)
+    rdb_study.tell(first, state=TrialState.FAIL)
+    RetryStaleTrial()(rdb_study, rdb_study.get_trials()[first.number])
+    retry = rdb_study.ask()
+    number = optuna.storages.RetryHeartbeatStaleTrialCallback.retried_trial_number(
+        optuna_compat.frozen_trial_of(retry)
+    )
+    assert number == first.number

@@ -22,14 +22,10 @@ from optuna.trial import TrialState
 
 from hpo.attrs import FAIL_REASON_ATTR, FIRST_STEP_ATTR, INTERRUPTED, RESUMED_FROM_ATTR, WORKER_ATTR
 from hpo.backends import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
+from hpo.backends.optuna.requeue import local_worker_name, reap_dead_local_trials
+from hpo.backends.optuna.shared_study import open_study
 from hpo.backends.optuna.supervisor import run_study
-from hpo.backends.optuna.worker import (
-    _claim,
-    local_worker_name,
-    open_study,
-    reap_dead_local_trials,
-    work,
-)
+from hpo.backends.optuna.worker import _claim, work
 from hpo.spec import BudgetSpec, ParamSpec
 from hpo.storage.rdb import open_storage
 from hpo.study import load as load_study_file
@@ -326,7 +322,7 @@ def test_workers_that_cannot_start_make_the_run_fail_with_their_error(tmp_path, 
 def test_a_resume_reports_the_evaluations_its_checkpoint_has_but_the_storage_lacks(tmp_path):
     # A worker killed between saving checkpoint-N and reporting step N leaves that gap.
     from hpo.backends.objective import prepare, train_trial
-    from hpo.backends.optuna.worker import backfill_reports
+    from hpo.backends.optuna.requeue import backfill_reports
     from hpo.search.space import suggest
 
     spec = tiny_spec(tmp_path)

@@ -1,0 +1,180 @@
+"""The worker processes of one `hpo run` on this machine: started, given their share of the
+cores, signalled, joined.
+
+Workers are forked from a fork server that imported torch and transformers once, so no worker
+pays for those imports, and none inherits a thread pool or a database connection of the
+parent. Each sets its torch thread count before its first operation, then runs
+`hpo.backends.optuna.worker.work`.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import sys
+import threading
+import time
+from typing import Any
+
+from hpo.backends import EXIT_WORKER_ERROR
+from hpo.backends.optuna.worker import install_stop_handlers, work
+from hpo.errors import HpoError
+from hpo.spec import StudySpec
+from hpo.storage.urls import scrub_passwords
+
+# Thread pools that read their size from the environment when torch loads them.
+THREAD_ENV_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+def thread_split(cores: int, workers: int) -> list[int]:
+    """Torch threads for each of `workers` processes so that together they use `cores`:
+    the remainder goes to the first workers; never fewer than one thread each."""
+    if workers < 1:
+        raise ValueError(f"workers={workers}: must be >= 1")
+    cores = max(1, cores)
+    base, extra = divmod(cores, workers)
+    return [max(1, base + (1 if index < extra else 0)) for index in range(workers)]
+
+
+def available_cores() -> int:
+    """The cores this process may run on (its CPU affinity, e.g. a container's share)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def worker_process_main(
+    spec: StudySpec,
+    worker_index: int,
+    deadline: float | None,
+    threads: int | None,
+    heartbeat: dict[str, int] | None = None,
+) -> None:
+    """Entry point of a worker process; exits with `work`'s code (or EXIT_WORKER_ERROR)."""
+    stop = threading.Event()
+    install_stop_handlers(stop)
+    if threads is not None:
+        for name in THREAD_ENV_VARS:  # set again in case the parent's env was not inherited
+            os.environ[name] = str(threads)
+        import torch
+
+        torch.set_num_threads(threads)
+    # Library chatter from N workers would bury the progress line; errors still show.
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.set_verbosity_error()
+    try:
+        code = work(
+            spec, worker_index=worker_index, deadline=deadline, stop=stop, **(heartbeat or {})
+        )
+    except HpoError as error:
+        print(f"worker {worker_index}: error: {error}", file=sys.stderr, flush=True)
+        code = EXIT_WORKER_ERROR
+    except Exception:  # a bug, or the storage gone: say so; the parent re-queues the trial
+        import traceback
+
+        text = traceback.format_exc()
+        print(f"worker {worker_index}: {scrub_passwords(text, spec.storage)}", file=sys.stderr)
+        code = EXIT_WORKER_ERROR
+    sys.stdout.flush()
+    sys.exit(code)
+
+
+def preload_modules(spec: StudySpec) -> list[str]:
+    """What every worker imports before its first trial (torch, transformers, the model's code).
+
+    A fork server imports them once and forks each worker from there: a worker (and a worker
+    started to replace a dead one) begins in milliseconds instead of re-importing for seconds.
+    """
+    modules = ["torch", "transformers", "optuna", "sqlalchemy", "trainer.trainer", "hpo.data"]
+    model_type = (spec.model.config or {}).get("model_type")
+    if isinstance(model_type, str):
+        name = model_type.replace("-", "_")
+        modules.append(f"transformers.models.{name}.modeling_{name}")
+    return modules
+
+
+def worker_context(spec: StudySpec) -> Any:
+    """'forkserver' with the heavy imports preloaded; 'spawn' where there is no fork server.
+
+    Never plain 'fork': the parent holds database connections and threads a fork would copy.
+    Each worker sets its own torch thread count before its first operation.
+    """
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(preload_modules(spec))
+        return context
+    return multiprocessing.get_context("spawn")
+
+
+class LocalWorkers:
+    """The worker processes of one `hpo run` on this machine."""
+
+    def __init__(self, spec: StudySpec, *, deadline: float | None, heartbeat: dict[str, int]):
+        self.spec = spec
+        self.deadline = deadline
+        self.heartbeat = heartbeat
+        self.threads = thread_split(available_cores(), spec.workers)
+        self.processes: dict[int, Any] = {}  # worker index -> Process
+        self.exit_codes: dict[int, int] = {}  # worker index -> exit code of its last process
+        self.started_pids: list[int] = []  # every worker process started, replacements too
+        self.restarts = 0
+        self._context = worker_context(spec)
+
+    def start(self, index: int) -> None:
+        threads = self.threads[index]
+        process = self._context.Process(
+            target=worker_process_main,
+            args=(self.spec, index, self.deadline, threads, self.heartbeat),
+            name=f"hpo-worker-{index}",
+        )
+        # OpenMP and MKL read these when torch loads in the child; set them for its start only.
+        saved = {name: os.environ.get(name) for name in THREAD_ENV_VARS}
+        os.environ.update({name: str(threads) for name in THREAD_ENV_VARS})
+        try:
+            process.start()
+            self.started_pids.append(process.pid)
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+        self.processes[index] = process
+
+    def start_all(self) -> None:
+        for index in range(self.spec.workers):
+            self.start(index)
+
+    def alive(self) -> list[Any]:
+        return [p for p in self.processes.values() if p.is_alive()]
+
+    def collect_exits(self) -> dict[int, tuple[int, int]]:
+        """Workers that exited since the last call: {index: (pid, exit code)}."""
+        exited = {}
+        for index, process in list(self.processes.items()):
+            if process.exitcode is not None:
+                exited[index] = (process.pid, process.exitcode)
+                self.exit_codes[index] = process.exitcode
+                process.join()
+                del self.processes[index]
+        return exited
+
+    def signal_all(self, signum: int) -> None:
+        for process in self.alive():
+            try:
+                os.kill(process.pid, signum)
+            except ProcessLookupError:
+                pass
+
+    def join(self, timeout: float) -> None:
+        end = time.monotonic() + timeout
+        for process in list(self.processes.values()):
+            process.join(max(0.0, end - time.monotonic()))
+
+    def kill_all(self) -> None:
+        self.signal_all(signal.SIGKILL)
+        for process in self.processes.values():
+            process.join()

@@ -1,0 +1,86 @@
+"""The study every worker shares: its storage opened for many processes, and the study
+created or loaded in it with this worker's sampler."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from hpo.errors import HpoError
+from hpo.spec import StudySpec
+
+if TYPE_CHECKING:
+    import optuna
+
+
+def pruning_note(spec: StudySpec) -> str | None:
+    """Why pruning is off although the study names a pruner, or None when it is on."""
+    if spec.objective.is_multi and spec.pruner.name != "none":
+        return (
+            f"pruning is off: Optuna cannot prune a multi-objective study (Trial.report takes "
+            f"one value), so pruner {spec.pruner.name!r} is not used"
+        )
+    return None
+
+
+def heartbeat_options(interval: int | None, grace_period: int | None) -> dict[str, int]:
+    """`open_storage`'s heartbeat keywords for the values given (None: the storage's default).
+
+    Only tests change them (to notice a dead worker in seconds).
+    """
+    options = {"heartbeat_interval": interval, "grace_period": grace_period}
+    return {key: value for key, value in options.items() if value is not None}
+
+
+def open_shared_storage(url: str, **options: Any) -> optuna.storages.RDBStorage:
+    """`hpo.storage.rdb.open_storage`, retried while another process creates the same tables.
+
+    Optuna creates its schema with check-then-create, so two workers opening a fresh
+    database in the same instant can see "table ... already exists"; the second try finds it.
+    """
+    from hpo.storage.rdb import open_storage
+
+    for attempt in range(5):
+        try:
+            return open_storage(url, **options)
+        except HpoError as error:
+            if "already exists" not in str(error) or attempt == 4:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+def open_study(
+    spec: StudySpec, storage: optuna.storages.BaseStorage, *, worker_index: int = 0
+) -> optuna.Study:
+    """Create the study (or load it: reruns and other workers continue the same one) with
+    this worker's sampler, seeded `seed + worker_index`, and the study's pruner."""
+    import optuna
+
+    from hpo.search.components import build_pruner, build_sampler
+
+    sampler = build_sampler(spec.sampler, space=spec.space, seed_offset=worker_index)
+    pruner = (
+        optuna.pruners.NopPruner() if pruning_note(spec) is not None else build_pruner(spec.pruner)
+    )
+    try:
+        study = optuna.create_study(
+            storage=storage,
+            study_name=spec.name,
+            directions=list(spec.objective.directions),
+            sampler=sampler,
+            pruner=pruner,
+            load_if_exists=True,
+        )
+    except optuna.exceptions.DuplicatedStudyError:  # another worker created it just now
+        study = optuna.load_study(
+            study_name=spec.name, storage=storage, sampler=sampler, pruner=pruner
+        )
+    stored = [d.name.lower() for d in study.directions]
+    if stored != list(spec.objective.directions):
+        raise HpoError(
+            f"study {spec.name!r} already exists in the storage with directions {stored}, but "
+            f"the study file asks for {list(spec.objective.directions)}; give the study a new "
+            "name or restore objective.direction"
+        )
+    return study
