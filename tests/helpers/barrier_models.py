@@ -1,0 +1,34 @@
+"""A model factory for study files whose workers must all be inside a trial at once.
+
+Which worker of `hpo run` takes which trial depends on how fast each process starts. A test
+that needs every worker to train uses `model: {factory: helpers.barrier_models:gpt2_at_barrier}`
+with the GPT-2 config plus `barrier_dir` and `parties`: the first model_init of each worker
+process waits there until `parties` processes have arrived, so no worker can take all the
+trials before another one starts. (Workers import `helpers` because the fork server inherits
+the test process's sys.path, which pytest's `pythonpath` setting extends.)
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+# Long enough for a slow worker start on a loaded machine; a barrier that times out lets the
+# trial go on, so a test then fails on its assertion instead of hanging.
+BARRIER_TIMEOUT_S = 120.0
+
+
+def gpt2_at_barrier(*, barrier_dir: str, parties: int, **config: Any) -> Any:
+    """A GPT-2 LM built from `config`, after waiting for `parties` processes at the barrier."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    arrived = Path(barrier_dir)
+    arrived.mkdir(parents=True, exist_ok=True)
+    (arrived / str(os.getpid())).touch()
+    deadline = time.monotonic() + BARRIER_TIMEOUT_S
+    while len(list(arrived.iterdir())) < parties and time.monotonic() < deadline:
+        time.sleep(0.05)
+    config.pop("model_type", None)
+    return GPT2LMHeadModel(GPT2Config(**config))
