@@ -5,7 +5,7 @@ Every problem is collected (key path, value found, what is expected) and reporte
 database, directory or study. Heavy libraries (transformers, optuna, ray, trainer) are imported
 inside the checks that need them; `load_for_inspection` needs none of them.
 
-Keys beyond DESIGN.md's contract, and the defaults a user gets without asking:
+Keys beyond the contract in docs/ARCHITECTURE.md, and the defaults a user gets without asking:
 - `storage`: `--storage` > HPO_STORAGE > the file > `sqlite:///runs/<name>.db`; SQLite paths
   are made absolute (relative to the current directory), PostgreSQL gets an installed driver.
 - `objective`: default `{metric: eval_loss, direction: minimize}`; a direction may be left out

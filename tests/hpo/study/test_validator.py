@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from helpers.study_files import DELETE, base_study, problems_of, write_study
 
@@ -119,45 +121,22 @@ def test_any_wrong_shape_is_a_study_file_error_not_a_crash(tmp_path):
     assert cases > 100
 
 
-DESIGN_EXAMPLE = """
-name: quickstart                  # required; the study's name in the storage
-storage: sqlite:///runs/quickstart.db   # default: sqlite file under runs/; HPO_STORAGE or --storage override
-backend: optuna                   # optuna | ray
-objective: {metric: eval_loss, direction: minimize}   # lists of both for multi-objective
-budget: {n_trials: 12, timeout: 20m, max_failed_trials: 3}
-workers: 2                        # trials in parallel on this machine
-sampler: {name: tpe, seed: 0}     # optuna sampler and its options
-pruner: {name: hyperband, min_resource: 100, reduction_factor: 3}   # or none
-scheduler: {name: asha, grace_period: 100, reduction_factor: 3}     # ray backend
-ray: {address: auto, resources_per_trial: {cpu: 1, gpu: 0}}
-model:
-  config: {model_type: gpt2, vocab_size: 256, n_positions: 128, n_embd: 64, n_layer: 2, n_head: 2}
-  task: causal-lm                 # causal-lm | sequence-classification
-data:
-  files: [data/train.txt]         # or a built-in offline corpus, or a datasets hub id
-  eval_files: [data/valid.txt]    # optional; otherwise a held-out fraction of files
-  tokenizer: bytes                # byte-level, offline; or a tokenizer path / hub id
-  block_size: 128
-training:                         # TrainingArguments shared by every trial (HF names)
-  output_dir: runs/quickstart     # each trial writes under its own subfolder
-  max_steps: 300
-  per_device_train_batch_size: 16
-  eval_strategy: steps
-  eval_steps: 50
-space:                            # what the search varies
-  learning_rate: {type: float, low: 1.0e-5, high: 1.0e-2, log: true}
-  warmup_steps: {type: int, low: 0, high: 60}
-  per_device_train_batch_size: {type: categorical, choices: [8, 16, 32]}
-  model.n_layer: {type: int, low: 1, high: 4}     # model.* reaches model_init
-"""
+ARCHITECTURE = Path(__file__).resolve().parents[3] / "docs" / "ARCHITECTURE.md"
+
+
+def contract_example() -> str:
+    """The YAML block of docs/ARCHITECTURE.md's "The study file" section, as a user reads it."""
+    text = ARCHITECTURE.read_text(encoding="utf-8")
+    section = text[text.index("## The study file") :]
+    return section.split("```yaml\n", 1)[1].split("```", 1)[0]
 
 
 def test_the_design_contract_example_loads(tmp_path):
-    """The study file shown in DESIGN.md is the contract: it must load as written."""
+    """The study file in docs/ARCHITECTURE.md is the contract: it must load as written."""
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "train.txt").write_text("some text\n" * 50)
     (tmp_path / "data" / "valid.txt").write_text("more text\n" * 5)
-    (tmp_path / "design.yaml").write_text(DESIGN_EXAMPLE)
+    (tmp_path / "design.yaml").write_text(contract_example())
     spec = load(tmp_path / "design.yaml")
     assert spec.budget.timeout_s == 1200 and spec.budget.max_failed_trials == 3
     assert spec.pruner == ComponentSpec("hyperband", {"min_resource": 100, "reduction_factor": 3})
