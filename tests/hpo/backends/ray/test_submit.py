@@ -105,7 +105,7 @@ def hpo_submit(*args: str, token: str | None, cwd: Path) -> subprocess.Completed
     if token is not None:
         env["RAY_AUTH_TOKEN"] = token
     return subprocess.run(
-        [sys.executable, "-m", "hpo.backends.ray.tuner.submit", *args],
+        [sys.executable, "-m", "hpo.backends.ray.submit", *args],
         env=env,
         cwd=cwd,
         capture_output=True,
