@@ -40,6 +40,8 @@ SCHEDULERS = {
     "pb2": "ray.tune.schedulers.pb2:PB2",
     "median": "ray.tune.schedulers:MedianStoppingRule",
 }
+# Schedulers whose trials continue from another trial's checkpoint with mutated params.
+POPULATION_SCHEDULERS = ("pbt", "pb2")
 # The samplers Ray's search accepts: random (Tune's own variant generator) or TPE (OptunaSearch).
 RAY_SAMPLERS = ("random", "tpe")
 # Optuna samplers that handle several objectives; cmaes does not.

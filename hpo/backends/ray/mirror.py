@@ -32,6 +32,7 @@ from hpo.attrs import (
     RAY_FAILURES_ATTR,
     RAY_TRIAL_ID_ATTR,
     RAY_TRIAL_PATH_ATTR,
+    STEP_KEY,
     STOPPED_BY_ATTR,
 )
 
@@ -41,17 +42,16 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# The trainer reports its global step under this key; Tune's own counter is the fallback.
-DEFAULT_STEP_KEY = "global_step"
-
 
 class OptunaMirror(Callback):
     """A `ray.tune.Callback` that records Ray trials in an Optuna study.
 
     `distributions` maps each searched param name (as it appears in the Ray config) to its
-    optuna distribution. `max_steps` lets a trial that the scheduler stopped exactly at its
-    last step count as COMPLETE. `time_budget_s` is the Tuner's, so that trials it cuts
-    short are told apart from trials of an interrupted run (both end TERMINATED in Tune).
+    optuna distribution. Intermediate values are keyed by the step each result reports under
+    `step_key` (the trainer's global step; Tune's own iteration count when a result has
+    none). `max_steps` lets a trial that the scheduler stopped exactly at its last step count
+    as COMPLETE. `time_budget_s` is the Tuner's, so that trials it cuts short are told apart
+    from trials of an interrupted run (both end TERMINATED in Tune).
     """
 
     def __init__(
@@ -63,7 +63,7 @@ class OptunaMirror(Callback):
         directions: Sequence[str],
         distributions: Mapping[str, optuna.distributions.BaseDistribution],
         max_steps: int | None = None,
-        step_key: str = DEFAULT_STEP_KEY,
+        step_key: str = STEP_KEY,
         time_budget_s: float | None = None,
     ) -> None:
         self.storage_url = storage_url
@@ -121,11 +121,13 @@ class OptunaMirror(Callback):
         """Rebuild ray id -> optuna id from the storage, so a restore reuses the trials."""
         from optuna.trial import TrialState
 
-        for frozen in self.storage.get_all_trials(self.study_id, deepcopy=False):
+        storage, study_id = self.storage, self.study_id
+        for frozen in storage.get_all_trials(study_id, deepcopy=False):
             ray_id = frozen.user_attrs.get(RAY_TRIAL_ID_ATTR)
             if ray_id is None:
                 continue
-            self._optuna_ids[ray_id] = frozen._trial_id
+            optuna_id = storage.get_trial_id_from_study_id_trial_number(study_id, frozen.number)
+            self._optuna_ids[ray_id] = optuna_id
             if frozen.state != TrialState.RUNNING:
                 self._finished.add(ray_id)
 
@@ -309,9 +311,6 @@ class OptunaMirror(Callback):
     def _step_of(self, result: Mapping[str, Any]) -> int | None:
         step = result.get(self.step_key, result.get("training_iteration"))
         return int(step) if _is_number(step) else None
-
-    def _last_step(self, trial: Trial) -> int | None:
-        return self._step_of(trial.last_result) if trial.last_result else None
 
     def _reached_max_steps(self, result: Mapping[str, Any]) -> bool:
         if self.max_steps is None:

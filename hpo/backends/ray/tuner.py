@@ -1,15 +1,15 @@
 """`backend: ray`: a Ray Tune `Tuner` whose trainable is our Trainer, mirrored into the storage.
 
 - search: `random` (Tune's variant generator over the space) or `tpe` (OptunaSearch, told
-  the truth about trials the scheduler stopped);
+  the truth about trials the scheduler stopped): `hpo.backends.ray.search`;
 - schedulers: asha, hyperband, pbt, pb2, median, built by `hpo.search.components` from the options
   the study file validated;
 - limits: resources per trial, max concurrent trials, time budget, max_failures;
-- every trial reports at each evaluation with a checkpoint of the trainer, and resumes from
-  the checkpoint Tune hands back (a PBT exploit, a retry after a failure, a restore);
-- the data cache is built once by the driver; each Ray worker process opens it (memory
-  mapped) once and keeps it for every trial it runs (actors are reused);
+- the trainable (our Trainer, checkpointing at each evaluation): `hpo.backends.ray.trainable`;
+- the data cache is built once, here in the driver, for every trial;
 - running `hpo run` again on an interrupted study restores the Tune experiment.
+
+The study comes validated (`hpo.study.load`): one objective, sampler random or tpe.
 """
 
 from __future__ import annotations
@@ -17,19 +17,20 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ray.tune.search.optuna import OptunaSearch
-
 from hpo.attrs import STEP_KEY, eval_metric_key
+from hpo.backends import EXIT_INTERRUPTED, EXIT_OK
 from hpo.errors import HpoError
 from hpo.spec import StudySpec
 
-# One context per study per worker process: datasets opened once, model_init built once.
-_CONTEXTS: dict[str, Any] = {}
+# Where a cluster keeps Tune experiments when the study does not say (docker-compose.yml sets
+# it to a volume every node mounts, so checkpoints outlive the job and a restore finds them).
+STORAGE_PATH_ENV = "HPO_RAY_STORAGE_PATH"
+
+INTERRUPTED_HINT = "interrupted: run `hpo run` again to restore and continue the experiment"
 
 
 def run_study(spec: StudySpec, *, address: str | None = None, callbacks: Sequence[Any] = ()) -> int:
@@ -40,22 +41,21 @@ def run_study(spec: StudySpec, *, address: str | None = None, callbacks: Sequenc
     """
     from ray import tune
 
+    from hpo.backends.ray.trainable import train_ray_trial, trial_resources
+    from hpo.data.cache import prepare_data_cache
     from hpo.storage.urls import mask_url
 
-    _check_supported(spec)
     spec = _with_absolute_paths(spec)
     remaining = _remaining_trials(spec)
     if remaining == 0:
         print(f"study {spec.name!r}: budget reached (n_trials={spec.budget.n_trials})")
-        return 0
-
-    from hpo.data.cache import prepare_data_cache
+        return EXIT_OK
 
     cache_dir = str(prepare_data_cache(spec))  # tokenized once, here, for every trial
     _connect(address or spec.ray.get("address"))
     trainable = tune.with_resources(
         tune.with_parameters(train_ray_trial, spec=spec, cache_dir=cache_dir),
-        _resources(spec),
+        trial_resources(spec),
     )
     experiment = experiment_path(spec)
     print(
@@ -73,8 +73,8 @@ def run_study(spec: StudySpec, *, address: str | None = None, callbacks: Sequenc
     try:
         tuner.fit()
     except KeyboardInterrupt:
-        print("interrupted: run `hpo run` again to restore and continue the experiment")
-        return 130
+        print(INTERRUPTED_HINT)
+        return EXIT_INTERRUPTED
     except Exception as error:  # a driver-side failure; the experiment stays restorable
         from hpo.storage.urls import scrub_passwords
 
@@ -84,83 +84,12 @@ def run_study(spec: StudySpec, *, address: str | None = None, callbacks: Sequenc
             + "; run `hpo run` again to restore it"
         ) from None
     _print_summary(spec, time.monotonic() - started)
-    if _unfinished_trials(spec):
-        # Tune catches Ctrl-C itself: it saves the experiment and returns as if done.
-        print("interrupted: run `hpo run` again to restore and continue the experiment")
-        return 130
-    return 0
-
-
-run = run_study  # the name the backend contract uses
-
-
-# --- the trainable -----------------------------------------------------------------------
-
-
-def train_ray_trial(config: dict[str, Any], *, spec: StudySpec, cache_dir: str) -> None:
-    """One Tune trial: our Trainer on the trial's config dict.
-
-    The trainer's Ray reporter calls `tune.report(..., checkpoint=...)` at every evaluation
-    and resumes from `tune.get_checkpoint()` when Tune hands one back.
-    """
-    import torch
-    from ray import tune
-
-    from hpo.backends.objective import train_trial
-
-    cpus = max(1, int(spec.ray.get("resources_per_trial", {}).get("cpu", 1) or 1))
-    torch.set_num_threads(cpus)
-    context = _context(spec, cache_dir)
-    trial_id = tune.get_context().get_trial_id()
-    output_dir = Path(spec.output_dir) / f"ray-{trial_id}"
-    if tune.get_checkpoint() is not None:
-        # A restart (PBT exploit, retry, restore) writes beside the first attempt's
-        # checkpoints, never over them: the trainer resumes from Tune's checkpoint.
-        output_dir = output_dir / f"resumed-{uuid.uuid4().hex[:8]}"
-    # A resumed run trains with this trial's (possibly mutated) params: the trainer puts them
-    # back over the ones restored from the checkpoint's optimizer and scheduler.
-    output = train_trial(context, dict(config), output_dir=output_dir)
-    _report_final_evaluation(spec, output)
-
-
-def _context(spec: StudySpec, cache_dir: str) -> Any:
-    from hpo.backends.objective import TrialContext
-    from hpo.data import study_model_init
-    from hpo.data.cache import open_datasets, prepare_data_cache
-
-    key = f"{spec.name}:{cache_dir}"
-    context = _CONTEXTS.get(key)
-    if context is None:
-        cache = Path(cache_dir)
-        if not (cache / "meta.json").exists():  # another node of a cluster: build it once here
-            cache = prepare_data_cache(spec)
-        train, evaluation = open_datasets(cache, spec.data.max_eval_samples)
-        context = TrialContext(
-            spec=spec,
-            train_dataset=train,
-            eval_dataset=evaluation,
-            model_init=study_model_init(spec),
-        )
-        _CONTEXTS[key] = context
-    return context
-
-
-def _report_final_evaluation(spec: StudySpec, output: Any) -> None:
-    """The trainer evaluates once more at the end when max_steps is not a multiple of
-    eval_steps, without reporting it: report it, so the final value is the run's last."""
-    from ray import tune
-
-    eval_steps = spec.training.get("eval_steps")
-    if spec.training.get("eval_strategy") != "steps" or not eval_steps:
-        return
-    if output.global_step % int(eval_steps) == 0:
-        return
-    metrics = {
-        key: float(value)
-        for key, value in output.metrics.items()
-        if isinstance(value, (int, float)) and not isinstance(value, bool)
-    }
-    tune.report({**metrics, STEP_KEY: output.global_step})
+    if _stored_trials(spec, "RUNNING"):
+        # Tune catches Ctrl-C itself: it saves the experiment and returns as if done, and the
+        # mirror leaves the interrupted trials RUNNING for the restore to continue.
+        print(INTERRUPTED_HINT)
+        return EXIT_INTERRUPTED
+    return EXIT_OK
 
 
 # --- building the Tuner ------------------------------------------------------------------
@@ -173,10 +102,13 @@ def build_tuner(
     from ray import tune
 
     from hpo.backends.ray.mirror import OptunaMirror
+    from hpo.backends.ray.search import build_search
     from hpo.search.space import to_optuna_distributions
 
     metric, mode = tune_metric(spec), tune_mode(spec)
-    search_alg, param_space = _search(spec, metric, mode)
+    search_alg, param_space = build_search(
+        spec, metric=metric, mode=mode, max_steps=_max_steps(spec)
+    )
     mirror = OptunaMirror(
         spec.storage,
         spec.name,
@@ -221,46 +153,22 @@ def _checkpoints_to_keep(spec: StudySpec) -> int | None:
     """One (the best by the objective; Tune always keeps the newest too), except under PBT
     and PB2: a trial may exploit a donor's checkpoint after the donor has moved on, and
     Tune would have deleted it by then ("checkpoint does not exist on storage anymore")."""
-    population = spec.scheduler is not None and spec.scheduler.name in ("pbt", "pb2")
+    from hpo.search.components import POPULATION_SCHEDULERS
+
+    population = spec.scheduler is not None and spec.scheduler.name in POPULATION_SCHEDULERS
     return None if population else 1
 
 
 def build_scheduler(spec: StudySpec) -> Any:
-    """The study's scheduler for the objective metric (None: run every trial to the end)."""
+    """The study's scheduler for the objective metric (None: run every trial to the end).
+
+    PBT and PB2 mutate only the training params of the space (`hpo.search.components`).
+    """
     from hpo.search.components import build_scheduler as build
 
     if spec.scheduler is None:
         return None
-    space = spec.space
-    if spec.scheduler.name in ("pbt", "pb2"):
-        # A population trial continues from another's checkpoint: architecture params
-        # (model.*) cannot change under it, only training params can be mutated.
-        space = tuple(p for p in spec.space if not p.is_model_param)
-    return build(spec.scheduler, metric=tune_metric(spec), mode=tune_mode(spec), space=space)
-
-
-def _search(spec: StudySpec, metric: str, mode: str) -> tuple[Any, dict[str, Any]]:
-    """(search_alg, param_space): TPE draws the params itself; random uses the space."""
-    from ray.tune.search import BasicVariantGenerator
-
-    from hpo.search.components import build_sampler
-    from hpo.search.space import to_optuna_distributions, to_ray_param_space
-
-    if spec.sampler.name == "tpe":
-        searcher = TruthfulOptunaSearch(
-            space=to_optuna_distributions(spec.space),
-            metric=metric,
-            mode=mode,
-            sampler=build_sampler(spec.sampler, space=spec.space),
-        )
-        searcher.max_steps = _max_steps(spec)
-        return searcher, {}
-    seed = spec.sampler.options.get("seed")
-    # Tune applies max_concurrent_trials to Searchers only; the variant generator takes its own.
-    generator = BasicVariantGenerator(
-        random_state=seed, max_concurrent=spec.ray.get("max_concurrent_trials") or 0
-    )
-    return generator, to_ray_param_space(spec.space)
+    return build(spec.scheduler, metric=tune_metric(spec), mode=tune_mode(spec), space=spec.space)
 
 
 def tune_metric(spec: StudySpec) -> str:
@@ -270,12 +178,8 @@ def tune_metric(spec: StudySpec) -> str:
 
 
 def tune_mode(spec: StudySpec) -> str:
+    """The objective's direction in Tune's words: "min" or "max"."""
     return "min" if spec.objective.directions[0] == "minimize" else "max"
-
-
-# Where a cluster keeps Tune experiments when the study does not say (docker-compose.yml sets
-# it to a volume every node mounts, so checkpoints outlive the job and a restore finds them).
-STORAGE_PATH_ENV = "HPO_RAY_STORAGE_PATH"
 
 
 def experiment_path(spec: StudySpec) -> str:
@@ -288,39 +192,25 @@ def experiment_path(spec: StudySpec) -> str:
     return str(Path(root).expanduser().absolute() / spec.name)
 
 
-def _resources(spec: StudySpec) -> dict[str, float]:
-    resources = spec.ray.get("resources_per_trial") or {}
-    return {"cpu": float(resources.get("cpu", 1)), "gpu": float(resources.get("gpu", 0))}
-
-
 def _max_steps(spec: StudySpec) -> int | None:
     max_steps = spec.training.get("max_steps")
     return int(max_steps) if isinstance(max_steps, int) and max_steps > 0 else None
 
 
-def _check_supported(spec: StudySpec) -> None:
-    if spec.objective.is_multi:
-        raise HpoError(
-            "objective: backend ray takes one metric (its schedulers compare one value); "
-            "use backend optuna for multi-objective studies"
-        )
-    if spec.sampler.name not in ("random", "tpe"):
-        raise HpoError(
-            f"sampler: {spec.sampler.name!r} is not available with backend ray; use random or tpe"
-        )
-
-
 def _with_absolute_paths(spec: StudySpec) -> StudySpec:
     """Tune runs trials in their own directories: pin the study's paths to this one."""
+    from hpo.storage.urls import sqlite_path
+
     training = dict(spec.training)
     training["output_dir"] = str(Path(spec.output_dir).expanduser().absolute())
     storage = spec.storage
-    from hpo.storage.urls import sqlite_path
-
     path = sqlite_path(storage)
     if path is not None and not path.is_absolute():
         storage = f"sqlite:///{path.absolute()}"
     return dataclasses.replace(spec, training=training, storage=storage)
+
+
+# --- counting trials ---------------------------------------------------------------------
 
 
 def _remaining_trials(spec: StudySpec) -> int:
@@ -330,11 +220,12 @@ def _remaining_trials(spec: StudySpec) -> int:
         return -1 if spec.budget.timeout_s else 1
     if Path(experiment_path(spec)).exists():
         return n_trials  # a restore: Tune's own count already covers its trials
-    return max(0, n_trials - _finished_ray_trials(spec))
+    # A study whose Ray experiment was deleted: its finished trials count.
+    return max(0, n_trials - _stored_trials(spec, "COMPLETE", "PRUNED"))
 
 
-def _finished_ray_trials(spec: StudySpec) -> int:
-    """Finished trials already in the storage (a study whose Ray experiment was deleted)."""
+def _stored_trials(spec: StudySpec, *states: str) -> int:
+    """How many of the study's trials the storage holds in `states` (optuna state names)."""
     from optuna.trial import TrialState
 
     from hpo.backends.ray.mirror import ensure_study
@@ -342,20 +233,11 @@ def _finished_ray_trials(spec: StudySpec) -> int:
 
     storage = open_storage(spec.storage)
     study_id = ensure_study(storage, spec.name, spec.objective.directions)
-    finished = (TrialState.COMPLETE, TrialState.PRUNED)
-    return len(storage.get_all_trials(study_id, deepcopy=False, states=finished))
+    wanted = tuple(TrialState[state] for state in states)
+    return len(storage.get_all_trials(study_id, deepcopy=False, states=wanted))
 
 
-def _unfinished_trials(spec: StudySpec) -> int:
-    """Mirrored trials still RUNNING after fit(): the run was interrupted."""
-    from optuna.trial import TrialState
-
-    from hpo.storage.rdb import open_storage
-
-    storage = open_storage(spec.storage)
-    study_id = storage.get_study_id_from_name(spec.name)
-    running = storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,))
-    return len(running)
+# --- the Ray cluster and the summary -----------------------------------------------------
 
 
 def _connect(address: str | None) -> None:
@@ -388,44 +270,3 @@ def _print_summary(spec: StudySpec, elapsed_s: float) -> None:
     )
     if best:
         print(f"best trial: {best}; see it with `hpo best`, or open `hpo dashboard`")
-
-
-# --- TPE that knows which trials the scheduler stopped ------------------------------------
-
-
-class TruthfulOptunaSearch(OptunaSearch):
-    """OptunaSearch that tells its sampler PRUNED for trials a scheduler stopped early.
-
-    Tune calls `on_trial_result` for every result except the one a scheduler answered with
-    STOP; a trial whose last result the searcher never saw was stopped early. OptunaSearch
-    itself tells such a trial COMPLETE with its truncated value, and TPE then models the
-    space on values of unfinished runs.
-    """
-
-    max_steps: int | None = None
-
-    def on_trial_result(self, trial_id: str, result: dict) -> None:
-        super().on_trial_result(trial_id, result)
-        self._seen_iterations = getattr(self, "_seen_iterations", {})
-        self._seen_iterations[trial_id] = result.get("training_iteration")
-
-    def on_trial_complete(
-        self, trial_id: str, result: dict | None = None, error: bool = False
-    ) -> None:
-        from optuna.trial import TrialState
-
-        seen = getattr(self, "_seen_iterations", {}).get(trial_id)
-        reached_end = (
-            self.max_steps is not None and (result or {}).get(STEP_KEY, 0) >= self.max_steps
-        )
-        stopped_early = (
-            result is not None
-            and not error
-            and result.get("training_iteration") != seen
-            and not reached_end
-        )
-        if not stopped_early or trial_id in self._completed_trials:
-            super().on_trial_complete(trial_id, result=result, error=error)
-            return
-        self._ot_study.tell(self._ot_trials[trial_id], state=TrialState.PRUNED)
-        self._completed_trials.add(trial_id)

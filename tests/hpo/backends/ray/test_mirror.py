@@ -13,7 +13,13 @@ import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution
 from optuna.trial import TrialState
 
-from hpo.attrs import BEST_CHECKPOINT_ATTR, FAIL_REASON_ATTR, RAY_TRIAL_ID_ATTR, STOPPED_BY_ATTR
+from hpo.attrs import (
+    BEST_CHECKPOINT_ATTR,
+    FAIL_REASON_ATTR,
+    RAY_TRIAL_ID_ATTR,
+    STEP_KEY,
+    STOPPED_BY_ATTR,
+)
 from hpo.backends.ray.mirror import OptunaMirror
 
 tune = pytest.importorskip("ray.tune")
@@ -29,7 +35,7 @@ def curve_trainable(config):
     for step in STEPS:
         if config["x"] < 0 and step == 20:
             raise ValueError("boom at step 20")
-        tune.report({"global_step": step, "eval_loss": config["x"] + 10.0 / step})
+        tune.report({STEP_KEY: step, "eval_loss": config["x"] + 10.0 / step})
 
 
 def _mirror(url: str, name: str = "mirrored") -> OptunaMirror:
@@ -80,7 +86,7 @@ def test_states_params_and_intermediate_values_at_global_steps(ray_local, tmp_pa
     # With the trials run one at a time, ASHA's first rung (step 10) holds x=1 when x=4
     # arrives, and stops x=4 there: it must be PRUNED, not COMPLETE as OptunaSearch has it.
     asha = tune.schedulers.ASHAScheduler(
-        time_attr="global_step", max_t=40, grace_period=10, reduction_factor=2
+        time_attr=STEP_KEY, max_t=40, grace_period=10, reduction_factor=2
     )
     _tuner(tmp_path, _mirror(url), scheduler=asha).fit()
 
@@ -117,7 +123,7 @@ class CrashOnce(tune.Callback):
         self.flag = flag
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
-        if trial.config["x"] == 4.0 and result["global_step"] == 20 and not self.flag.exists():
+        if trial.config["x"] == 4.0 and result[STEP_KEY] == 20 and not self.flag.exists():
             self.flag.touch()
             raise RuntimeError("driver crash")
 
@@ -154,7 +160,7 @@ def checkpointing_trainable(config):
                 handle.write(str(step))
             loss = 5.0 - step / 10.0 if step < 30 else 4.0  # best at step 20
             tune.report(
-                {"global_step": step, "eval_loss": loss},
+                {STEP_KEY: step, "eval_loss": loss},
                 checkpoint=tune.Checkpoint.from_directory(folder),
             )
 
@@ -186,11 +192,38 @@ def test_best_checkpoint_is_the_best_evaluation(ray_local, tmp_path):
 
 
 def slow_trainable(config):
+    """Reports every 0.2 s; each report blocks until the driver asks for the next one."""
     import time
 
     for step in range(1, 200):
         time.sleep(0.2)
-        tune.report({"global_step": step, "eval_loss": 1.0 / step})
+        tune.report({STEP_KEY: step, "eval_loss": 1.0 / step})
+
+
+TIME_BUDGET_S = 2
+
+
+class TimeBudgetFromFirstResult(tune.stopper.TimeoutStopper):
+    """Tune's time budget (TuneConfig(time_budget_s=...) is this TimeoutStopper) with its clock
+    started at the first result instead of the experiment's start.
+
+    With Tune's own clock the budget can run out before a slow Ray worker has reported at
+    all, leaving nothing to mirror. Tune calls the stopper on each result in the driver, just
+    before the callbacks see it, and `stop_all` after each event: the mirror has recorded the
+    first result before the budget starts, and the stop comes TIME_BUDGET_S later, long
+    before the trainable's 199 reports (0.2 s each) could end the trial on its own.
+    """
+
+    def __init__(self, timeout):
+        super().__init__(timeout)
+        self.first_result_seen = False
+
+    def __call__(self, trial_id, result):
+        self.first_result_seen = True
+        return super().__call__(trial_id, result)
+
+    def stop_all(self):
+        return self.first_result_seen and super().stop_all()
 
 
 def test_a_trial_cut_short_by_the_time_budget_is_pruned(ray_local, tmp_path):
@@ -202,13 +235,17 @@ def test_a_trial_cut_short_by_the_time_budget_is_pruned(ray_local, tmp_path):
         directions=["minimize"],
         distributions={},
         max_steps=199,
-        time_budget_s=3,
+        time_budget_s=TIME_BUDGET_S,
     )
     tune.Tuner(
         slow_trainable,
-        tune_config=tune.TuneConfig(metric="eval_loss", mode="min", time_budget_s=3),
+        tune_config=tune.TuneConfig(metric="eval_loss", mode="min"),
         run_config=tune.RunConfig(
-            name="exp", storage_path=str(tmp_path / "ray"), callbacks=[mirror], verbose=0
+            name="exp",
+            storage_path=str(tmp_path / "ray"),
+            stop=TimeBudgetFromFirstResult(TIME_BUDGET_S),
+            callbacks=[mirror],
+            verbose=0,
         ),
     ).fit()
     (trial,) = _trials(url)

@@ -21,6 +21,7 @@ from hpo.attrs import (
     PARAM_HISTORY_ATTR,
     RAY_TRIAL_PATH_ATTR,
 )
+from hpo.backends.ray import ray_compat
 
 tune = pytest.importorskip("ray.tune")
 cloudpickle = pytest.importorskip("ray.cloudpickle")
@@ -138,13 +139,13 @@ def test_each_scheduler_is_built_for_the_objective(tmp_path, scheduler, class_na
     }
     built = build_scheduler(load_study(tmp_path, study))
     assert type(built).__name__ == class_name
-    assert built._metric == "eval_loss"  # the name the trainer reports
-    assert built._mode == "max"
+    assert built.metric == "eval_loss"  # the name the trainer reports
+    assert ray_compat.scheduler_mode(built) == "max"
     if scheduler["name"] == "pbt":
         # A population trial resumes another's checkpoint: the architecture cannot mutate.
-        assert set(built._hyperparam_mutations) == {"learning_rate"}
+        assert set(ray_compat.pbt_mutations(built)) == {"learning_rate"}
     if scheduler["name"] == "pb2":
-        assert set(built._hyperparam_bounds) == {"learning_rate"}
+        assert set(ray_compat.pb2_bounds(built)) == {"learning_rate"}
 
 
 def report_curve(config):
@@ -155,13 +156,17 @@ def report_curve(config):
 def test_tpe_search_tells_its_sampler_pruned_for_scheduler_stops(ray_local, tmp_path):
     from optuna.distributions import FloatDistribution
 
-    from hpo.backends.ray.tuner import TruthfulOptunaSearch
+    from hpo.backends.ray.search import TruthfulOptunaSearch
 
+    # The searcher's own optuna study lives here: what its sampler was told is read back.
+    told = optuna.storages.InMemoryStorage()
     searcher = TruthfulOptunaSearch(
         space={"x": FloatDistribution(0.0, 10.0)},
         metric="eval_loss",
         mode="min",
         sampler=optuna.samplers.TPESampler(seed=1),
+        storage=told,
+        study_name="tpe",
     )
     searcher.max_steps = 40
     asha = tune.schedulers.ASHAScheduler(
@@ -179,7 +184,7 @@ def test_tpe_search_tells_its_sampler_pruned_for_scheduler_stops(ray_local, tmp_
         ),
         run_config=tune.RunConfig(storage_path=str(tmp_path / "ray"), verbose=0),
     ).fit()
-    trials = searcher._ot_study.get_trials()
+    trials = optuna.load_study(study_name="tpe", storage=told).get_trials()
     assert len(trials) == 5
     for trial in trials:
         if trial.state == TrialState.PRUNED:
@@ -205,8 +210,12 @@ def test_pbt_exploit_resumes_from_the_checkpoint_with_the_mutated_learning_rate(
         scheduler={
             "name": "pbt",
             "time_attr": "training_iteration",
-            "perturbation_interval": 1,
-            "synch": True,  # both trials meet at each evaluation: the exploit is certain
+            # One exploit, at the second evaluation (step 4), when 1e-6 has clearly lost. At
+            # every evaluation the worse trial would exploit the better one: a second exploit
+            # of the same donor, mutated to the same rate, changes the lineage of the newest
+            # checkpoint but not the config, so param_history cannot show it.
+            "perturbation_interval": 2,
+            "synch": True,  # both trials meet at step 4: the exploit is certain
             "quantile_fraction": 0.5,
             # The 1e-6 trial exploits the 3e-2 one and moves one place along this list
             # from 3e-2: its learning rate changes whichever way it moves.
