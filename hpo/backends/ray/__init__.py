@@ -1,7 +1,10 @@
 """The Ray Tune backend: a Tuner with Ray's schedulers, every trial mirrored into the study's storage.
 
 - `tuner`: builds and runs the Tuner (restored on a rerun), locally or on a cluster;
+- `trainable`: one Ray trial: the study's objective run inside a Tune session;
+- `search`: random search, or TPE (OptunaSearch) told which trials the scheduler stopped;
 - `mirror`: the Tune callback that writes each Ray trial into the Optuna storage;
+- `ray_compat`: the few uses of Ray's internals, each checked by a test;
 - `submit`: `hpo submit`, the study sent to a cluster through the Ray Jobs API.
-Importing this package imports neither ray nor torch.
+`hpo.backends.get("ray")` runs it. Importing this package imports neither ray nor torch.
 """
