@@ -1,20 +1,14 @@
 """The callbacks this package ships: early stopping and the progress bar."""
 
 import pytest
-from helpers.tiny_models import Regression, RegressionData
+from helpers.tiny_models import Regression, RegressionData, quiet_args
 
-from trainer import EarlyStoppingCallback, Trainer, TrainingArguments
-
-
-def _args(tmp_path, **kwargs):
-    base = dict(output_dir=str(tmp_path), disable_tqdm=True, save_strategy="no", logging_steps=1)
-    base.update(kwargs)
-    return TrainingArguments(**base)
+from trainer import EarlyStoppingCallback, Trainer
 
 
 def test_early_stopping(tmp_path):
     # lr 0 -> the eval loss never improves -> stop after `patience` non-improving evaluations
-    args = _args(
+    args = quiet_args(
         tmp_path,
         max_steps=100,
         per_device_train_batch_size=4,
@@ -35,7 +29,7 @@ def test_early_stopping(tmp_path):
 
 @pytest.mark.parametrize("disable", [True, False])
 def test_progress_bar_honours_disable_tqdm(tmp_path, capsys, disable):
-    args = _args(tmp_path, max_steps=3, per_device_train_batch_size=8, disable_tqdm=disable)
+    args = quiet_args(tmp_path, max_steps=3, per_device_train_batch_size=8, disable_tqdm=disable)
     Trainer(model=Regression(), args=args, train_dataset=RegressionData()).train()
     shown = "3/3" in capsys.readouterr().err
     assert shown is (not disable)

@@ -1,14 +1,8 @@
 """evaluate(): the loss, compute_metrics on the predictions, the prefixed metric names."""
 
-from helpers.tiny_models import Regression, RegressionData
+from helpers.tiny_models import Regression, RegressionData, quiet_args
 
-from trainer import Trainer, TrainingArguments
-
-
-def _args(tmp_path, **kwargs):
-    base = dict(output_dir=str(tmp_path), disable_tqdm=True, save_strategy="no", logging_steps=1)
-    base.update(kwargs)
-    return TrainingArguments(**base)
+from trainer import Trainer
 
 
 def test_compute_metrics_receives_predictions(tmp_path):
@@ -21,7 +15,7 @@ def test_compute_metrics_receives_predictions(tmp_path):
 
     trainer = Trainer(
         model=Regression(),
-        args=_args(tmp_path, max_steps=1),
+        args=quiet_args(tmp_path, max_steps=1),
         train_dataset=RegressionData(),
         eval_dataset=RegressionData(rows=12),
         compute_metrics=compute_metrics,

@@ -5,16 +5,10 @@ import os
 
 import pytest
 import torch
-from helpers.tiny_models import SEQ, Regression, RegressionData, TokenDataset, gpt2
+from helpers.tiny_models import SEQ, Regression, RegressionData, TokenDataset, gpt2, quiet_args
 
-from trainer import Trainer, TrainerCallback, TrainingArguments
+from trainer import Trainer, TrainerCallback
 from trainer.trainer import NonFiniteLossError
-
-
-def _args(tmp_path, **kwargs):
-    base = dict(output_dir=str(tmp_path), disable_tqdm=True, save_strategy="no", logging_steps=1)
-    base.update(kwargs)
-    return TrainingArguments(**base)
 
 
 def _one_step_over_the_whole_dataset(tmp_path, dataset, batch, accumulation):
@@ -29,7 +23,7 @@ def _one_step_over_the_whole_dataset(tmp_path, dataset, batch, accumulation):
         seen.append({"input_ids": kwargs["input_ids"], "labels": kwargs["labels"]})
 
     model.register_forward_pre_hook(record, with_kwargs=True)
-    args = _args(
+    args = quiet_args(
         tmp_path,
         max_steps=1,
         per_device_train_batch_size=batch,
@@ -60,7 +54,7 @@ def test_accumulation_normalises_over_all_tokens_of_the_step(tmp_path):
 
 def test_short_last_group_and_plain_module(tmp_path):
     # 10 rows, batch 4 -> 3 micro-batches per epoch; accumulation 2 -> 2 steps (the second short)
-    args = _args(
+    args = quiet_args(
         tmp_path,
         num_train_epochs=2,
         per_device_train_batch_size=4,
@@ -77,7 +71,7 @@ def test_short_last_group_and_plain_module(tmp_path):
 
 
 def test_metrics_logging_and_evaluation(tmp_path):
-    args = _args(
+    args = quiet_args(
         tmp_path,
         max_steps=6,
         per_device_train_batch_size=4,
@@ -131,7 +125,7 @@ def test_callbacks_can_stop_and_request_evaluation(tmp_path):
             self.events.append("end")
 
     steer = Steer()
-    args = _args(tmp_path, max_steps=50, per_device_train_batch_size=4, eval_strategy="no")
+    args = quiet_args(tmp_path, max_steps=50, per_device_train_batch_size=4, eval_strategy="no")
     trainer = Trainer(
         model=Regression(),
         args=args,
@@ -164,7 +158,9 @@ def test_a_callback_can_end_the_epoch(tmp_path):
             self.events.append(("end", state.global_step))
 
     half = HalfEpochs()
-    args = _args(tmp_path, num_train_epochs=3, per_device_train_batch_size=4, learning_rate=0.05)
+    args = quiet_args(
+        tmp_path, num_train_epochs=3, per_device_train_batch_size=4, learning_rate=0.05
+    )
     trainer = Trainer(
         model=Regression(), args=args, train_dataset=RegressionData(rows=16), callbacks=[half]
     )
@@ -195,7 +191,7 @@ def test_nan_loss_stops_with_the_step(tmp_path):
             return {"loss": loss * float("nan") if self.calls == 3 else loss}
 
     model = NanAt()
-    args = _args(tmp_path, max_steps=10, per_device_train_batch_size=4)
+    args = quiet_args(tmp_path, max_steps=10, per_device_train_batch_size=4)
     trainer = Trainer(model=model, args=args, train_dataset=RegressionData())
     before = None
 
@@ -218,8 +214,8 @@ def test_iterable_dataset_needs_max_steps_and_trains(tmp_path):
             return (data[i] for i in range(len(data)))
 
     with pytest.raises(ValueError, match="max_steps"):
-        Trainer(model=Regression(), args=_args(tmp_path), train_dataset=Stream())
-    args = _args(tmp_path, max_steps=7, per_device_train_batch_size=4)
+        Trainer(model=Regression(), args=quiet_args(tmp_path), train_dataset=Stream())
+    args = quiet_args(tmp_path, max_steps=7, per_device_train_batch_size=4)
     trainer = Trainer(model=Regression(), args=args, train_dataset=Stream())
     assert trainer.train().global_step == 7  # 3 batches per pass: the stream is restarted
 
@@ -243,7 +239,7 @@ def test_getitems_dataset_is_indexed_in_one_call(tmp_path):
 
     trainer = Trainer(
         model=Regression(),
-        args=_args(tmp_path, max_steps=4, per_device_train_batch_size=4),
+        args=quiet_args(tmp_path, max_steps=4, per_device_train_batch_size=4),
         train_dataset=Columnar(),
     )
     trainer.train()
@@ -254,11 +250,11 @@ def test_construction_errors(tmp_path):
     with pytest.raises(ValueError, match="eval_dataset"):
         Trainer(
             model=Regression(),
-            args=_args(tmp_path, eval_strategy="steps", eval_steps=2),
+            args=quiet_args(tmp_path, eval_strategy="steps", eval_steps=2),
             train_dataset=RegressionData(),
         )
     with pytest.raises(ValueError, match="exactly one of model= or model_init="):
-        Trainer(args=_args(tmp_path), train_dataset=RegressionData())
+        Trainer(args=quiet_args(tmp_path), train_dataset=RegressionData())
 
 
 def test_gpt2_learns_with_remove_unused_columns(tmp_path):
@@ -272,7 +268,7 @@ def test_gpt2_learns_with_remove_unused_columns(tmp_path):
         def __getitem__(self, i):
             return {**data[i], "row_id": i}
 
-    args = _args(
+    args = quiet_args(
         tmp_path, max_steps=30, per_device_train_batch_size=8, learning_rate=3e-3, logging_steps=10
     )
     trainer = Trainer(model=gpt2(dropout=0.0, seed=0), args=args, train_dataset=Extra())
@@ -284,7 +280,7 @@ def test_gpt2_learns_with_remove_unused_columns(tmp_path):
 
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])
 def test_mixed_precision_trains(tmp_path, precision):
-    args = _args(
+    args = quiet_args(
         tmp_path,
         max_steps=4,
         per_device_train_batch_size=8,
@@ -299,7 +295,7 @@ def test_mixed_precision_trains(tmp_path, precision):
 
 
 def test_epoch_strategies(tmp_path):
-    args = _args(
+    args = quiet_args(
         tmp_path,
         num_train_epochs=3,
         per_device_train_batch_size=8,
@@ -322,7 +318,7 @@ def test_epoch_strategies(tmp_path):
 
 
 def test_example_script_helpers(tmp_path, capsys):
-    args = _args(tmp_path, max_steps=2, per_device_train_batch_size=8)
+    args = quiet_args(tmp_path, max_steps=2, per_device_train_batch_size=8)
     trainer = Trainer(
         model=gpt2(dropout=0.0, seed=0), args=args, train_dataset=TokenDataset(rows=16)
     )

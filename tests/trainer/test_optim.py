@@ -3,19 +3,13 @@
 import math
 
 import pytest
-from helpers.tiny_models import Regression, RegressionData
+from helpers.tiny_models import Regression, RegressionData, quiet_args
 
-from trainer import Trainer, TrainingArguments
-
-
-def _args(tmp_path, **kwargs):
-    base = dict(output_dir=str(tmp_path), disable_tqdm=True, save_strategy="no", logging_steps=1)
-    base.update(kwargs)
-    return TrainingArguments(**base)
+from trainer import Trainer
 
 
 def test_warmup_and_schedule_follow_transformers(tmp_path):
-    args = _args(
+    args = quiet_args(
         tmp_path,
         max_steps=10,
         per_device_train_batch_size=4,
