@@ -57,7 +57,7 @@ class ArgumentProblem:
 class TrainingArgumentsError(ValueError):
     """TrainingArguments rejected its values; `problems` holds every one of them."""
 
-    def __init__(self, problems: list[ArgumentProblem], *, unknown_fields: bool = False) -> None:
+    def __init__(self, problems: list[ArgumentProblem], unknown_fields: bool = False) -> None:
         self.problems = list(problems)
         self.unknown_fields = unknown_fields
         if unknown_fields:
@@ -68,11 +68,7 @@ class TrainingArgumentsError(ValueError):
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Rebuilt from the problems (Ray and multiprocessing pickle exceptions).
-        return (_rebuild_error, (self.problems, self.unknown_fields))
-
-
-def _rebuild_error(problems: list[ArgumentProblem], unknown_fields: bool) -> TrainingArgumentsError:
-    return TrainingArgumentsError(problems, unknown_fields=unknown_fields)
+        return (type(self), (self.problems, self.unknown_fields))
 
 
 @dataclass(frozen=True)

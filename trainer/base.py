@@ -24,6 +24,8 @@ from trainer.trial import TrialPlan, plan_trial
 
 
 class TrainerBase:
+    """The Trainer's constructor, callbacks and post-training helpers (see the module doc)."""
+
     def __init__(
         self,
         model: torch.nn.Module | None = None,
@@ -154,9 +156,10 @@ class TrainerBase:
             )
         return plan.reporter.resume_checkpoint() if plan.reporter is not None else None
 
-    def _release(self, keep_model: bool) -> None:
-        """Drops the references this trainer holds to a run's model, optimizer and scheduler."""
-        if not keep_model:
+    def _release(self) -> None:
+        """Drops the references this trainer holds to a run's model (one model_init built),
+        optimizer and scheduler (the ones it built)."""
+        if self.model_init is not None:
             self.model = None
         if not self._user_optimizer:
             self.optimizer = self.lr_scheduler = None
@@ -181,16 +184,19 @@ class TrainerBase:
             self.processing_class.save_pretrained(directory)
 
     def log_metrics(self, split: str, metrics: dict[str, float]) -> None:
+        """Prints the metrics of a split, one per line, sorted by name."""
         print(f"***** {split} metrics *****")
         for key in sorted(metrics):
             print(f"  {key:<30} = {metrics[key]}")
 
     def save_metrics(self, split: str, metrics: dict[str, float]) -> None:
+        """Writes `{split}_results.json` into output_dir."""
         os.makedirs(self.args.output_dir, exist_ok=True)
         path = os.path.join(self.args.output_dir, f"{split}_results.json")
         with open(path, "w", encoding="utf-8") as handle:
             json.dump(metrics, handle, indent=2, sort_keys=True)
 
     def save_state(self) -> None:
+        """Writes the trainer state as `trainer_state.json` into output_dir."""
         os.makedirs(self.args.output_dir, exist_ok=True)
         self.state.save_to_json(os.path.join(self.args.output_dir, ckpt.TRAINER_STATE_NAME))

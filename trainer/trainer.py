@@ -55,6 +55,9 @@ class Trainer(TrainerBase):
         ignore_keys_for_eval: list[str] | None = None,
         **kwargs: Any,
     ) -> TrainOutput:
+        """Trains from scratch or from a checkpoint (a path, or True for the newest in
+        output_dir); `trial` is an optuna.Trial or a Ray Tune config dict whose params go onto a
+        copy of the args and to model_init."""
         if kwargs:
             raise ValueError(f"train() got unexpected arguments {sorted(kwargs)}")
         if self.train_dataset is None:
@@ -63,7 +66,7 @@ class Trainer(TrainerBase):
             self._args_template, trial, self.model_init, has_model=self.model is not None
         )
         args = self.args = plan.args
-        self._release(keep_model=self.model_init is None)
+        self._release()
         checkpoint = self._resume_path(resume_from_checkpoint, plan)
         batch, accumulation = args.per_device_train_batch_size, args.gradient_accumulation_steps
         if checkpoint is not None and args.auto_find_batch_size:
@@ -81,9 +84,7 @@ class Trainer(TrainerBase):
                 per_device_train_batch_size=batch_size,
                 gradient_accumulation_steps=accumulation_steps,
             )
-            return self._train_once(
-                plan, resume, batch_size, accumulation_steps, ignore_keys_for_eval
-            )
+            return self._train_once(plan, resume, ignore_keys_for_eval)
 
         try:
             return find_executable_batch_size(
@@ -91,24 +92,19 @@ class Trainer(TrainerBase):
                 batch,
                 accumulation,
                 auto_find_batch_size=args.auto_find_batch_size,
-                before_retry=lambda: self._release(keep_model=self.model_init is None),
+                before_retry=self._release,
             )
         except BaseException as error:
             # The traceback's frames hold the model and optimizer; clearing them lets the
             # memory go even while the caller still holds the exception (optuna does).
-            self._release(keep_model=self.model_init is None)
+            self._release()
             traceback.clear_frames(error.__traceback__)
             raise
 
     def _train_once(
-        self,
-        plan: TrialPlan,
-        checkpoint: str | None,
-        batch_size: int,
-        accumulation: int,
-        ignore_keys_for_eval: list[str] | None,
+        self, plan: TrialPlan, checkpoint: str | None, ignore_keys_for_eval: list[str] | None
     ) -> TrainOutput:
-        """One attempt at the whole run with a fixed per-device batch size."""
+        """One attempt at the whole run with the batch size and accumulation of self.args."""
         args = self.args
         if os.path.isdir(args.output_dir):
             ckpt.remove_leftovers(args.output_dir)  # temp dirs of a save that was killed
@@ -119,8 +115,8 @@ class Trainer(TrainerBase):
             plan,
             self._model_for_run(plan),
             self.train_dataset,
-            batch_size=batch_size,
-            accumulation=accumulation,
+            batch_size=args.per_device_train_batch_size,
+            accumulation=args.gradient_accumulation_steps,
             optimizer=self.optimizer if self._user_optimizer else None,
             scheduler=self.lr_scheduler,
             ignore_keys_for_eval=ignore_keys_for_eval,
@@ -393,6 +389,7 @@ class Trainer(TrainerBase):
         ignore_keys: list[str] | None = None,
         metric_key_prefix: str = "eval",
     ) -> dict[str, float]:
+        """Metrics of one pass over eval_dataset, logged and passed to on_evaluate."""
         dataset = eval_dataset if eval_dataset is not None else self.eval_dataset
         if dataset is None:
             raise ValueError("evaluate() needs eval_dataset= (here or in the Trainer)")
