@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from trainer.args import TrainingArguments
+from trainer.args import ArgumentProblem, TrainingArguments, TrainingArgumentsError
 
 _LAZY = {
     "Trainer": "trainer.trainer",
@@ -25,7 +25,7 @@ _LAZY = {
     "reporter_for": "trainer.trial",
 }
 
-__all__ = ["TrainingArguments", *_LAZY]
+__all__ = ["TrainingArguments", "TrainingArgumentsError", "ArgumentProblem", *_LAZY]
 
 
 def __getattr__(name: str) -> Any:

@@ -36,6 +36,42 @@ HUB_STRATEGIES = ("end", "every_save", "checkpoint", "all_checkpoints")
 
 
 @dataclass(frozen=True)
+class ArgumentProblem:
+    """One rejected value: its field, the value, and what is expected instead.
+
+    str() is `field=value: expected`, or `text` where the problem is a combination of fields
+    (the sentence then names each of them); `field` is the one a fix starts from.
+    """
+
+    field: str
+    value: Any
+    expected: str
+    text: str | None = None
+
+    def __str__(self) -> str:
+        return (
+            self.text if self.text is not None else f"{self.field}={self.value!r}: {self.expected}"
+        )
+
+
+class TrainingArgumentsError(ValueError):
+    """TrainingArguments rejected its values; `problems` holds every one of them."""
+
+    def __init__(self, problems: list[ArgumentProblem], unknown_fields: bool = False) -> None:
+        self.problems = list(problems)
+        self.unknown_fields = unknown_fields
+        if unknown_fields:
+            message = "Unknown TrainingArguments field(s): " + "; ".join(map(str, problems))
+        else:
+            message = "Invalid TrainingArguments:\n  - " + "\n  - ".join(map(str, problems))
+        super().__init__(message)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Rebuilt from the problems (Ray and multiprocessing pickle exceptions).
+        return (type(self), (self.problems, self.unknown_fields))
+
+
+@dataclass(frozen=True)
 class TrainingArguments:
     """The arguments of one training run; `dataclasses.replace(args, **changes)` makes a variant.
 
@@ -125,7 +161,7 @@ class TrainingArguments:
         _normalise(self)
         problems = _problems(self)
         if problems:
-            raise ValueError("Invalid TrainingArguments:\n  - " + "\n  - ".join(problems))
+            raise TrainingArgumentsError(problems)
 
     # --- derived values (Transformers names) ---
     @property
@@ -163,19 +199,17 @@ def _checked_init(self: TrainingArguments, *args: Any, **kwargs: Any) -> None:
     # field's name, the closest real one and a ValueError like every other bad value.
     unknown = sorted(set(kwargs) - FIELD_NAMES)
     if unknown:
-        raise ValueError(
-            "Unknown TrainingArguments field(s): "
-            + "; ".join(_unknown_field_message(name) for name in unknown)
-        )
+        problems = [_unknown_field(name, kwargs[name]) for name in unknown]
+        raise TrainingArgumentsError(problems, unknown_fields=True)
     _dataclass_init(self, *args, **kwargs)
 
 
-def _unknown_field_message(name: str) -> str:
+def _unknown_field(name: str, value: Any) -> ArgumentProblem:
     close = difflib.get_close_matches(name, sorted(FIELD_NAMES), n=1, cutoff=0.6)
     hint = (
         f"did you mean {close[0]!r}?" if close else "see trainer.TrainingArguments for the fields"
     )
-    return f"{name!r} is not a field ({hint})"
+    return ArgumentProblem(name, value, hint, text=f"{name!r} is not a field ({hint})")
 
 
 TrainingArguments.__init__ = _checked_init  # type: ignore[method-assign]
@@ -224,13 +258,13 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _problems(args: TrainingArguments) -> list[str]:
+def _problems(args: TrainingArguments) -> list[ArgumentProblem]:
     """Every invalid value at once, each naming the field, the value and what is allowed."""
-    problems: list[str] = []
+    problems: list[ArgumentProblem] = []
 
     def need(ok: bool, name: str, allowed: str) -> None:
         if not ok:
-            problems.append(f"{name}={getattr(args, name)!r}: {allowed}")
+            problems.append(ArgumentProblem(name, getattr(args, name), allowed))
 
     for name in ("per_device_train_batch_size", "per_device_eval_batch_size"):
         need(_is_int(getattr(args, name)) and getattr(args, name) >= 1, name, "an integer >= 1")
@@ -278,7 +312,14 @@ def _problems(args: TrainingArguments) -> list[str]:
         "a number in [0, 1]",
     )
     if args.bf16 and args.fp16:
-        problems.append("bf16=True and fp16=True: choose at most one mixed precision")
+        problems.append(
+            ArgumentProblem(
+                "bf16",
+                args.bf16,
+                "at most one mixed precision",
+                text="bf16=True and fp16=True: choose at most one mixed precision",
+            )
+        )
     for name, allowed in (
         ("logging_strategy", INTERVAL_STRATEGIES),
         ("eval_strategy", INTERVAL_STRATEGIES),
@@ -307,18 +348,29 @@ def _problems(args: TrainingArguments) -> list[str]:
         "dataloader_num_workers",
         "an integer >= 0",
     )
-    if args.dataloader_prefetch_factor is not None and args.dataloader_num_workers == 0:
-        problems.append(
-            f"dataloader_prefetch_factor={args.dataloader_prefetch_factor!r}: only valid with "
-            "dataloader_num_workers > 0"
-        )
+    need(
+        args.dataloader_prefetch_factor is None or args.dataloader_num_workers != 0,
+        "dataloader_prefetch_factor",
+        "only valid with dataloader_num_workers > 0",
+    )
     if args.lr_scheduler_type in ("reduce_lr_on_plateau", "greedy") and args.eval_strategy == "no":
         problems.append(
-            f"lr_scheduler_type={args.lr_scheduler_type!r} needs evaluations: set eval_strategy"
+            ArgumentProblem(
+                "lr_scheduler_type",
+                args.lr_scheduler_type,
+                "a schedule without evaluations, or an eval_strategy",
+                text=f"lr_scheduler_type={args.lr_scheduler_type!r} needs evaluations: "
+                "set eval_strategy",
+            )
         )
     if args.save_strategy == "best" and args.eval_strategy == "no":
         problems.append(
-            "save_strategy='best' saves when an evaluation improves: set eval_strategy too"
+            ArgumentProblem(
+                "save_strategy",
+                args.save_strategy,
+                "an eval_strategy too",
+                text="save_strategy='best' saves when an evaluation improves: set eval_strategy too",
+            )
         )
     problems.extend(_best_model_problems(args))
     return problems
@@ -328,19 +380,29 @@ def _positive_steps(value: Any) -> bool:
     return _is_number(value) and (0 < value < 1 or (_is_int(value) and value >= 1))
 
 
-def _best_model_problems(args: TrainingArguments) -> list[str]:
+def _best_model_problems(args: TrainingArguments) -> list[ArgumentProblem]:
     if not args.load_best_model_at_end or args.save_strategy == "best":
         return []
     if args.eval_strategy != args.save_strategy:
         return [
-            f"load_best_model_at_end=True needs save_strategy == eval_strategy (or "
-            f"save_strategy='best'), got eval_strategy={args.eval_strategy!r} and "
-            f"save_strategy={args.save_strategy!r}"
+            ArgumentProblem(
+                "load_best_model_at_end",
+                True,
+                "save_strategy == eval_strategy (or save_strategy='best')",
+                text="load_best_model_at_end=True needs save_strategy == eval_strategy (or "
+                f"save_strategy='best'), got eval_strategy={args.eval_strategy!r} and "
+                f"save_strategy={args.save_strategy!r}",
+            )
         ]
     if args.eval_strategy == "steps" and _is_int(args.eval_steps) and _is_int(args.save_steps):
         if args.save_steps % args.eval_steps:
             return [
-                f"load_best_model_at_end=True needs save_steps to be a multiple of eval_steps, "
-                f"got save_steps={args.save_steps} and eval_steps={args.eval_steps}"
+                ArgumentProblem(
+                    "load_best_model_at_end",
+                    True,
+                    "save_steps a multiple of eval_steps",
+                    text="load_best_model_at_end=True needs save_steps to be a multiple of "
+                    f"eval_steps, got save_steps={args.save_steps} and eval_steps={args.eval_steps}",
+                )
             ]
     return []

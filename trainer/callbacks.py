@@ -13,22 +13,13 @@ from typing import Any
 from trainer.args import TrainingArguments
 from trainer.state import TrainerState
 
-EVENTS = (
-    "on_init_end",
-    "on_train_begin",
-    "on_train_end",
-    "on_epoch_begin",
-    "on_epoch_end",
-    "on_step_begin",
-    "on_step_end",
-    "on_evaluate",
-    "on_save",
-    "on_log",
-)
-
 
 @dataclass
 class TrainerControl:
+    """Flags callbacks set to steer the loop. `should_training_stop` ends training;
+    `should_epoch_stop` ends the current epoch (cleared when the next one begins); the others
+    ask for an evaluation, a save or a log at the current step and are cleared after it."""
+
     should_training_stop: bool = False
     should_epoch_stop: bool = False
     should_evaluate: bool = False

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import re
 import shutil
 import tempfile
@@ -19,10 +18,12 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
 import torch
 from safetensors.torch import load_model, save_model
 
+from trainer.args import TrainingArguments
+from trainer.compat import uncompiled
+from trainer.rng import rng_state, set_rng_state
 from trainer.state import TrainerState
 
 WEIGHTS_NAME = "model.safetensors"
@@ -105,7 +106,7 @@ def save_training_state(
     model_only: bool = False,
 ) -> None:
     """Writes every file of a checkpoint into `directory` (the temporary one)."""
-    save_model(_unwrap(model), os.path.join(directory, WEIGHTS_NAME))
+    save_model(uncompiled(model), os.path.join(directory, WEIGHTS_NAME))
     if not model_only:
         if optimizer is not None:
             torch.save(optimizer.state_dict(), os.path.join(directory, OPTIMIZER_NAME))
@@ -119,8 +120,42 @@ def save_training_state(
     state.save_to_json(os.path.join(directory, TRAINER_STATE_NAME))
 
 
-def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
-    return getattr(model, "_orig_mod", model)  # torch.compile wraps the module
+def save_checkpoint(
+    args: TrainingArguments,
+    state: TrainerState,
+    *,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer | None,
+    scheduler: Any | None,
+    scaler: Any | None,
+    processing_class: Any = None,
+) -> str:
+    """Writes checkpoint-<global_step> atomically (with the processing class, if it saves),
+    then rotates old checkpoints; returns the new directory."""
+    step = state.global_step
+    final = checkpoint_dir(args.output_dir, step)
+    # Set before writing, so that the saved trainer_state.json names its own checkpoint.
+    state.last_checkpoint = final
+    if state.best_global_step == step:
+        state.best_model_checkpoint = final
+
+    def write(directory: str) -> None:
+        save_training_state(
+            directory,
+            model=model,
+            optimizer=optimizer,
+            scheduler=scheduler,
+            scaler=scaler,
+            state=state,
+            args_dict=args.to_dict(),
+            model_only=args.save_only_model,
+        )
+        if hasattr(processing_class, "save_pretrained"):
+            processing_class.save_pretrained(directory)
+
+    write_atomically(args.output_dir, step, write)
+    rotate(args.output_dir, args.save_total_limit, state.best_model_checkpoint)
+    return final
 
 
 def read_state(directory: str) -> TrainerState:
@@ -136,7 +171,7 @@ def read_state(directory: str) -> TrainerState:
 def load_weights(directory: str, model: torch.nn.Module) -> None:
     path = _require(directory, WEIGHTS_NAME)
     try:
-        missing, unexpected = load_model(_unwrap(model), path, strict=False)
+        missing, unexpected = load_model(uncompiled(model), path, strict=False)
     except Exception as error:  # safetensors raises its own error types for truncated files
         raise CheckpointError(
             f"checkpoint weights {path} are corrupt or unreadable: {error}"
@@ -185,42 +220,6 @@ def _torch_load(directory: str, name: str) -> Any:
         raise CheckpointError(
             f"checkpoint file {path} is corrupt or unreadable: {error}"
         ) from error
-
-
-def rng_state() -> dict[str, Any]:
-    legacy = np.random.get_state()
-    state: dict[str, Any] = {
-        "python": random.getstate(),
-        "numpy": {
-            "name": legacy[0],
-            "keys": torch.from_numpy(legacy[1].astype(np.int64)),
-            "pos": int(legacy[2]),
-            "has_gauss": int(legacy[3]),
-            "cached_gaussian": float(legacy[4]),
-        },
-        "cpu": torch.get_rng_state(),
-    }
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state: dict[str, Any]) -> None:
-    version, internal, gauss = state["python"]
-    random.setstate((version, tuple(internal), gauss))
-    numpy_state = state["numpy"]
-    np.random.set_state(
-        (
-            numpy_state["name"],
-            numpy_state["keys"].numpy().astype(np.uint32),
-            numpy_state["pos"],
-            numpy_state["has_gauss"],
-            numpy_state["cached_gaussian"],
-        )
-    )
-    torch.set_rng_state(state["cpu"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
 
 
 def sorted_checkpoints(output_dir: str) -> list[str]:

@@ -7,11 +7,14 @@ already seen by slicing the index list: no batch is loaded to be thrown away.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import torch
 from torch.utils.data import DataLoader, IterableDataset
+
+from trainer.args import TrainingArguments
 
 
 def default_collate(samples: Any) -> dict[str, Any]:
@@ -126,17 +129,70 @@ def make_loader(
     return DataLoader(dataset, batch_size=batch_size, drop_last=drop_last, **common)
 
 
-def loss_items(batch: Mapping[str, Any], shifts_labels: bool) -> torch.Tensor | int:
-    """How many loss terms a batch carries: label tokens that are not -100 (after the causal
-    shift when the model shifts), else the number of rows."""
-    labels = batch.get("labels") if isinstance(batch, Mapping) else None
-    if isinstance(labels, torch.Tensor):
-        if shifts_labels and labels.dim() > 1:
-            labels = labels[..., 1:]
-        if labels.is_floating_point():
-            return labels.shape[0]
-        return labels.ne(-100).sum()
-    return batch_rows(batch)
+def loader_for(
+    dataset: Any,
+    args: TrainingArguments,
+    *,
+    batch_size: int,
+    collate: Callable[[Any], Any],
+    sampler: EpochBatches | None,
+    on_accelerator: bool,
+) -> DataLoader:
+    """`make_loader` with the dataloader_* options of `args` (pinned memory only when the
+    batches go to an accelerator)."""
+    return make_loader(
+        dataset,
+        batch_size=batch_size,
+        collate=collate,
+        sampler=sampler,
+        num_workers=args.dataloader_num_workers,
+        pin_memory=args.dataloader_pin_memory and on_accelerator,
+        persistent_workers=args.dataloader_persistent_workers,
+        prefetch_factor=args.dataloader_prefetch_factor,
+        drop_last=args.dataloader_drop_last,
+    )
+
+
+def step_groups(
+    dataset: Any,
+    args: TrainingArguments,
+    *,
+    collate: Callable[[Any], Any],
+    batch_size: int,
+    accumulation: int,
+    epoch: int,
+    skip_steps: int,
+    on_accelerator: bool,
+) -> Iterator[list[Any]]:
+    """The micro-batches of one epoch, grouped per optimizer step, after the first
+    `skip_steps` steps' ones (a resume's position inside the epoch)."""
+    sampler = None
+    if is_map_style(dataset):
+        sampler = EpochBatches(
+            len(dataset),
+            batch_size,
+            args.data_seed if args.data_seed is not None else args.seed,
+            epoch,
+            drop_last=args.dataloader_drop_last,
+            skip=skip_steps * accumulation,
+        )
+    elif hasattr(dataset, "set_epoch"):
+        dataset.set_epoch(epoch)
+    loader = loader_for(
+        dataset,
+        args,
+        batch_size=batch_size,
+        collate=collate,
+        sampler=sampler,
+        on_accelerator=on_accelerator,
+    )
+    # An iterable has no index to jump to: the seen batches are read and dropped.
+    batches = (
+        loader if sampler is not None else itertools.islice(loader, skip_steps * accumulation, None)
+    )
+    iterator = iter(batches)
+    while group := list(itertools.islice(iterator, accumulation)):
+        yield group
 
 
 def batch_rows(batch: Any) -> int:

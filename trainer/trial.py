@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from trainer.args import FIELD_NAMES, TrainingArguments
 from trainer.callbacks import objective_name
+from trainer.compat import in_tune_session
 
 
 class Reporter(Protocol):
@@ -102,16 +103,6 @@ def is_optuna_trial(trial: Any) -> bool:
     return optuna is not None and isinstance(trial, optuna.trial.BaseTrial)
 
 
-def _in_ray_session() -> bool:
-    if "ray" not in sys.modules:
-        return False
-    try:
-        from ray.train._internal.session import get_session
-    except ImportError:  # pragma: no cover - layout of other ray versions
-        return False
-    return get_session() is not None
-
-
 def reporter_for(trial: Any, objective_metric: str) -> Reporter | None:
     """The reporter for a trial: optuna (single objective), Ray Tune (inside a Tune session),
     or None (no trial, a multi-objective optuna study, a plain dict outside Tune)."""
@@ -123,7 +114,7 @@ def reporter_for(trial: Any, objective_metric: str) -> Reporter | None:
             return None  # optuna cannot prune multi-objective trials (trial.report refuses)
         return OptunaReporter(trial, objective_metric)
     if isinstance(trial, Mapping):
-        return RayReporter(objective_metric) if _in_ray_session() else None
+        return RayReporter(objective_metric) if in_tune_session() else None
     raise ValueError(
         f"trial={type(trial).__name__}: train(trial=...) takes an optuna.Trial or a Ray Tune "
         "config dict"

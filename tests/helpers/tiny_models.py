@@ -1,8 +1,13 @@
-"""Tiny real models and data for the trainer tests (no downloads)."""
+"""Tiny real models and data for the trainer tests (no downloads), and the arguments of a
+quiet run of them."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
+
+from trainer import TrainingArguments
 
 VOCAB = 64
 SEQ = 16
@@ -72,3 +77,12 @@ class RegressionData(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         return {"x": self.x[index], "y": self.y[index]}
+
+
+def quiet_args(output_dir: Any, **kwargs: Any) -> TrainingArguments:
+    """Arguments for a tiny run: no progress bar, no checkpoints, a log row every step."""
+    base: dict[str, Any] = dict(
+        output_dir=str(output_dir), disable_tqdm=True, save_strategy="no", logging_steps=1
+    )
+    base.update(kwargs)
+    return TrainingArguments(**base)

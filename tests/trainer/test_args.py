@@ -1,11 +1,12 @@
 import dataclasses
+import pickle
 import subprocess
 import sys
 
 import pytest
 
 from trainer import TrainingArguments
-from trainer.args import SCHEDULER_NAMES
+from trainer.args import SCHEDULER_NAMES, ArgumentProblem, TrainingArgumentsError
 
 
 def test_defaults_match_transformers():
@@ -111,6 +112,37 @@ def test_several_problems_are_reported_together():
     with pytest.raises(ValueError) as error:
         TrainingArguments(max_steps=-2, learning_rate=-1.0)
     assert "max_steps=-2" in str(error.value) and "learning_rate=-1.0" in str(error.value)
+
+
+def test_problems_are_structured_and_the_message_lists_them():
+    with pytest.raises(TrainingArgumentsError) as error:
+        TrainingArguments(max_steps=-2, learning_rate=-1.0, bf16=True, fp16=True)
+    problems = error.value.problems
+    assert [(p.field, p.value) for p in problems] == [
+        ("max_steps", -2),
+        ("learning_rate", -1.0),
+        ("bf16", True),
+    ]
+    assert problems[1] == ArgumentProblem("learning_rate", -1.0, "a number >= 0")
+    assert str(problems[1]) == "learning_rate=-1.0: a number >= 0"
+    assert str(problems[2]) == "bf16=True and fp16=True: choose at most one mixed precision"
+    assert str(error.value) == "Invalid TrainingArguments:\n  - " + "\n  - ".join(
+        map(str, problems)
+    )
+    # Ray and multiprocessing pickle a worker's exception: it comes back whole
+    copy = pickle.loads(pickle.dumps(error.value))
+    assert str(copy) == str(error.value) and copy.problems == problems
+
+
+def test_unknown_fields_are_structured_too():
+    with pytest.raises(TrainingArgumentsError) as error:
+        TrainingArguments(learning_rte=0.1)
+    (problem,) = error.value.problems
+    assert (problem.field, problem.value) == ("learning_rte", 0.1)
+    assert str(error.value) == (
+        "Unknown TrainingArguments field(s): 'learning_rte' is not a field "
+        "(did you mean 'learning_rate'?)"
+    )
 
 
 def test_frozen_and_replace_revalidates():

@@ -1,11 +1,15 @@
 """auto_find_batch_size with a model that runs out of memory above 4 rows per batch."""
 
+import ast
+import pathlib
+
 import pytest
 import torch
 from helpers.tiny_models import Regression, RegressionData
 
+import trainer
 from trainer import Trainer, TrainingArguments
-from trainer.batch_size import smaller_batch
+from trainer.batch_size import find_executable_batch_size, smaller_batch
 
 LIMIT = 4
 
@@ -127,3 +131,38 @@ def test_without_auto_find_the_oom_propagates(tmp_path):
     )
     with pytest.raises(torch.OutOfMemoryError):
         trainer.train()
+
+
+def test_find_executable_batch_size_takes_any_callable():
+    calls = []
+    released = []
+
+    def attempt(batch_size, accumulation_steps):
+        calls.append((batch_size, accumulation_steps))
+        if batch_size > 3:
+            raise torch.OutOfMemoryError("simulated")
+        return "done"
+
+    result = find_executable_batch_size(attempt, 12, 1, before_retry=lambda: released.append(1))
+    assert result == "done"
+    assert calls == [(12, 1), (6, 2), (3, 4)]  # the effective batch stays 12
+    assert len(released) == 2
+
+
+def test_no_module_of_the_package_imports_the_trainer_module():
+    # trainer/trainer.py uses the other modules; none of them may use it back (__init__ aside).
+    package = pathlib.Path(trainer.__file__).parent
+    importers = []
+    for path in sorted(package.glob("*.py")):
+        if path.name == "__init__.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom):
+                names = [node.module or ""] + [f"{node.module}.{a.name}" for a in node.names]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            else:
+                continue
+            if "trainer.trainer" in names:
+                importers.append(path.name)
+    assert importers == []

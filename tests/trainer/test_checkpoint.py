@@ -260,7 +260,6 @@ def test_resume_true_without_checkpoint_is_an_error(tmp_path):
 KILLER = textwrap.dedent(
     """
     import os, signal, sys
-    sys.path[:0] = [{repo!r}, {tests!r}]
     import trainer.checkpoint as ckpt
     from helpers.tiny_models import Regression, RegressionData
     from trainer import Trainer, TrainingArguments
@@ -301,10 +300,16 @@ KILLER = textwrap.dedent(
 )
 def test_sigkill_during_save_leaves_earlier_checkpoints_intact(tmp_path, where, survivors):
     script = tmp_path / "killer.py"
-    script.write_text(KILLER.format(repo=REPO, tests=os.path.dirname(os.path.dirname(__file__))))
+    script.write_text(KILLER)
     out = tmp_path / "out"
+    # A subprocess imports `helpers` as pytest does (pythonpath = ["tests"]), this checkout first.
+    paths = [REPO, os.path.join(REPO, "tests"), os.environ.get("PYTHONPATH", "")]
+    path = os.pathsep.join(p for p in paths if p)
     result = subprocess.run(
-        [sys.executable, str(script), where, str(out)], capture_output=True, text=True
+        [sys.executable, str(script), where, str(out)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": path},
     )
     assert result.returncode == -signal.SIGKILL, result.stderr
     leftovers = [n for n in os.listdir(out) if n.startswith(".")]

@@ -5,22 +5,25 @@ import os
 
 import pytest
 import torch
-from helpers.tiny_models import SEQ, Regression, RegressionData, TokenDataset, gpt2
+from helpers.tiny_models import SEQ, Regression, RegressionData, TokenDataset, gpt2, quiet_args
 
-from trainer import EarlyStoppingCallback, Trainer, TrainerCallback, TrainingArguments
+from trainer import Trainer, TrainerCallback
 from trainer.trainer import NonFiniteLossError
 
 
-def _args(tmp_path, **kwargs):
-    base = dict(output_dir=str(tmp_path), disable_tqdm=True, save_strategy="no", logging_steps=1)
-    base.update(kwargs)
-    return TrainingArguments(**base)
-
-
-def _grads_after_one_step(tmp_path, dataset, batch, accumulation):
-    """Parameters after one optimizer step of SGD lr=1: reveals the accumulated gradient."""
+def _one_step_over_the_whole_dataset(tmp_path, dataset, batch, accumulation):
+    """One optimizer step of SGD lr=1 over all `batch * accumulation` rows of the dataset: the
+    parameters after it reveal the accumulated gradient. Also returns the training loss and the
+    micro-batches the model was given (recorded by a forward pre-hook)."""
+    assert len(dataset) == batch * accumulation  # so that the one step sees every row once
     model = gpt2(dropout=0.0, seed=0)
-    args = _args(
+    seen = []
+
+    def record(module, args, kwargs):
+        seen.append({"input_ids": kwargs["input_ids"], "labels": kwargs["labels"]})
+
+    model.register_forward_pre_hook(record, with_kwargs=True)
+    args = quiet_args(
         tmp_path,
         max_steps=1,
         per_device_train_batch_size=batch,
@@ -30,40 +33,28 @@ def _grads_after_one_step(tmp_path, dataset, batch, accumulation):
         lr_scheduler_type="constant",
         max_grad_norm=0.0,
     )
-    trainer = Trainer(model=model, args=args, train_dataset=dataset)
-    trainer._step_groups = lambda run, epoch, skip: iter(
-        [_fixed_groups(dataset, batch, accumulation)]
-    )
-    output = trainer.train()
-    return [p.detach().clone() for p in model.parameters()], output.training_loss
-
-
-def _fixed_groups(dataset, batch, accumulation):
-    rows = [dataset[i] for i in range(batch * accumulation)]
-    return [
-        {k: torch.stack([r[k] for r in rows[j * batch : (j + 1) * batch]]) for k in rows[0]}
-        for j in range(accumulation)
-    ]
+    output = Trainer(model=model, args=args, train_dataset=dataset).train()
+    return [p.detach().clone() for p in model.parameters()], output.training_loss, seen
 
 
 def test_accumulation_normalises_over_all_tokens_of_the_step(tmp_path):
     # Uneven padding: a mean of micro-batch means would weigh short rows more.
     dataset = TokenDataset(rows=8, pad_every=1)
-    one_batch, loss_one = _grads_after_one_step(tmp_path / "a", dataset, batch=8, accumulation=1)
-    accumulated, loss_acc = _grads_after_one_step(tmp_path / "b", dataset, batch=2, accumulation=4)
+    one_batch, loss_one, _ = _one_step_over_the_whole_dataset(tmp_path / "a", dataset, 8, 1)
+    accumulated, loss_acc, groups = _one_step_over_the_whole_dataset(tmp_path / "b", dataset, 2, 4)
+    assert len(groups) == 4 and all(len(g["input_ids"]) == 2 for g in groups)
     assert loss_acc == pytest.approx(loss_one, rel=1e-5)
     for a, b in zip(one_batch, accumulated, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
-    # and the naive mean of means differs on this data
+    # and the naive mean of means differs on this data, for the micro-batches the step used
     model = gpt2(dropout=0.0, seed=0)
-    groups = _fixed_groups(dataset, 2, 4)
     naive = sum(model(**g).loss.item() for g in groups) / 4
     assert abs(naive - loss_one) > 1e-3
 
 
 def test_short_last_group_and_plain_module(tmp_path):
     # 10 rows, batch 4 -> 3 micro-batches per epoch; accumulation 2 -> 2 steps (the second short)
-    args = _args(
+    args = quiet_args(
         tmp_path,
         num_train_epochs=2,
         per_device_train_batch_size=4,
@@ -80,7 +71,7 @@ def test_short_last_group_and_plain_module(tmp_path):
 
 
 def test_metrics_logging_and_evaluation(tmp_path):
-    args = _args(
+    args = quiet_args(
         tmp_path,
         max_steps=6,
         per_device_train_batch_size=4,
@@ -113,26 +104,6 @@ def test_metrics_logging_and_evaluation(tmp_path):
     assert output.training_loss == pytest.approx(sum(losses) / 3, rel=1e-4)
 
 
-def test_compute_metrics_receives_predictions(tmp_path):
-    seen = {}
-
-    def compute_metrics(prediction):
-        predictions, labels = prediction
-        seen["shape"] = predictions.shape
-        return {"mae": float(abs(predictions).mean())}
-
-    trainer = Trainer(
-        model=Regression(),
-        args=_args(tmp_path, max_steps=1),
-        train_dataset=RegressionData(),
-        eval_dataset=RegressionData(rows=12),
-        compute_metrics=compute_metrics,
-    )
-    metrics = trainer.evaluate()
-    assert seen["shape"] == (12,)
-    assert {"eval_loss", "eval_mae", "eval_runtime"} <= set(metrics)
-
-
 def test_callbacks_can_stop_and_request_evaluation(tmp_path):
     class Steer(TrainerCallback):
         def __init__(self):
@@ -154,7 +125,7 @@ def test_callbacks_can_stop_and_request_evaluation(tmp_path):
             self.events.append("end")
 
     steer = Steer()
-    args = _args(tmp_path, max_steps=50, per_device_train_batch_size=4, eval_strategy="no")
+    args = quiet_args(tmp_path, max_steps=50, per_device_train_batch_size=4, eval_strategy="no")
     trainer = Trainer(
         model=Regression(),
         args=args,
@@ -167,25 +138,44 @@ def test_callbacks_can_stop_and_request_evaluation(tmp_path):
     assert steer.events == ["begin", ("eval", 2, True), "end"]
 
 
-def test_early_stopping(tmp_path):
-    # lr 0 -> the eval loss never improves -> stop after `patience` non-improving evaluations
-    args = _args(
-        tmp_path,
-        max_steps=100,
-        per_device_train_batch_size=4,
-        eval_strategy="steps",
-        eval_steps=1,
-        learning_rate=0.0,
+def test_a_callback_can_end_the_epoch(tmp_path):
+    # 16 rows, batch 4: 4 steps per epoch; the callback ends every epoch after its 2nd step
+    class HalfEpochs(TrainerCallback):
+        def __init__(self):
+            self.events = []
+            self.steps_in_epoch = 0
+
+        def on_epoch_begin(self, args, state, control, **kwargs):
+            self.steps_in_epoch = 0
+            self.events.append(("begin", state.global_step))
+
+        def on_step_end(self, args, state, control, **kwargs):
+            self.steps_in_epoch += 1
+            if self.steps_in_epoch == 2:
+                control.should_epoch_stop = True
+
+        def on_epoch_end(self, args, state, control, **kwargs):
+            self.events.append(("end", state.global_step))
+
+    half = HalfEpochs()
+    args = quiet_args(
+        tmp_path, num_train_epochs=3, per_device_train_batch_size=4, learning_rate=0.05
     )
     trainer = Trainer(
-        model=Regression(),
-        args=args,
-        train_dataset=RegressionData(),
-        eval_dataset=RegressionData(),
-        callbacks=[EarlyStoppingCallback(early_stopping_patience=2)],
+        model=Regression(), args=args, train_dataset=RegressionData(rows=16), callbacks=[half]
     )
     output = trainer.train()
-    assert output.global_step == 3
+    # the next epoch starts after a stopped one, and training ends after the last
+    assert half.events == [
+        ("begin", 0),
+        ("end", 2),
+        ("begin", 2),
+        ("end", 4),
+        ("begin", 4),
+        ("end", 6),
+    ]
+    assert output.global_step == 6 and trainer.state.max_steps == 12
+    assert trainer.state.epoch_index == 3 and trainer.state.steps_in_epoch == 0
 
 
 def test_nan_loss_stops_with_the_step(tmp_path):
@@ -201,7 +191,7 @@ def test_nan_loss_stops_with_the_step(tmp_path):
             return {"loss": loss * float("nan") if self.calls == 3 else loss}
 
     model = NanAt()
-    args = _args(tmp_path, max_steps=10, per_device_train_batch_size=4)
+    args = quiet_args(tmp_path, max_steps=10, per_device_train_batch_size=4)
     trainer = Trainer(model=model, args=args, train_dataset=RegressionData())
     before = None
 
@@ -224,8 +214,8 @@ def test_iterable_dataset_needs_max_steps_and_trains(tmp_path):
             return (data[i] for i in range(len(data)))
 
     with pytest.raises(ValueError, match="max_steps"):
-        Trainer(model=Regression(), args=_args(tmp_path), train_dataset=Stream())
-    args = _args(tmp_path, max_steps=7, per_device_train_batch_size=4)
+        Trainer(model=Regression(), args=quiet_args(tmp_path), train_dataset=Stream())
+    args = quiet_args(tmp_path, max_steps=7, per_device_train_batch_size=4)
     trainer = Trainer(model=Regression(), args=args, train_dataset=Stream())
     assert trainer.train().global_step == 7  # 3 batches per pass: the stream is restarted
 
@@ -249,7 +239,7 @@ def test_getitems_dataset_is_indexed_in_one_call(tmp_path):
 
     trainer = Trainer(
         model=Regression(),
-        args=_args(tmp_path, max_steps=4, per_device_train_batch_size=4),
+        args=quiet_args(tmp_path, max_steps=4, per_device_train_batch_size=4),
         train_dataset=Columnar(),
     )
     trainer.train()
@@ -260,35 +250,11 @@ def test_construction_errors(tmp_path):
     with pytest.raises(ValueError, match="eval_dataset"):
         Trainer(
             model=Regression(),
-            args=_args(tmp_path, eval_strategy="steps", eval_steps=2),
+            args=quiet_args(tmp_path, eval_strategy="steps", eval_steps=2),
             train_dataset=RegressionData(),
         )
     with pytest.raises(ValueError, match="exactly one of model= or model_init="):
-        Trainer(args=_args(tmp_path), train_dataset=RegressionData())
-
-
-def test_warmup_and_schedule_follow_transformers(tmp_path):
-    args = _args(
-        tmp_path,
-        max_steps=10,
-        per_device_train_batch_size=4,
-        warmup_steps=4,
-        learning_rate=1.0,
-        optim="sgd",
-        lr_scheduler_type="cosine",
-        max_grad_norm=0.0,
-    )
-    trainer = Trainer(model=Regression(), args=args, train_dataset=RegressionData())
-    trainer.train()
-    rates = [r["learning_rate"] for r in trainer.state.log_history if "learning_rate" in r]
-    # lr logged after step k is the schedule at k (warmup 4 steps, cosine to 0 at 10)
-    expected = [
-        min(k / 4, 0.5 * (1 + math.cos(math.pi * (k - 4) / 6)))
-        if k < 4
-        else 0.5 * (1 + math.cos(math.pi * (k - 4) / 6))
-        for k in range(1, 11)
-    ]
-    assert rates == pytest.approx(expected, abs=1e-6)
+        Trainer(args=quiet_args(tmp_path), train_dataset=RegressionData())
 
 
 def test_gpt2_learns_with_remove_unused_columns(tmp_path):
@@ -302,7 +268,7 @@ def test_gpt2_learns_with_remove_unused_columns(tmp_path):
         def __getitem__(self, i):
             return {**data[i], "row_id": i}
 
-    args = _args(
+    args = quiet_args(
         tmp_path, max_steps=30, per_device_train_batch_size=8, learning_rate=3e-3, logging_steps=10
     )
     trainer = Trainer(model=gpt2(dropout=0.0, seed=0), args=args, train_dataset=Extra())
@@ -314,7 +280,7 @@ def test_gpt2_learns_with_remove_unused_columns(tmp_path):
 
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])
 def test_mixed_precision_trains(tmp_path, precision):
-    args = _args(
+    args = quiet_args(
         tmp_path,
         max_steps=4,
         per_device_train_batch_size=8,
@@ -329,7 +295,7 @@ def test_mixed_precision_trains(tmp_path, precision):
 
 
 def test_epoch_strategies(tmp_path):
-    args = _args(
+    args = quiet_args(
         tmp_path,
         num_train_epochs=3,
         per_device_train_batch_size=8,
@@ -351,16 +317,8 @@ def test_epoch_strategies(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["checkpoint-2", "checkpoint-4", "checkpoint-6"]
 
 
-@pytest.mark.parametrize("disable", [True, False])
-def test_progress_bar_honours_disable_tqdm(tmp_path, capsys, disable):
-    args = _args(tmp_path, max_steps=3, per_device_train_batch_size=8, disable_tqdm=disable)
-    Trainer(model=Regression(), args=args, train_dataset=RegressionData()).train()
-    shown = "3/3" in capsys.readouterr().err
-    assert shown is (not disable)
-
-
 def test_example_script_helpers(tmp_path, capsys):
-    args = _args(tmp_path, max_steps=2, per_device_train_batch_size=8)
+    args = quiet_args(tmp_path, max_steps=2, per_device_train_batch_size=8)
     trainer = Trainer(
         model=gpt2(dropout=0.0, seed=0), args=args, train_dataset=TokenDataset(rows=16)
     )

@@ -2,6 +2,7 @@
 reporting and pruning with a real SQLite study, release of every trial's model."""
 
 import gc
+import os
 import subprocess
 import sys
 import weakref
@@ -13,6 +14,11 @@ from helpers.tiny_models import Regression, RegressionData
 
 from trainer import Trainer, TrainingArguments
 from trainer.trainer import NonFiniteLossError
+
+TESTS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# A subprocess imports `helpers` as pytest does (pythonpath = ["tests"]), this checkout first.
+PATHS = [os.path.dirname(TESTS), TESTS, os.environ.get("PYTHONPATH", "")]
+TESTS_ON_PYTHONPATH = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in PATHS if p)}
 
 
 def _args(tmp_path, **kwargs):
@@ -34,7 +40,6 @@ def _args(tmp_path, **kwargs):
 def test_importing_and_training_loads_neither_optuna_nor_ray():
     code = (
         "import sys\n"
-        "sys.path.insert(0, 'tests/trainer')\n"
         "import trainer\n"
         "from trainer import Trainer, TrainingArguments, TrainOutput, TrainerState, TrainerCallback\n"
         "from trainer import TrainerControl, EarlyStoppingCallback\n"
@@ -46,7 +51,7 @@ def test_importing_and_training_loads_neither_optuna_nor_ray():
         "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('optuna', 'ray'))\n"
         "assert not loaded, loaded\n"
     )
-    subprocess.run([sys.executable, "-c", code], check=True)
+    subprocess.run([sys.executable, "-c", code], check=True, env=TESTS_ON_PYTHONPATH)
 
 
 def test_trial_params_go_onto_a_copy_before_seeding_and_model_init(tmp_path):

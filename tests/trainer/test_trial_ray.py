@@ -5,23 +5,32 @@ import json
 import os
 
 import pytest
+from helpers import tiny_models
+from helpers.tiny_models import Regression, RegressionData
 
 pytestmark = pytest.mark.slow
 
 
-def test_ray_reports_checkpoints_and_resumes_a_retried_trial(ray_local, tmp_path):
+@pytest.fixture
+def tiny_models_by_value():
+    """Ray's workers cannot import `helpers` (pytest's pythonpath is not theirs, and Tune passes
+    no PYTHONPATH to a trial): the trainable takes the tiny models with it, pickled by value."""
+    from ray import cloudpickle
+
+    cloudpickle.register_pickle_by_value(tiny_models)
+    yield
+    cloudpickle.unregister_pickle_by_value(tiny_models)
+
+
+def test_ray_reports_checkpoints_and_resumes_a_retried_trial(
+    ray_local, tiny_models_by_value, tmp_path
+):
     from ray import tune
 
     marker_dir = str(tmp_path / "markers")
     os.makedirs(marker_dir)
-    tests_dir = os.path.dirname(os.path.dirname(__file__))
 
     def trainable(config):
-        import sys
-
-        sys.path.insert(0, tests_dir)
-        from helpers.tiny_models import Regression, RegressionData
-
         from trainer import Trainer, TrainerCallback, TrainingArguments
 
         attempt = len(os.listdir(marker_dir))

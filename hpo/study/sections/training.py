@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -11,8 +10,6 @@ from hpo.study.guarded_calls import one_line
 from hpo.study.problems import did_you_mean
 from hpo.study.reader import Reader
 from hpo.study.sections.model import end_value
-
-_FIELD_MESSAGE = re.compile(r"^(?P<field>[a-z_][a-z0-9_]*)=")
 
 
 def read_training(reader: Reader) -> tuple[dict[str, Any], frozenset[str]]:
@@ -35,16 +32,14 @@ def check_training_values(
     field_names: frozenset[str],
 ) -> None:
     """TrainingArguments judges the shared values, then each end of the space."""
-    from trainer.args import TrainingArguments
-
-    base = _rejections(TrainingArguments, training)
+    base = _rejections(training)
     for field, message in base:
         reader.problems.add(f"training.{field}" if field else "training", message)
     seen = {message for _, message in base}
     training_params = [p for p in space if not p.is_model_param and p.name in field_names]
     for end in ("low", "high"):
         point = {p.name: end_value(p, end) for p in training_params}
-        for field, message in _rejections(TrainingArguments, {**training, **point}):
+        for field, message in _rejections({**training, **point}):
             if message in seen:
                 continue
             seen.add(message)
@@ -54,18 +49,15 @@ def check_training_values(
             reader.problems.add(path, f"at the {end} end of the space: {message}")
 
 
-def _rejections(cls: type, values: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """(field, message) for each value TrainingArguments rejects; empty when it accepts them."""
+def _rejections(values: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(field, message) for each value TrainingArguments rejects; empty when it accepts them.
+    The field is "" for an error that names none."""
+    from trainer.args import TrainingArguments, TrainingArgumentsError
+
     try:
-        cls(**values)
+        TrainingArguments(**values)
+    except TrainingArgumentsError as error:
+        return [(problem.field, str(problem)) for problem in error.problems]
     except (ValueError, TypeError) as error:
-        items = [
-            line.strip()[2:] for line in str(error).splitlines() if line.strip().startswith("- ")
-        ]
-        items = items or [one_line(error)]
-        result = []
-        for item in items:
-            match = _FIELD_MESSAGE.match(item)
-            result.append((match.group("field") if match else "", item))
-        return result
+        return [("", one_line(error))]
     return []

@@ -1,0 +1,202 @@
+"""What a Trainer holds between runs and the Transformers API around its loop.
+
+`TrainerBase` takes the constructor arguments (checked once), the callbacks and their events,
+the model or model_init, and the helpers example scripts call after training (`save_model`,
+`log_metrics`, `save_metrics`, `save_state`). `trainer.Trainer` adds train() and evaluate().
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from trainer import checkpoint as ckpt
+from trainer.args import TrainingArguments
+from trainer.callbacks import CallbackHandler, ProgressCallback, TrainerControl
+from trainer.data import default_collate, is_map_style
+from trainer.state import TrainerState
+from trainer.trial import TrialPlan, plan_trial
+
+
+class TrainerBase:
+    """The Trainer's constructor, callbacks and post-training helpers (see the module doc)."""
+
+    def __init__(
+        self,
+        model: torch.nn.Module | None = None,
+        args: TrainingArguments | None = None,
+        train_dataset: Any = None,
+        eval_dataset: Any = None,
+        data_collator: Callable[[Any], Any] | None = None,
+        model_init: Callable[..., torch.nn.Module] | None = None,
+        compute_metrics: Callable[[Any], dict[str, float]] | None = None,
+        callbacks: list[Any] | None = None,
+        optimizers: tuple[Any, Any] = (None, None),
+        *,
+        processing_class: Any = None,
+    ) -> None:
+        args = args if args is not None else TrainingArguments()
+        if not isinstance(args, TrainingArguments):
+            raise ValueError(
+                f"args={type(args).__name__}: pass trainer.TrainingArguments (same field names as "
+                "transformers.TrainingArguments)"
+            )
+        if (model is None) == (model_init is None):
+            raise ValueError(
+                "Trainer needs exactly one of model= or model_init= (got both or neither)"
+            )
+        if model_init is not None and optimizers != (None, None):
+            raise ValueError(
+                "optimizers= cannot be combined with model_init=: each train() builds a fresh model, "
+                "so the trainer must build its optimizer too"
+            )
+        if args.eval_strategy != "no" and eval_dataset is None:
+            raise ValueError(
+                f"eval_strategy={args.eval_strategy!r} needs eval_dataset=; pass one or set "
+                "eval_strategy='no'"
+            )
+        if train_dataset is not None and not is_map_style(train_dataset) and args.max_steps <= 0:
+            raise ValueError(
+                "max_steps=-1 with an iterable train_dataset (no length): set max_steps to a positive "
+                "number of optimizer steps"
+            )
+        self._args_template = args
+        self.args = args
+        self.model = model
+        self.model_init = model_init
+        self.train_dataset = train_dataset
+        self.eval_dataset = eval_dataset
+        self.data_collator = data_collator or default_collate
+        self.compute_metrics = compute_metrics
+        # A tokenizer or processor (Transformers' name); saved into every checkpoint if it can be.
+        self.processing_class = processing_class
+        self.optimizer, self.lr_scheduler = optimizers
+        self._user_optimizer = optimizers[0] is not None
+        self.state = TrainerState()
+        self.control = TrainerControl()
+        self.callback_handler = CallbackHandler([ProgressCallback(), *(callbacks or [])])
+        self._initial_weights: dict[str, torch.Tensor] | None = None
+        self.control = self._call("on_init_end")
+
+    # --- callbacks (Transformers API) ---
+    def add_callback(self, callback: Any) -> None:
+        self.callback_handler.add(callback)
+
+    def pop_callback(self, callback: Any) -> Any | None:
+        return self.callback_handler.pop(callback)
+
+    def remove_callback(self, callback: Any) -> None:
+        self.callback_handler.pop(callback)
+
+    def _call(self, event: str, **kwargs: Any) -> TrainerControl:
+        return self.callback_handler.call(
+            event,
+            self.args,
+            self.state,
+            self.control,
+            model=self.model,
+            optimizer=self.optimizer,
+            lr_scheduler=self.lr_scheduler,
+            **kwargs,
+        )
+
+    def log(self, logs: dict[str, float]) -> None:
+        """Appends a row (with epoch and step) to state.log_history and calls on_log."""
+        row = {**logs, "epoch": round(self.state.epoch, 4), "step": self.state.global_step}
+        self.state.log_history.append(row)
+        self.control = self._call("on_log", logs=logs)
+
+    # --- the model and optimizer of a run ---
+    def _model_for_run(self, plan: TrialPlan) -> torch.nn.Module:
+        if self.model_init is None:
+            assert self.model is not None
+            if self.args.auto_find_batch_size:
+                self._remember_or_restore_initial_weights(self.model)
+            return self.model
+        model = plan.call_model_init(self.model_init)
+        if not isinstance(model, torch.nn.Module):
+            raise ValueError(
+                f"model_init returned {type(model).__name__}, expected a torch.nn.Module"
+            )
+        return model
+
+    def _remember_or_restore_initial_weights(self, model: torch.nn.Module) -> None:
+        # Without model_init, a retry after OOM must still start from the initial weights,
+        # not from the half-trained ones (which Transformers keeps).
+        if self._initial_weights is None:
+            self._initial_weights = {
+                k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()
+            }
+        else:
+            model.load_state_dict(self._initial_weights)
+
+    def _model_outside_train(self) -> torch.nn.Module:
+        """A model for evaluate() before any train(): model_init called without a trial."""
+        if self.model_init is None:
+            raise ValueError("no model: pass model= or model_init= to the Trainer")
+        plan = plan_trial(self.args, None, self.model_init, has_model=False)
+        return plan.call_model_init(self.model_init)
+
+    def _resume_path(self, resume: str | bool | None, plan: TrialPlan) -> str | None:
+        if resume is True:
+            return ckpt.latest_checkpoint(self.args.output_dir)
+        if isinstance(resume, (str, os.PathLike)):
+            path = os.fspath(resume)
+            ckpt.read_state(path)  # fail now, with the path, if it is missing or corrupt
+            return path
+        if resume not in (None, False):
+            raise ValueError(
+                f"resume_from_checkpoint={resume!r}: pass a checkpoint path, True (newest in "
+                "output_dir) or None"
+            )
+        return plan.reporter.resume_checkpoint() if plan.reporter is not None else None
+
+    def _release(self) -> None:
+        """Drops the references this trainer holds to a run's model (one model_init built),
+        optimizer and scheduler (the ones it built)."""
+        if self.model_init is not None:
+            self.model = None
+        if not self._user_optimizer:
+            self.optimizer = self.lr_scheduler = None
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+    # --- the helpers Transformers example scripts call after training ---
+    def save_model(self, output_dir: str | None = None) -> None:
+        """Writes the model (save_pretrained for Transformers models, else model.safetensors)."""
+        directory = output_dir or self.args.output_dir
+        if self.model is None:
+            raise ValueError("save_model(): there is no model yet; call train() first")
+        os.makedirs(directory, exist_ok=True)
+        if hasattr(self.model, "save_pretrained"):
+            self.model.save_pretrained(directory)
+        else:
+            from safetensors.torch import save_model
+
+            save_model(self.model, os.path.join(directory, ckpt.WEIGHTS_NAME))
+        if hasattr(self.processing_class, "save_pretrained"):
+            self.processing_class.save_pretrained(directory)
+
+    def log_metrics(self, split: str, metrics: dict[str, float]) -> None:
+        """Prints the metrics of a split, one per line, sorted by name."""
+        print(f"***** {split} metrics *****")
+        for key in sorted(metrics):
+            print(f"  {key:<30} = {metrics[key]}")
+
+    def save_metrics(self, split: str, metrics: dict[str, float]) -> None:
+        """Writes `{split}_results.json` into output_dir."""
+        os.makedirs(self.args.output_dir, exist_ok=True)
+        path = os.path.join(self.args.output_dir, f"{split}_results.json")
+        with open(path, "w", encoding="utf-8") as handle:
+            json.dump(metrics, handle, indent=2, sort_keys=True)
+
+    def save_state(self) -> None:
+        """Writes the trainer state as `trainer_state.json` into output_dir."""
+        os.makedirs(self.args.output_dir, exist_ok=True)
+        self.state.save_to_json(os.path.join(self.args.output_dir, ckpt.TRAINER_STATE_NAME))

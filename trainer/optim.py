@@ -1,0 +1,94 @@
+"""The optimizer and the learning-rate schedule: built as Transformers builds them, and given
+back their own hyperparameters after a checkpoint's state is loaded into them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from trainer.args import TrainingArguments
+from trainer.compat import reschedule_from
+
+
+def build_optimizer(model: torch.nn.Module, args: TrainingArguments) -> torch.optim.Optimizer:
+    """AdamW (or SGD) over two groups: decayed weights, then biases and norms without decay."""
+    decay, no_decay = [], []
+    norm_params = {
+        id(p)
+        for module in model.modules()
+        if "norm" in type(module).__name__.lower()
+        for p in module.parameters(recurse=False)
+    }
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        # Transformers' rule: no weight decay on biases and normalisation weights.
+        (no_decay if name.endswith("bias") or id(param) in norm_params else decay).append(param)
+    groups = [
+        {"params": decay, "weight_decay": args.weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+    # Always the same two groups (Transformers' layout), whatever weight_decay is: a checkpoint
+    # must load into a run with another weight_decay (PBT mutates it), and group 0 is the
+    # decayed one for code that adjusts it.
+    groups = [group for group in groups if group["params"]]
+    if args.optim == "sgd":
+        return torch.optim.SGD(groups, lr=args.learning_rate)
+    return torch.optim.AdamW(
+        groups,
+        lr=args.learning_rate,
+        betas=(args.adam_beta1, args.adam_beta2),
+        eps=args.adam_epsilon,
+        # Same algorithm either way; the multi-tensor kernel is faster than torch's default
+        # per-parameter loop on CPU (where torch does not pick it by itself).
+        fused=True if args.optim == "adamw_torch_fused" else None,
+        foreach=True if args.optim == "adamw_torch" else None,
+    )
+
+
+def build_scheduler(
+    optimizer: torch.optim.Optimizer, args: TrainingArguments, max_steps: int
+) -> Any:
+    """`transformers.get_scheduler` for `lr_scheduler_type`, with the run's warmup."""
+    from transformers.optimization import get_scheduler
+
+    return get_scheduler(
+        args.lr_scheduler_type,
+        optimizer,
+        num_warmup_steps=args.get_warmup_steps(max_steps),
+        num_training_steps=max_steps,
+        scheduler_specific_kwargs=args.lr_scheduler_kwargs or {},
+    )
+
+
+def steps_on_metrics(args: TrainingArguments) -> bool:
+    """Whether the scheduler steps on each evaluation's metric instead of on each step."""
+    return args.lr_scheduler_type in ("reduce_lr_on_plateau", "greedy")
+
+
+def apply_hyperparameters(
+    optimizer: torch.optim.Optimizer, scheduler: Any, args: TrainingArguments
+) -> None:
+    """After loading an optimizer state, put this run's hyperparameters back over the saved ones.
+
+    `load_state_dict` restores the learning rate, decay and betas the checkpoint was saved with;
+    a run resumed with other values (a PBT mutation, a user's change) must train with its own.
+    The optimizer's moments and the schedule's position are kept. With unchanged values this
+    changes nothing, so an exact resume stays bitwise exact.
+    """
+    for index, group in enumerate(optimizer.param_groups):
+        if index == 0 and len(optimizer.param_groups) == 2:
+            group["weight_decay"] = args.weight_decay  # group 1 holds biases and norms: no decay
+        if "betas" in group:
+            group["betas"] = (args.adam_beta1, args.adam_beta2)
+            group["eps"] = args.adam_epsilon
+    lr_changed = any(
+        group.get("initial_lr", args.learning_rate) != args.learning_rate
+        for group in optimizer.param_groups
+    )
+    if not lr_changed or not hasattr(scheduler, "base_lrs") or not hasattr(scheduler, "lr_lambdas"):
+        return
+    for group in optimizer.param_groups:
+        group["initial_lr"] = args.learning_rate
+    reschedule_from(scheduler, args.learning_rate)
