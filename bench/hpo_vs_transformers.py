@@ -124,26 +124,14 @@ def hp_space_from(space: dict[str, dict[str, Any]]):
 
 
 def model_init_from(config: dict[str, Any]):
-    """A fresh tiny GPT-2 per trial, built from its config (model.* params override it)."""
+    """A fresh tiny GPT-2 per trial, built from its config (model.* params override it).
 
-    def model_init(trial=None):
-        from transformers import AutoConfig, AutoModelForCausalLM
+    The very model_init `hpo run` uses for this study, so both sides train the same model.
+    """
+    from hpo.data.models import build_model_init
+    from hpo.spec import ModelSpec
 
-        overrides = {}
-        if trial is not None and hasattr(trial, "params"):
-            overrides = {
-                k.removeprefix("model."): v
-                for k, v in trial.params.items()
-                if k.startswith("model.")
-            }
-        kwargs = {k: v for k, v in config.items() if k != "model_type"}
-        # Byte vocabulary: GPT-2's default bos/eos id (50256) would be out of range.
-        kwargs.setdefault("bos_token_id", 0)
-        kwargs.setdefault("eos_token_id", 0)
-        cfg = AutoConfig.for_model(config["model_type"], **{**kwargs, **overrides})
-        return AutoModelForCausalLM.from_config(cfg)
-
-    return model_init
+    return build_model_init(ModelSpec(task="causal-lm", config=dict(config)))
 
 
 # ---------------------------------------------------------------------------------------------
