@@ -20,12 +20,13 @@ WORKER_ATTR = "worker"  # "host:pid" of the process running the trial
 FIRST_STEP_ATTR = "first_step"  # the first optimizer step this run of the trial trained
 RESUMED_FROM_ATTR = "resumed_from"  # the checkpoint a retried trial resumed from
 INTERRUPTED = "interrupted"  # the fail reason of a trial stopped by Ctrl-C (not a failure)
-RETRY_OF_SYSTEM_ATTR = "failed_trial"  # set by optuna's retry callback on the WAITING copy
 
 # --- Ray backend (the mirror) -----------------------------------------------------------------
 RAY_TRIAL_ID_ATTR = "ray_trial_id"
 RAY_TRIAL_PATH_ATTR = "ray_trial_path"
-STOPPED_BY_ATTR = "stopped_by"  # "scheduler" | "time_budget" on a PRUNED trial
+STOPPED_BY_ATTR = "stopped_by"  # on a PRUNED Ray trial: one of the two values below
+STOPPED_BY_SCHEDULER = "scheduler"  # the scheduler (ASHA, PBT, ...) stopped it early
+STOPPED_BY_TIME_BUDGET = "time_budget"  # the study's timeout cut it short
 FINAL_PARAMS_ATTR = "final_params"  # PBT/PB2: the config the trial ended with
 PARAM_HISTORY_ATTR = "param_history"  # PBT/PB2: [{"step": s, "params": {...}}, ...]
 RAY_FAILURES_ATTR = "ray_failures"

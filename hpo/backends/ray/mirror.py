@@ -34,6 +34,8 @@ from hpo.attrs import (
     RAY_TRIAL_PATH_ATTR,
     STEP_KEY,
     STOPPED_BY_ATTR,
+    STOPPED_BY_SCHEDULER,
+    STOPPED_BY_TIME_BUDGET,
 )
 
 if TYPE_CHECKING:
@@ -193,7 +195,7 @@ class OptunaMirror(Callback):
         result = trial.last_result or {}
         values = [result.get(metric) for metric in self.metrics]
         if ray_id in self._stopped_early and not self._reached_max_steps(result):
-            self._finish_pruned(trial, stopped_by="scheduler")
+            self._finish_pruned(trial, stopped_by=STOPPED_BY_SCHEDULER)
         elif all(_is_number(v) for v in values):
             self._finish(trial, TrialState.COMPLETE, [float(v) for v in values])
         else:
@@ -224,7 +226,7 @@ class OptunaMirror(Callback):
                 if self._reached_max_steps(trial.last_result or {}):
                     self.on_trial_complete(0, trials, trial)
                 else:
-                    self._finish_pruned(trial, stopped_by="time_budget")
+                    self._finish_pruned(trial, stopped_by=STOPPED_BY_TIME_BUDGET)
 
     # --- writes ------------------------------------------------------------------------
 
