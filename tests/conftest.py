@@ -7,6 +7,9 @@ import uuid
 
 import pytest
 
+# Plain `assert`s in the shared helpers report their values like the tests' own do.
+pytest.register_assert_rewrite("helpers")
+
 PG_ADMIN_URL = os.environ.get(
     "HPO_TEST_PG", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
 )

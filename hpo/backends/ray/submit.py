@@ -17,7 +17,6 @@ error text before that is shown.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import shlex
 import sys
@@ -234,6 +233,8 @@ def follow(client: Any, job_id: str) -> int:
             sys.stdout.flush()
 
     try:
+        import asyncio  # here: `hpo status` builds this parser and should not pay for asyncio
+
         asyncio.run(stream())
     except KeyboardInterrupt:
         print(
