@@ -2,6 +2,9 @@
 
 This module must stay importable without torch: the orchestrator inspects the fields of
 `TrainingArguments` (for search spaces, study validation) in processes that never train.
+
+Why one module of ~400 lines: the dataclass mirrors Transformers' fields one for one, and each
+check sits next to the fields it reads so that a field and its rule are changed together.
 """
 
 from __future__ import annotations
