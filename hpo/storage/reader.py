@@ -287,10 +287,7 @@ class _OptunaTables:
             " WHERE trial_id IN :ids ORDER BY param_id",
             ids=list(trial_ids),
         )
-        return _by_trial(
-            (trial_id, name, decode_param(value, distribution))
-            for trial_id, name, value, distribution in rows
-        )
+        return _by_trial((row[0], row[1], decode_param(row[2], row[3])) for row in rows)
 
     def _user_attrs(self, trial_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
         rows = self._rows(
@@ -298,9 +295,7 @@ class _OptunaTables:
             " WHERE trial_id IN :ids ORDER BY trial_user_attribute_id",
             ids=list(trial_ids),
         )
-        return _by_trial(
-            (trial_id, key, json.loads(value_json)) for trial_id, key, value_json in rows
-        )
+        return _by_trial((row[0], row[1], json.loads(row[2])) for row in rows)
 
     def running(self, study_id: int) -> list[dict[str, Any]]:
         # The last step of each running trial comes from the (trial_id, step) unique index,
