@@ -90,6 +90,20 @@ def check_schema_revision(connection: Any, storage: str) -> None:
     )
 
 
+# Engines already checked in this process: a database's revision does not change under a
+# running study, so the budget count (before every trial) checks it once, not every time.
+_CHECKED_ENGINE_IDS: set[int] = set()
+
+
+def check_engine_schema_once(engine: Any) -> None:
+    """`check_schema_revision` for a SQLAlchemy engine, the first time this process sees it."""
+    if id(engine) in _CHECKED_ENGINE_IDS:
+        return
+    with engine.connect() as connection:
+        check_schema_revision(connection, engine.url.render_as_string(hide_password=True))
+    _CHECKED_ENGINE_IDS.add(id(engine))
+
+
 # --- Optuna's private Python API --------------------------------------------------------------
 #
 # Optuna keeps a study's storage, its id and a trial's id on private attributes and has no
