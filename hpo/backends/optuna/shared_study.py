@@ -35,8 +35,9 @@ def heartbeat_options(interval: int | None, grace_period: int | None) -> dict[st
 def open_shared_storage(url: str, **options: Any) -> optuna.storages.RDBStorage:
     """`hpo.storage.rdb.open_storage`, retried while another process creates the same tables.
 
-    Optuna creates its schema with check-then-create, so two workers opening a fresh
-    database in the same instant can see "table ... already exists"; the second try finds it.
+    Optuna creates its schema with check-then-create, so two processes opening a fresh
+    database in the same instant can see "table ... already exists", or collide on the one
+    row of `alembic_version` (the schema revision); the second try finds the schema made.
     """
     from hpo.storage.rdb import open_storage
 
@@ -44,7 +45,8 @@ def open_shared_storage(url: str, **options: Any) -> optuna.storages.RDBStorage:
         try:
             return open_storage(url, **options)
         except HpoError as error:
-            if "already exists" not in str(error) or attempt == 4:
+            creating_race = "already exists" in str(error) or "alembic_version" in str(error)
+            if not creating_race or attempt == 4:
                 raise
             time.sleep(0.2 * (attempt + 1))
     raise AssertionError("unreachable")

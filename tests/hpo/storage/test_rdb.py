@@ -113,7 +113,7 @@ def test_open_storage_error_names_the_storage_without_its_password():
 
 DOOMED_WORKER = textwrap.dedent(
     """
-    import sys, time, optuna
+    import os, sys, time, optuna
     from hpo.storage.rdb import open_storage
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     url, ready = sys.argv[1], sys.argv[2]
@@ -125,8 +125,9 @@ DOOMED_WORKER = textwrap.dedent(
         trial.set_user_attr("output_dir", f"runs/doomed/trial-{trial.number}")
         for step in (50, 100, 150):
             trial.report(1.0 / step, step)
-        with open(ready, "w") as f:
+        with open(ready + ".tmp", "w") as f:  # renamed into place: never seen half-written
             f.write(str(trial.number))
+        os.replace(ready + ".tmp", ready)
         time.sleep(600)  # killed here
     study.optimize(objective, n_trials=1)
     """
