@@ -6,6 +6,10 @@ with the GPT-2 config plus `barrier_dir` and `parties`: the first model_init of 
 process waits there until `parties` processes have arrived, so no worker can take all the
 trials before another one starts. (Workers import `helpers` because the fork server inherits
 the test process's sys.path, which pytest's `pythonpath` setting extends.)
+
+Once all have arrived they leave one by one, STAGGER_S apart, so that their trials do not all
+end in the same instant: workers that ask for the last slots together race each other, which
+is a different thing to test than "every worker trains".
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import Any
 # Long enough for a slow worker start on a loaded machine; a barrier that times out lets the
 # trial go on, so a test then fails on its assertion instead of hanging.
 BARRIER_TIMEOUT_S = 120.0
+STAGGER_S = 3.0
 
 
 def gpt2_at_barrier(*, barrier_dir: str, parties: int, **config: Any) -> Any:
@@ -26,9 +31,30 @@ def gpt2_at_barrier(*, barrier_dir: str, parties: int, **config: Any) -> Any:
 
     arrived = Path(barrier_dir)
     arrived.mkdir(parents=True, exist_ok=True)
-    (arrived / str(os.getpid())).touch()
+    place = _arrive(arrived, os.getpid())
     deadline = time.monotonic() + BARRIER_TIMEOUT_S
     while len(list(arrived.iterdir())) < parties and time.monotonic() < deadline:
         time.sleep(0.05)
+    if place is not None:
+        time.sleep(place * STAGGER_S)
     config.pop("model_type", None)
     return GPT2LMHeadModel(GPT2Config(**config))
+
+
+def _arrive(arrived: Path, pid: int) -> int | None:
+    """This process's place in the order of arrival (0 first), or None if it was here before.
+
+    Places are files created exclusively, so two processes never take the same one.
+    """
+    if any(path.read_text() == str(pid) for path in arrived.iterdir()):
+        return None  # a later trial of a process that already passed the barrier
+    place = 0
+    while True:
+        try:
+            descriptor = os.open(arrived / str(place), os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            place += 1
+            continue
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(str(pid))
+        return place
