@@ -6,6 +6,7 @@ Imports optuna when called, never at import time.
 from __future__ import annotations
 
 import copy
+import time
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,6 +21,8 @@ if TYPE_CHECKING:
 # SQLite lets one writer at a time; the others wait this long for the lock instead of failing
 # at once with "database is locked" (the driver's default is 5 s, too short for N workers).
 SQLITE_BUSY_TIMEOUT_S = 60
+# How many times opening a fresh database is tried while other processes create its schema.
+CREATE_RACE_TRIES = 5
 
 
 def engine_kwargs_for(url: str, workers: int = 1) -> dict[str, Any]:
@@ -66,22 +69,41 @@ def open_storage(
         # warning would print once per worker.
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         retry = RetryStaleTrial(max_retry=max_retry, inherit_intermediate_values=True)
-        try:
-            storage = optuna.storages.RDBStorage(
-                with_driver(url),
-                engine_kwargs=engine_kwargs_for(url, workers),
-                heartbeat_interval=heartbeat_interval,
-                grace_period=grace_period,
-                heartbeat_stale_trial_callback=retry,
-            )
-        except Exception as error:
-            from hpo.errors import HpoError
+        for attempt in range(CREATE_RACE_TRIES):
+            try:
+                storage = optuna.storages.RDBStorage(
+                    with_driver(url),
+                    engine_kwargs=engine_kwargs_for(url, workers),
+                    heartbeat_interval=heartbeat_interval,
+                    grace_period=grace_period,
+                    heartbeat_stale_trial_callback=retry,
+                )
+                break
+            except Exception as error:
+                if _lost_create_race(error) and attempt + 1 < CREATE_RACE_TRIES:
+                    time.sleep(0.2 * (attempt + 1))  # the winner is creating the schema now
+                    continue
+                from hpo.errors import HpoError
 
-            reason = scrub_passwords(str(getattr(error, "orig", None) or error), url)
-            raise HpoError(f"cannot open storage {mask_url(url)}: {reason.strip()}") from None
+                reason = scrub_passwords(str(getattr(error, "orig", None) or error), url)
+                raise HpoError(f"cannot open storage {mask_url(url)}: {reason.strip()}") from None
     if path is not None:
         _sync_at_checkpoints(storage.engine)
     return storage
+
+
+def _lost_create_race(error: Exception) -> bool:
+    """Whether opening failed because another process created optuna's schema at that instant.
+
+    Optuna creates its tables check-then-create, so two processes opening a fresh database
+    together collide: "table ... already exists", or a duplicate row in `alembic_version`
+    (an IntegrityError). The loser's next try finds the schema made.
+    """
+    import sqlalchemy
+
+    if isinstance(error, sqlalchemy.exc.IntegrityError):
+        return True
+    return "already exists" in str(getattr(error, "orig", None) or error)
 
 
 def _use_wal(path: Path) -> None:

@@ -5,6 +5,6 @@
 - `worker`: the worker loop: ask, claim, train, tell; heartbeats and Ctrl-C;
 - `budget`: n_trials and max_failed_trials, counted in the storage;
 - `requeue`: failing a trial cut short and queueing the copy that resumes it;
-- `shared_study`: the storage opened for many workers, and the study in it.
+- `shared_study`: the study every worker opens, with its sampler, pruner and heartbeat settings.
 `hpo.backends.get("optuna")` runs it. Importing this package imports neither optuna nor torch.
 """

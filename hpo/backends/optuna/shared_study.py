@@ -1,10 +1,9 @@
-"""The study every worker shares: its storage opened for many processes, and the study
-created or loaded in it with this worker's sampler."""
+"""The study every worker shares, created or loaded with this worker's sampler and the study's
+pruner; the heartbeat settings its storage is opened with (`hpo.storage.rdb.open_storage`)."""
 
 from __future__ import annotations
 
-import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from hpo.errors import HpoError
 from hpo.spec import StudySpec
@@ -30,26 +29,6 @@ def heartbeat_options(interval: int | None, grace_period: int | None) -> dict[st
     """
     options = {"heartbeat_interval": interval, "grace_period": grace_period}
     return {key: value for key, value in options.items() if value is not None}
-
-
-def open_shared_storage(url: str, **options: Any) -> optuna.storages.RDBStorage:
-    """`hpo.storage.rdb.open_storage`, retried while another process creates the same tables.
-
-    Optuna creates its schema with check-then-create, so two processes opening a fresh
-    database in the same instant can see "table ... already exists", or collide on the one
-    row of `alembic_version` (the schema revision); the second try finds the schema made.
-    """
-    from hpo.storage.rdb import open_storage
-
-    for attempt in range(5):
-        try:
-            return open_storage(url, **options)
-        except HpoError as error:
-            creating_race = "already exists" in str(error) or "alembic_version" in str(error)
-            if not creating_race or attempt == 4:
-                raise
-            time.sleep(0.2 * (attempt + 1))
-    raise AssertionError("unreachable")
 
 
 def open_study(

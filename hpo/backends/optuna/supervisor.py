@@ -29,7 +29,6 @@ from hpo.backends.optuna.processes import LocalWorkers, available_cores, thread_
 from hpo.backends.optuna.requeue import local_worker_name, reap_dead_local_trials
 from hpo.backends.optuna.shared_study import (
     heartbeat_options,
-    open_shared_storage,
     open_study,
     pruning_note,
 )
@@ -38,6 +37,7 @@ from hpo.durations import format_clock
 from hpo.errors import HpoError
 from hpo.report.progress import ProgressLine, best_summary, format_progress
 from hpo.spec import StudySpec
+from hpo.storage.rdb import open_storage
 from hpo.storage.urls import mask_url
 
 # How long interrupted workers get to write their checkpoint before they are killed.
@@ -99,7 +99,7 @@ class OptunaRun:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
         spec = self.spec
-        self.storage = open_shared_storage(spec.storage, workers=spec.workers, **self.heartbeat)
+        self.storage = open_storage(spec.storage, workers=spec.workers, **self.heartbeat)
         self.study = open_study(spec, self.storage)
         self._print_header()
         # Trials left RUNNING by a run that was killed as a whole: their processes are gone.

@@ -48,10 +48,11 @@ from hpo.backends.objective import (
 )
 from hpo.backends.optuna.budget import count_trials, failures_exceeded, slot_free, stop_reason
 from hpo.backends.optuna.requeue import backfill_reports, fail_and_retry, local_worker_name
-from hpo.backends.optuna.shared_study import heartbeat_options, open_shared_storage, open_study
+from hpo.backends.optuna.shared_study import heartbeat_options, open_study
 from hpo.errors import HpoError
 from hpo.spec import StudySpec
 from hpo.storage.optuna_compat import frozen_trial_of, trial_id_of
+from hpo.storage.rdb import open_storage
 from hpo.storage.urls import scrub_passwords
 
 if TYPE_CHECKING:
@@ -94,7 +95,7 @@ def work(
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     stop = stop or threading.Event()
-    storage = open_shared_storage(
+    storage = open_storage(
         spec.storage, workers=spec.workers, **heartbeat_options(heartbeat_interval, grace_period)
     )
     study = open_study(spec, storage, worker_index=worker_index)

@@ -274,3 +274,38 @@ def test_retries_stop_at_max_retry_and_drop_the_dead_trials_fail_reason(tmp_path
     # The retry died too: with max_retry=1 it is not queued a second time.
     retry(study, first_retry)
     assert len(study.trials) == 2
+
+
+# --- opening one fresh database from many processes at once --------------------------------
+
+OPEN_AT = textwrap.dedent(
+    """
+    import sys, time
+    from hpo.storage.rdb import open_storage
+    url, start = sys.argv[1], float(sys.argv[2])
+    while time.time() < start:  # every process calls open_storage in the same instant
+        pass
+    open_storage(url)
+    """
+)
+
+
+@pytest.mark.slow
+def test_processes_opening_one_fresh_database_together_all_succeed(tmp_path):
+    # Optuna creates its schema check-then-create: without a retry, 4 processes racing on a new
+    # file fail ("table ... already exists", a duplicate alembic_version row) in most rounds.
+    for round_number in range(4):
+        url = f"sqlite:///{tmp_path / f'fresh-{round_number}.db'}"
+        start = time.time() + 4  # after every interpreter has imported optuna
+        openers = [
+            subprocess.Popen(
+                [sys.executable, "-c", OPEN_AT, url, str(start)],
+                cwd=REPO,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(4)
+        ]
+        errors = [opener.communicate()[1] for opener in openers]
+        failed = [error for opener, error in zip(openers, errors, strict=True) if opener.returncode]
+        assert not failed, failed[0]
