@@ -174,26 +174,21 @@ def sweep_stale_trials(storage: optuna.storages.RDBStorage, study_name: str) -> 
     the trial first, and a finished trial's attrs are read-only) and does not return the trials.
     """
     import optuna
-    from optuna.trial import TrialState
 
     from hpo.storage.optuna_compat import stale_trial_ids
 
     if storage.get_heartbeat_interval() is None:
         return []
     study_id = storage.get_study_id_from_name(study_name)
-    failed: list[optuna.trial.FrozenTrial] = []
-    for trial_id in stale_trial_ids(storage, study_id):
-        try:
-            storage.set_trial_user_attr(
-                trial_id,
-                FAIL_REASON_ATTR,
-                f"worker stopped sending heartbeats for over {_grace_of(storage)} s "
-                "(killed, out of memory or machine lost)",
-            )
-            if storage.set_trial_state_values(trial_id, state=TrialState.FAIL):
-                failed.append(storage.get_trial(trial_id))
-        except optuna.exceptions.UpdateFinishedTrialError:
-            pass  # another process swept (or the worker finished) it first
+    reason = (
+        f"worker stopped sending heartbeats for over {_grace_of(storage)} s "
+        "(killed, out of memory or machine lost)"
+    )
+    failed = [
+        storage.get_trial(trial_id)
+        for trial_id in stale_trial_ids(storage, study_id)
+        if fail_with_reason(storage, trial_id, reason)
+    ]
     callback = storage.get_heartbeat_stale_trial_callback()
     if failed and callback is not None:
         study = optuna.load_study(
@@ -202,6 +197,22 @@ def sweep_stale_trials(storage: optuna.storages.RDBStorage, study_name: str) -> 
         for trial in failed:
             callback(study, trial)
     return [trial.number for trial in failed]
+
+
+def fail_with_reason(storage: optuna.storages.BaseStorage, trial_id: int, reason: str) -> bool:
+    """Record why a RUNNING trial failed (`fail_reason`), then mark it FAIL.
+
+    In that order: optuna refuses to change a finished trial's attrs. Returns False when the
+    trial had already finished (its worker ended it, or another process failed it first).
+    """
+    import optuna
+    from optuna.trial import TrialState
+
+    try:
+        storage.set_trial_user_attr(trial_id, FAIL_REASON_ATTR, reason)
+        return storage.set_trial_state_values(trial_id, state=TrialState.FAIL)
+    except optuna.exceptions.UpdateFinishedTrialError:
+        return False
 
 
 def _grace_of(storage: optuna.storages.RDBStorage) -> int:

@@ -15,8 +15,9 @@ import socket
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hpo.attrs import FAIL_REASON_ATTR, WORKER_ATTR, eval_metric_key
+from hpo.attrs import WORKER_ATTR, eval_metric_key
 from hpo.storage.optuna_compat import storage_of, trial_id_of
+from hpo.storage.rdb import fail_with_reason
 
 if TYPE_CHECKING:
     import optuna
@@ -27,15 +28,8 @@ def fail_and_retry(study: optuna.Study, trial_id: int, reason: str) -> bool:
 
     Returns False when the trial had already finished (another process got there first).
     """
-    import optuna
-    from optuna.trial import TrialState
-
     storage = storage_of(study)
-    try:
-        storage.set_trial_user_attr(trial_id, FAIL_REASON_ATTR, reason)
-        if not storage.set_trial_state_values(trial_id, state=TrialState.FAIL):
-            return False
-    except optuna.exceptions.UpdateFinishedTrialError:
+    if not fail_with_reason(storage, trial_id, reason):
         return False
     retry = storage.get_heartbeat_stale_trial_callback()
     if retry is not None:
