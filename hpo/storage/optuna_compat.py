@@ -90,18 +90,21 @@ def check_schema_revision(connection: Any, storage: str) -> None:
     )
 
 
-# Engines already checked in this process: a database's revision does not change under a
-# running study, so the budget count (before every trial) checks it once, not every time.
-_CHECKED_ENGINE_IDS: set[int] = set()
+# Databases (URLs) this process found readable. A database's revision does not change under a
+# running study, so the budget count (before every trial) and the progress line (every second)
+# check it once, not at every query.
+_READABLE_DATABASES: set[str] = set()
 
 
-def check_engine_schema_once(engine: Any) -> None:
-    """`check_schema_revision` for a SQLAlchemy engine, the first time this process sees it."""
-    if id(engine) in _CHECKED_ENGINE_IDS:
+def check_schema_once(connection: Any, url: str) -> None:
+    """`check_schema_revision` on `connection` to the database at `url`, the first time this
+    process reads that database; a refused database is checked again next time."""
+    if url in _READABLE_DATABASES:
         return
-    with engine.connect() as connection:
-        check_schema_revision(connection, engine.url.render_as_string(hide_password=True))
-    _CHECKED_ENGINE_IDS.add(id(engine))
+    from hpo.storage.urls import mask_url
+
+    check_schema_revision(connection, mask_url(url))
+    _READABLE_DATABASES.add(url)
 
 
 # --- Optuna's private Python API --------------------------------------------------------------

@@ -24,7 +24,7 @@ from typing import Any
 
 from hpo.attrs import BEST_CHECKPOINT_ATTR, STATES
 from hpo.errors import HpoError
-from hpo.storage.optuna_compat import check_schema_revision
+from hpo.storage.optuna_compat import check_schema_once
 from hpo.storage.urls import mask_url, scrub_passwords, sqlite_path, with_driver
 
 _INT_DISTRIBUTIONS = ("IntDistribution", "IntUniformDistribution", "IntLogUniformDistribution")
@@ -156,7 +156,7 @@ class _OptunaTables:
             return self
         try:
             with self._reading():
-                check_schema_revision(self._conn, mask_url(self.url))
+                check_schema_once(self._conn, self.url)
         except BaseException:
             self.__exit__()
             raise

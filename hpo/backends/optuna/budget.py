@@ -42,15 +42,16 @@ def count_trials(study: optuna.Study) -> TrialCounts:
 
     import sqlalchemy
 
-    from hpo.storage.optuna_compat import check_engine_schema_once, rdb_engine_of, study_id_of
+    from hpo.storage.optuna_compat import check_schema_once, rdb_engine_of, study_id_of
 
     engine = rdb_engine_of(study)
     if engine is None:  # not an RDB storage: count through optuna
         return _count_loaded_trials(study)
-    check_engine_schema_once(engine)  # the SQL below is written for optuna's schema
     # One round trip: the trials by state, and how many FAIL ones were interrupted (a trial
     # has at most one fail_reason attr, so the outer join adds no rows).
     with engine.connect() as connection:
+        # The SQL is written for optuna's schema (checked once per database and process).
+        check_schema_once(connection, engine.url.render_as_string(hide_password=False))
         rows = connection.execute(
             sqlalchemy.text(
                 "SELECT t.state, COUNT(*), "
