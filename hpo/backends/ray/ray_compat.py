@@ -1,7 +1,6 @@
 """Every reliance of hpo on Ray Tune beyond its documented API, in one place.
 
-Ray has no public way to do a few things hpo (and its tests) need: telling an OptunaSearch
-trial PRUNED, or reading back what a built scheduler was given. Each such use is a small
+Ray has no public way to tell an OptunaSearch trial PRUNED. Each such use is a small
 function here, and tests/hpo/backends/ray/test_ray_compat.py checks every one against the
 installed Ray, so that a Ray release that breaks one fails that test loudly instead of a study
 at run time (or, worse, recording wrong trial states quietly).
@@ -26,18 +25,3 @@ def tell_pruned(searcher: Any, trial_id: str) -> None:
     from ray.tune.search.optuna import OptunaSearch
 
     OptunaSearch.on_trial_complete(searcher, trial_id, result=None, error=False)
-
-
-def scheduler_mode(scheduler: Any) -> str | None:
-    """The mode ("min" | "max") a Tune scheduler was built with (Ray has no public getter)."""
-    return scheduler._mode
-
-
-def pbt_mutations(scheduler: Any) -> dict[str, Any]:
-    """The `hyperparam_mutations` a PopulationBasedTraining scheduler was built with."""
-    return scheduler._hyperparam_mutations
-
-
-def pb2_bounds(scheduler: Any) -> dict[str, Any]:
-    """The `hyperparam_bounds` a PB2 scheduler was built with."""
-    return scheduler._hyperparam_bounds

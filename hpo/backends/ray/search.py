@@ -24,10 +24,9 @@ class TruthfulOptunaSearch(OptunaSearch):
     reached `max_steps` (the trainer's last step) by then.
     """
 
-    max_steps: int | None = None
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, max_steps: int | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.max_steps = max_steps  # the trainer's last step: a trial there was not cut short
         self.seen_iterations: dict[str, Any] = {}  # trial id -> last training_iteration seen
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
@@ -64,8 +63,8 @@ def build_search(
             metric=metric,
             mode=mode,
             sampler=build_sampler(spec.sampler, space=spec.space),
+            max_steps=max_steps,
         )
-        searcher.max_steps = max_steps
         return searcher, {}
     seed = spec.sampler.options.get("seed")
     # Tune applies max_concurrent_trials to Searchers only; the variant generator takes its own.

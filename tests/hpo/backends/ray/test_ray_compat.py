@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import optuna
 import pytest
+from helpers import ray_schedulers
 from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState
 
@@ -41,11 +42,14 @@ def test_tell_pruned_tells_the_optuna_trial_pruned_with_its_last_intermediate_va
     assert again.state == TrialState.PRUNED
 
 
+# --- helpers.ray_schedulers: the tests' readers of a built scheduler ----------------------
+
+
 def test_scheduler_mode():
     asha = tune.schedulers.ASHAScheduler(metric="eval_loss", mode="max")
-    assert ray_compat.scheduler_mode(asha) == "max"
+    assert ray_schedulers.scheduler_mode(asha) == "max"
     median = tune.schedulers.MedianStoppingRule(metric="eval_loss", mode="min")
-    assert ray_compat.scheduler_mode(median) == "min"
+    assert ray_schedulers.scheduler_mode(median) == "min"
 
 
 def test_pbt_mutations():
@@ -53,7 +57,7 @@ def test_pbt_mutations():
     pbt = tune.schedulers.PopulationBasedTraining(
         metric="eval_loss", mode="min", hyperparam_mutations=mutations
     )
-    assert ray_compat.pbt_mutations(pbt) == mutations
+    assert ray_schedulers.pbt_mutations(pbt) == mutations
 
 
 def test_pb2_bounds():
@@ -62,4 +66,4 @@ def test_pb2_bounds():
 
     bounds = {"learning_rate": [1e-4, 1e-2]}
     pb2 = PB2(metric="eval_loss", mode="min", hyperparam_bounds=bounds)
-    assert ray_compat.pb2_bounds(pb2) == bounds
+    assert ray_schedulers.pb2_bounds(pb2) == bounds

@@ -12,6 +12,7 @@ from pathlib import Path
 import optuna
 import pytest
 import yaml
+from helpers import ray_schedulers
 from helpers.study_files import tiny_gpt2_config
 from optuna.trial import TrialState
 
@@ -21,7 +22,6 @@ from hpo.attrs import (
     PARAM_HISTORY_ATTR,
     RAY_TRIAL_PATH_ATTR,
 )
-from hpo.backends.ray import ray_compat
 
 tune = pytest.importorskip("ray.tune")
 cloudpickle = pytest.importorskip("ray.cloudpickle")
@@ -140,12 +140,12 @@ def test_each_scheduler_is_built_for_the_objective(tmp_path, scheduler, class_na
     built = build_scheduler(load_study(tmp_path, study))
     assert type(built).__name__ == class_name
     assert built.metric == "eval_loss"  # the name the trainer reports
-    assert ray_compat.scheduler_mode(built) == "max"
+    assert ray_schedulers.scheduler_mode(built) == "max"
     if scheduler["name"] == "pbt":
         # A population trial resumes another's checkpoint: the architecture cannot mutate.
-        assert set(ray_compat.pbt_mutations(built)) == {"learning_rate"}
+        assert set(ray_schedulers.pbt_mutations(built)) == {"learning_rate"}
     if scheduler["name"] == "pb2":
-        assert set(ray_compat.pb2_bounds(built)) == {"learning_rate"}
+        assert set(ray_schedulers.pb2_bounds(built)) == {"learning_rate"}
 
 
 def report_curve(config):
@@ -167,8 +167,8 @@ def test_tpe_search_tells_its_sampler_pruned_for_scheduler_stops(ray_local, tmp_
         sampler=optuna.samplers.TPESampler(seed=1),
         storage=told,
         study_name="tpe",
+        max_steps=40,
     )
-    searcher.max_steps = 40
     asha = tune.schedulers.ASHAScheduler(
         time_attr="training_iteration", max_t=4, grace_period=1, reduction_factor=2
     )
