@@ -142,12 +142,17 @@ def write_corpus(path: Path, n_words: int = 4000) -> Path:
     return path
 
 
-def tiny_spec(tmp_path: Path, **changes: object) -> StudySpec:
-    """A study of a 2-layer GPT-2 (n_embd 32) on a small text file; trials take ~1 s."""
+def tiny_corpus(tmp_path: Path) -> Path:
+    """The tiny study's text file in `tmp_path` (written on first use)."""
     corpus = tmp_path / "corpus.txt"
     if not corpus.exists():
         write_corpus(corpus)
-    training = {
+    return corpus
+
+
+def tiny_training(tmp_path: Path) -> dict[str, Any]:
+    """The tiny study's `training` section: 8 steps, an evaluation (and checkpoint) every 4."""
+    return {
         "output_dir": str(tmp_path / "runs"),
         "max_steps": 8,
         "per_device_train_batch_size": 8,
@@ -157,7 +162,12 @@ def tiny_spec(tmp_path: Path, **changes: object) -> StudySpec:
         "logging_steps": 4,
         "seed": 0,
     }
-    training.update(changes.pop("training", {}))  # type: ignore[arg-type]
+
+
+def tiny_spec(tmp_path: Path, **changes: object) -> StudySpec:
+    """A study of a 2-layer GPT-2 (n_embd 32) on a small text file; trials take ~1 s."""
+    corpus = tiny_corpus(tmp_path)
+    training = {**tiny_training(tmp_path), **changes.pop("training", {})}  # type: ignore[dict-item]
     spec = study_spec(
         tmp_path,
         name="tiny",
@@ -186,9 +196,7 @@ def layers_in(checkpoint: Path) -> int:
 
 def write_study_file(tmp_path: Path, **changes: object) -> Path:
     """The YAML study file equivalent to `tiny_spec` (for `hpo run` / `hpo worker`)."""
-    corpus = tmp_path / "corpus.txt"
-    if not corpus.exists():
-        write_corpus(corpus)
+    corpus = tiny_corpus(tmp_path)
     study = {
         "name": "tiny",
         "storage": f"sqlite:///{tmp_path}/tiny.db",
@@ -203,16 +211,7 @@ def write_study_file(tmp_path: Path, **changes: object) -> Path:
             "config": tiny_gpt2_config(n_positions=32),
         },
         "data": {"files": [str(corpus)], "block_size": 32, "max_eval_samples": 32},
-        "training": {
-            "output_dir": str(tmp_path / "runs"),
-            "max_steps": 8,
-            "per_device_train_batch_size": 8,
-            "per_device_eval_batch_size": 16,
-            "eval_strategy": "steps",
-            "eval_steps": 4,
-            "logging_steps": 4,
-            "seed": 0,
-        },
+        "training": tiny_training(tmp_path),
         "space": {
             "learning_rate": {"type": "float", "low": 1e-4, "high": 1e-2, "log": True},
             "model.n_layer": {"type": "int", "low": 1, "high": 2},
