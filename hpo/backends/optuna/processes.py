@@ -119,7 +119,6 @@ class LocalWorkers:
         self.threads = thread_split(available_cores(), spec.workers)
         self.processes: dict[int, Any] = {}  # worker index -> Process
         self.exit_codes: dict[int, int] = {}  # worker index -> exit code of its last process
-        self.started_pids: list[int] = []  # every worker process started, replacements too
         self.restarts = 0
         self._context = worker_context(spec)
 
@@ -135,7 +134,6 @@ class LocalWorkers:
         os.environ.update({name: str(threads) for name in THREAD_ENV_VARS})
         try:
             process.start()
-            self.started_pids.append(process.pid)
         finally:
             for name, value in saved.items():
                 if value is None:
