@@ -130,8 +130,13 @@ def save_checkpoint(
     scaler: Any | None,
     processing_class: Any = None,
 ) -> str:
-    """Writes checkpoint-<global_step> atomically (with the processing class, if it saves),
-    then rotates old checkpoints; returns the new directory."""
+    """Writes checkpoint-<global_step> atomically (with the processing class, if it saves);
+    returns the new directory.
+
+    It does not rotate: the caller first tells whoever records checkpoints (the on_save
+    callbacks, e.g. a study's storage) and only then calls `rotate`, so that a crash between
+    the two never leaves a recorded checkpoint deleted (Transformers rotates before on_save).
+    """
     step = state.global_step
     final = checkpoint_dir(args.output_dir, step)
     # Set before writing, so that the saved trainer_state.json names its own checkpoint.
@@ -154,7 +159,6 @@ def save_checkpoint(
             processing_class.save_pretrained(directory)
 
     write_atomically(args.output_dir, step, write)
-    rotate(args.output_dir, args.save_total_limit, state.best_model_checkpoint)
     return final
 
 

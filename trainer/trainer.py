@@ -350,6 +350,9 @@ class Trainer(TrainerBase):
 
             push_checkpoint(args, final)
         self.control = self._call("on_save", checkpoint_dir=final)
+        # After on_save: the older checkpoints go only once the new one is recorded, so a
+        # process that dies (or a record that fails) in between still finds them.
+        ckpt.rotate(args.output_dir, args.save_total_limit, self.state.best_model_checkpoint)
         return final
 
     def _finish(

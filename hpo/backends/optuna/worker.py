@@ -8,7 +8,8 @@ Every worker (the N local ones `hpo run` starts, or an `hpo worker` on another m
   the same instant;
 - resume (`requeue`): a trial whose worker died is failed and re-queued as a WAITING copy
   that keeps params, user attrs and intermediate values; the worker that pops it resumes
-  from the checkpoint recorded in `last_checkpoint`;
+  from the newest complete checkpoint in the trial's folder (`resume_point`: usually the
+  one recorded in `last_checkpoint`, which the trainer records before it deletes older ones);
 - Ctrl-C: a stop request checkpoints the running trial at its current step, marks it FAIL
   with reason "interrupted" and re-queues it, so the next `hpo run` resumes it.
 """
@@ -249,7 +250,7 @@ def train_optuna_trial(
     retried = _is_retry(trial)
     output_dir = trial.user_attrs.get(OUTPUT_DIR_ATTR) if retried else None
     output_dir = output_dir or trial_output_dir(spec, trial.number)
-    resume = _resumable_checkpoint(trial.user_attrs.get(LAST_CHECKPOINT_ATTR)) if retried else None
+    resume = resume_point(output_dir, trial.user_attrs.get(LAST_CHECKPOINT_ATTR)) if retried else None
     if not retried and _has_checkpoints(output_dir):
         raise HpoError(
             f"{output_dir} already holds checkpoints of another study (trial numbers restart "
@@ -292,9 +293,22 @@ def _is_retry(trial: optuna.Trial) -> bool:
     return number is not None
 
 
-def _resumable_checkpoint(path: Any) -> str | None:
-    if path and Path(str(path)).is_dir():
-        return str(path)
+def resume_point(output_dir: str, recorded: Any) -> str | None:
+    """The checkpoint a retried trial resumes from: the newest complete one in its folder.
+
+    Usually that is the recorded `last_checkpoint`. But a worker that died (or whose storage
+    write failed) between writing checkpoint N and recording it left the storage naming an
+    older one, or none; checkpoints are written atomically, so any complete one in the
+    trial's own folder is this trial's, and the newest wastes the fewest steps. The recorded
+    one is the fallback when the folder has none (it was moved, or lives elsewhere).
+    """
+    from trainer.checkpoint import sorted_checkpoints
+
+    found = sorted_checkpoints(output_dir)
+    if found:
+        return found[-1]
+    if recorded and Path(str(recorded)).is_dir():
+        return str(recorded)
     return None
 
 

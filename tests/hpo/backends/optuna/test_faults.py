@@ -337,3 +337,71 @@ def test_a_resume_reports_the_evaluations_its_checkpoint_has_but_the_storage_lac
     resumed.report(reported[8], 8)  # step 8 made it to the storage, step 4 did not
     assert backfill_reports(resumed, str(tmp_path / "trained" / "checkpoint-8"), "eval_loss") == [4]
     assert study.get_trials()[1].intermediate_values == reported
+
+
+# ---------------------------------------------------------------------------------------------
+# Killed between writing a checkpoint and recording it (issue 10, point 4)
+
+
+@pytest.mark.slow
+def test_a_worker_killed_between_saving_and_recording_a_checkpoint_resumes_from_it(
+    tmp_path, capsys
+):
+    # The worker dies when checkpoint-8 is on disk but the storage still names checkpoint-4:
+    # the old order (rotate, then record) had deleted checkpoint-4 by then, and the retry
+    # trained from step 0 without saying so.
+    from helpers.study_files import tiny_gpt2_config
+
+    from hpo.spec import ModelSpec
+
+    marker = tmp_path / "killed"
+    model = ModelSpec(
+        task="causal-lm",
+        factory="helpers.fault_models:gpt2_killed_before_record",
+        config={**tiny_gpt2_config(n_positions=32), "kill_at_step": 8, "marker": str(marker)},
+    )
+    spec = tiny_spec(
+        tmp_path,
+        budget=BudgetSpec(n_trials=1),
+        model=model,
+        space=(ParamSpec("learning_rate", "float", low=3e-3, high=5e-3),),
+        training={"max_steps": 12, "eval_steps": 4, "logging_steps": 4},
+    )
+    assert run_study(spec) == EXIT_OK, capsys.readouterr().out
+    assert marker.exists(), "the worker was not killed at step 8"
+    trials = load(spec).get_trials()
+    killed = next(t for t in trials if t.state == TrialState.FAIL)
+    assert "killed by signal 9" in killed.user_attrs[FAIL_REASON_ATTR]
+    assert checkpoint_step(killed.user_attrs["last_checkpoint"]) == 4  # 8 was never recorded
+    (retry,) = [t for t in trials if retry_of(t) == killed.number]
+    assert retry.state == TrialState.COMPLETE
+    # The newest complete checkpoint of the trial's folder, not step 0 and not the older one.
+    assert checkpoint_step(retry.user_attrs[RESUMED_FROM_ATTR]) == 8
+    assert retry.user_attrs[FIRST_STEP_ATTR] == 9
+    assert sorted(retry.intermediate_values) == [4, 8, 12]
+
+
+def test_a_retry_resumes_from_the_newest_complete_checkpoint_of_its_folder(tmp_path):
+    from hpo.backends.optuna.worker import resume_point
+
+    def checkpoint(step: int, complete: bool = True) -> Path:
+        folder = tmp_path / "trial-0000" / f"checkpoint-{step}"
+        folder.mkdir(parents=True)
+        if complete:
+            (folder / "trainer_state.json").write_text("{}")
+        return folder
+
+    folder = str(tmp_path / "trial-0000")
+    assert resume_point(folder, None) is None
+    four = checkpoint(4)
+    assert resume_point(folder, str(four)) == str(four)
+    eight = checkpoint(8)
+    checkpoint(12, complete=False)  # a half-written one (no trainer_state.json) never counts
+    # Recorded: 4, or a deleted folder, or nothing: the newest complete one wins.
+    assert resume_point(folder, str(four)) == str(eight)
+    assert resume_point(folder, str(tmp_path / "trial-0000" / "checkpoint-0")) == str(eight)
+    assert resume_point(folder, None) == str(eight)
+    # A recorded checkpoint outside the folder is used when the folder holds none.
+    elsewhere = tmp_path / "moved"
+    elsewhere.mkdir()
+    assert resume_point(str(tmp_path / "empty"), str(elsewhere)) == str(elsewhere)
