@@ -28,6 +28,7 @@ from hpo.attrs import (
     BEST_CHECKPOINT_ATTR,
     FAIL_REASON_ATTR,
     FINAL_PARAMS_ATTR,
+    OUTPUT_DIR_ATTR,
     PARAM_HISTORY_ATTR,
     RAY_FAILURES_ATTR,
     RAY_TRIAL_ID_ATTR,
@@ -36,7 +37,9 @@ from hpo.attrs import (
     STOPPED_BY_ATTR,
     STOPPED_BY_SCHEDULER,
     STOPPED_BY_TIME_BUDGET,
+    TRAIN_METRICS_ATTR,
 )
+from hpo.backends.ray.trainable import ray_trial_output_dir
 
 if TYPE_CHECKING:
     import optuna
@@ -67,6 +70,7 @@ class OptunaMirror(Callback):
         max_steps: int | None = None,
         step_key: str = STEP_KEY,
         time_budget_s: float | None = None,
+        output_dir: str | None = None,
     ) -> None:
         self.storage_url = storage_url
         self.study_name = study_name
@@ -76,6 +80,7 @@ class OptunaMirror(Callback):
         self.max_steps = max_steps
         self.step_key = step_key
         self.time_budget_s = time_budget_s
+        self.output_dir = output_dir  # training.output_dir: each trial's folder is under it
         self._started_at = time.monotonic()
         self._storage: optuna.storages.BaseStorage | None = None
         self._study_id: int | None = None
@@ -241,6 +246,10 @@ class OptunaMirror(Callback):
                 optuna_id, name, distribution.to_internal_repr(value), distribution
             )
         storage.set_trial_user_attr(optuna_id, RAY_TRIAL_ID_ATTR, trial.trial_id)
+        root = getattr(self, "output_dir", None)  # absent in a mirror pickled by older hpo
+        if root is not None:
+            folder = ray_trial_output_dir(root, trial.trial_id)
+            storage.set_trial_user_attr(optuna_id, OUTPUT_DIR_ATTR, str(folder))
         if trial.path:
             storage.set_trial_user_attr(optuna_id, RAY_TRIAL_PATH_ATTR, str(trial.path))
         self._optuna_ids[trial.trial_id] = optuna_id
@@ -276,6 +285,10 @@ class OptunaMirror(Callback):
         optuna_id = self._optuna_ids[trial.trial_id]
         if trial.trial_id in self._pending_changes:
             self._append_history(trial.trial_id, None)
+        if trial.last_result:
+            self.storage.set_trial_user_attr(
+                optuna_id, TRAIN_METRICS_ATTR, _train_metrics(trial.last_result)
+            )
         if trial.trial_id not in self._best and trial.checkpoint is not None:
             # No scored checkpoint seen (e.g. only restored ones): the newest is the best known.
             self.storage.set_trial_user_attr(optuna_id, BEST_CHECKPOINT_ATTR, trial.checkpoint.path)
@@ -353,6 +366,17 @@ def _error_reason(trial: Trial) -> str:
     # is the last line of the traceback that follows.
     lines = [line for line in lines if not line.startswith("Failure #")]
     return lines[-1][:2000] if lines else "the Ray trial failed (no error message recorded)"
+
+
+def _train_metrics(result: Mapping[str, Any]) -> dict[str, float]:
+    """The trainer's metrics in a Tune result (its last): what the Optuna backend records
+    from TrainOutput.metrics, without Tune's own bookkeeping (time, iteration, node)."""
+    return {
+        key: float(value)
+        for key, value in result.items()
+        if key.startswith(("eval_", "train_")) or key in ("epoch", "loss", STEP_KEY)
+        if _is_number(value)
+    }
 
 
 def _is_number(value: Any) -> bool:

@@ -84,6 +84,7 @@ def run_study(spec: StudySpec, *, address: str | None = None, callbacks: Sequenc
             + "; run `hpo run` again to restore it"
         ) from None
     _print_summary(spec, time.monotonic() - started)
+    _retain(spec)
     if _stored_trials(spec, "RUNNING"):
         # Tune catches Ctrl-C itself: it saves the experiment and returns as if done, and the
         # mirror leaves the interrupted trials RUNNING for the restore to continue.
@@ -118,6 +119,7 @@ def build_tuner(
         max_steps=_max_steps(spec),
         step_key=STEP_KEY,
         time_budget_s=spec.budget.timeout_s,
+        output_dir=spec.output_dir,
     )
     return tune.Tuner(
         trainable,
@@ -255,6 +257,19 @@ def _connect(address: str | None) -> None:
             f"ray.address {address!r}: cannot connect to a Ray cluster ({error}); start one "
             "with `ray start --head`, or leave ray.address out to run Ray on this machine"
         ) from None
+
+
+def _retain(spec: StudySpec) -> None:
+    """The same retention as the Optuna backend's (`hpo.storage.retention`), over the
+    trainer's checkpoints in each trial's folder; Tune's copies keep Tune's num_to_keep."""
+    import optuna
+
+    from hpo.storage.retention import apply_retention
+
+    try:
+        apply_retention(spec, optuna.load_study(study_name=spec.name, storage=spec.storage))
+    except OSError as error:  # disk cleanup must never fail a finished study
+        print(f"checkpoint cleanup skipped: {error}")
 
 
 def _print_summary(spec: StudySpec, elapsed_s: float) -> None:
