@@ -77,7 +77,8 @@ def plan_deletions(
         if output_dir in protected_dirs or output_dir in seen or not _inside(output_dir, root):
             continue
         seen.add(output_dir)
-        for checkpoint in sorted(output_dir.glob(CHECKPOINT_GLOB)):
+        # Recursive: a resumed Ray trial writes into a `resumed-*` folder of its own folder.
+        for checkpoint in sorted(output_dir.rglob(CHECKPOINT_GLOB)):
             if checkpoint.is_dir() and checkpoint.resolve() not in kept:
                 deletions.append(checkpoint)
     return deletions

@@ -125,18 +125,30 @@ class OptunaMirror(Callback):
         self._load_trial_map()
 
     def _load_trial_map(self) -> None:
-        """Rebuild ray id -> optuna id from the storage, so a restore reuses the trials."""
-        from optuna.trial import TrialState
+        """Rebuild ray id -> optuna id from the storage, so a restore reuses the trials.
 
+        A Ray trial whose run was stopped has two optuna trials: the stopped one (FAIL) and
+        its WAITING copy (`requeue_stopped_trials`); the newest is the one that continues.
+        """
         storage, study_id = self.storage, self.study_id
-        for frozen in storage.get_all_trials(study_id, deepcopy=False):
+        for frozen in storage.get_all_trials(study_id, deepcopy=False):  # oldest first
             ray_id = frozen.user_attrs.get(RAY_TRIAL_ID_ATTR)
             if ray_id is None:
                 continue
             optuna_id = storage.get_trial_id_from_study_id_trial_number(study_id, frozen.number)
             self._optuna_ids[ray_id] = optuna_id
-            if frozen.state != TrialState.RUNNING:
+            if frozen.state.is_finished():
                 self._finished.add(ray_id)
+            else:
+                self._finished.discard(ray_id)
+
+    def _continue(self, ray_id: str) -> None:
+        """A re-queued (WAITING) copy runs again: mark it RUNNING (a no-op when it is)."""
+        from optuna.trial import TrialState
+
+        optuna_id = self._optuna_ids[ray_id]
+        if self.storage.get_trial(optuna_id).state == TrialState.WAITING:
+            self.storage.set_trial_state_values(optuna_id, TrialState.RUNNING)
 
     # --- Tune hooks -------------------------------------------------------------------
 
@@ -146,6 +158,7 @@ class OptunaMirror(Callback):
         if trial.trial_id not in self._optuna_ids:
             self._create(trial)
         else:
+            self._continue(trial.trial_id)
             self._note_config_change(trial)
 
     def on_trial_result(
@@ -156,6 +169,7 @@ class OptunaMirror(Callback):
             return
         if ray_id not in self._optuna_ids:  # a restore that started before setup saw it
             self._create(trial)
+        self._continue(ray_id)
         optuna_id = self._optuna_ids[ray_id]
         step = self._step_of(result)
         # Optuna keeps intermediate values for single-objective studies only.
@@ -332,6 +346,38 @@ class OptunaMirror(Callback):
             return False
         step = self._step_of(result)
         return step is not None and step >= self.max_steps
+
+
+def requeue_stopped_trials(storage_url: str, study_name: str, reason: str) -> list[int]:
+    """FAIL the study's RUNNING Ray trials with `reason` and queue a WAITING copy of each.
+
+    For a Tune driver that is stopping or was stopped (Ctrl-C, `hpo submit --stop`, killed):
+    the storage then says what happened instead of showing trials RUNNING with nothing
+    behind them. The copy keeps params, user attrs (the Ray trial id) and intermediate values;
+    when the experiment is restored, the mirror continues the Ray trial into it. Returns the
+    numbers of the stopped trials.
+    """
+    import optuna
+    from optuna.trial import TrialState
+
+    from hpo.storage.rdb import RetryStaleTrial, fail_with_reason, open_storage
+
+    storage = open_storage(storage_url)
+    study = optuna.load_study(
+        study_name=study_name, storage=storage, sampler=optuna.samplers.RandomSampler()
+    )
+    retry = RetryStaleTrial(max_retry=None)
+    stopped = []
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if RAY_TRIAL_ID_ATTR not in trial.user_attrs:
+            continue
+        trial_id = storage.get_trial_id_from_study_id_trial_number(
+            storage.get_study_id_from_name(study_name), trial.number
+        )
+        if fail_with_reason(storage, trial_id, reason):
+            retry(study, storage.get_trial(trial_id))
+            stopped.append(trial.number)
+    return stopped
 
 
 def ensure_study(
