@@ -416,3 +416,35 @@ def test_checkpoint_resumes_into_a_run_with_another_weight_decay(tmp_path):
     }
     assert rates[1] == pytest.approx(0.01 * 3 / 4)
     assert rates[3] == pytest.approx(0.02 * 1 / 4)
+
+
+def test_a_full_disk_is_a_checkpoint_disk_error_with_nothing_half_written(tmp_path):
+    # A real 16 KiB tmpfs: smaller than one checkpoint (the RNG states alone are ~15 KiB).
+    # safetensors and torch.save wrap ENOSPC in their own errors; the trainer says ENOSPC.
+    import errno
+
+    from trainer.checkpoint import CheckpointDiskError
+
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=16k", "tmpfs", str(disk)],
+        capture_output=True,
+        text=True,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"needs `mount -t tmpfs` (root): {mounted.stderr.strip()}")
+    try:
+        args = TrainingArguments(
+            output_dir=str(disk / "out"), max_steps=2, save_steps=2, disable_tqdm=True
+        )
+        trainer = Trainer(model=Regression(), args=args, train_dataset=RegressionData())
+        with pytest.raises(CheckpointDiskError) as caught:
+            trainer.train()
+        assert caught.value.errno == errno.ENOSPC
+        assert str(caught.value).startswith(
+            f"cannot write checkpoint {disk / 'out' / 'checkpoint-2'}: No space left on device ("
+        )
+        assert os.listdir(disk / "out") == []  # the temporary folder is gone
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
