@@ -50,6 +50,9 @@ class NonFiniteLossError(FloatingPointError):
 class Trainer(TrainerBase):
     """train() and evaluate() with the contract of `transformers.Trainer`."""
 
+    # Set by hyperparameter_search for its trials: the value reported at each evaluation.
+    _hp_compute_objective: Any = None
+
     # --- train ---
     def train(
         self,
@@ -66,7 +69,11 @@ class Trainer(TrainerBase):
         if self.train_dataset is None:
             raise ValueError("train() needs train_dataset= in the Trainer")
         plan = plan_trial(
-            self._args_template, trial, self.model_init, has_model=self.model is not None
+            self._args_template,
+            trial,
+            self.model_init,
+            has_model=self.model is not None,
+            compute_objective=self._hp_compute_objective,
         )
         args = self.args = plan.args
         self._release()
@@ -384,6 +391,27 @@ class Trainer(TrainerBase):
         if self.model_init is not None and not self._user_optimizer:
             self.optimizer = self.lr_scheduler = None  # the next trial builds its own
         return TrainOutput(state.global_step, train_loss, metrics)
+
+    # --- hyperparameter search ---
+    def hyperparameter_search(
+        self,
+        hp_space: Any = None,
+        compute_objective: Any = None,
+        n_trials: int = 20,
+        direction: str | list[str] = "minimize",
+        backend: Any = None,
+        hp_name: Any = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Transformers' hyperparameter_search on optuna (default; the study is kept in an SQL
+        storage, by default `output_dir/hp_search.db`, that `hpo status` reads) or Ray Tune.
+        Returns transformers' BestRun (a list of them for several directions); see
+        trainer/search.py for what differs."""
+        from trainer.search import hyperparameter_search
+
+        return hyperparameter_search(
+            self, hp_space, compute_objective, n_trials, direction, backend, hp_name, **kwargs
+        )
 
     # --- evaluate ---
     def evaluate(

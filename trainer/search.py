@@ -1,0 +1,243 @@
+"""`Trainer.hyperparameter_search`: Transformers' signature and result on optuna or Ray Tune.
+
+It lives in `trainer/` and uses optuna and ray directly (imported lazily), because `trainer`
+never imports `hpo` (docs/ARCHITECTURE.md, "hyperparameter_search"). What it keeps from
+Transformers: `hp_space(trial)` picks a trial's params (args fields go onto a copy of the
+args), `compute_objective(metrics)` turns every evaluation into the value reported (and pruned
+on), each trial writes under `output_dir/run-<id>` (or `hp_name(trial)`), and the answer is
+Transformers' own `BestRun`. What it adds: the optuna study is kept in an SQL storage (by default
+a SQLite file in output_dir), so `hpo status` / `hpo best` and optuna-dashboard read every
+trial, and a rerun of the same script continues the same study.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import warnings
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from trainer.args import FIELD_NAMES
+from trainer.callbacks import TrainerCallback
+
+if TYPE_CHECKING:
+    from trainer.trainer import Trainer
+
+BACKENDS = ("optuna", "ray")
+STORAGE_FILE = "hp_search.db"
+OUTPUT_DIR_ATTR = "output_dir"  # the key hpo.attrs names for a trial's folder (same string)
+
+
+def default_storage(output_dir: str) -> str:
+    """The study's storage when none is given: a SQLite file in output_dir."""
+    return f"sqlite:///{os.path.abspath(os.path.join(output_dir, STORAGE_FILE))}"
+
+
+def default_study_name(output_dir: str) -> str:
+    return os.path.basename(os.path.abspath(output_dir)) or "hyperparameter_search"
+
+
+class _LastEvaluation(TrainerCallback):
+    """Remembers the metrics of the last evaluation of the current trial."""
+
+    def __init__(self) -> None:
+        self.metrics: dict[str, float] | None = None
+
+    def on_evaluate(self, args: Any, state: Any, control: Any, metrics: Any = None, **kwargs: Any):
+        self.metrics = dict(metrics or {})
+
+
+def hyperparameter_search(
+    trainer: Trainer,
+    hp_space: Callable[[Any], dict[str, Any]] | None,
+    compute_objective: Callable[[dict[str, float]], float] | None,
+    n_trials: int,
+    direction: str | list[str],
+    backend: str | None,
+    hp_name: Callable[[Any], str] | None,
+    **kwargs: Any,
+) -> Any:
+    """See Trainer.hyperparameter_search."""
+    from transformers.trainer_utils import (
+        default_compute_objective,
+        default_hp_space_optuna,
+        default_hp_space_ray,
+    )
+
+    name = _backend_name(backend)
+    if trainer.model_init is None:
+        raise RuntimeError(
+            "To use hyperparameter search, you need to pass your model through a model_init "
+            "function (Trainer(model_init=...)): each trial builds a fresh model"
+        )
+    compute = compute_objective or default_compute_objective
+    if name == "optuna":
+        space = hp_space or default_hp_space_optuna
+        return _run_optuna(trainer, space, compute, n_trials, direction, hp_name, kwargs)
+    space = hp_space or default_hp_space_ray
+    return _run_ray(trainer, space, compute, n_trials, direction, hp_name, kwargs)
+
+
+def _backend_name(backend: Any) -> str:
+    import importlib.util
+
+    if backend is None:
+        for candidate in BACKENDS:
+            if importlib.util.find_spec(candidate) is not None:
+                return candidate
+        raise RuntimeError("hyperparameter_search needs optuna or ray: pip install optuna")
+    name = str(getattr(backend, "value", backend))
+    if name not in BACKENDS:
+        raise ValueError(
+            f"backend={name!r}: hyperparameter_search runs on 'optuna' or 'ray' "
+            "(sigopt and wandb are not supported)"
+        )
+    return name
+
+
+def _trial_args(template: Any, params: dict[str, Any], run_dir: str) -> Any:
+    """A copy of the args for one trial: its folder and the params that are args fields."""
+    fields = {key: value for key, value in params.items() if key in FIELD_NAMES}
+    return dataclasses.replace(template, output_dir=run_dir, **fields)
+
+
+def _run_optuna(trainer, hp_space, compute, n_trials, direction, hp_name, kwargs) -> Any:
+    import optuna
+    from transformers.trainer_utils import BestRun
+
+    timeout = kwargs.pop("timeout", None)
+    n_jobs = kwargs.pop("n_jobs", 1)
+    gc_after_trial = kwargs.pop("gc_after_trial", False)
+    catch = kwargs.pop("catch", ())
+    if n_jobs != 1:
+        # One Trainer holds one model at a time; threads would share it. `hpo run` with
+        # `workers:` runs trials in parallel processes on the same kind of storage.
+        raise ValueError(
+            f"n_jobs={n_jobs}: this trainer runs one trial at a time in-process; for parallel "
+            "trials run several processes on the same storage= and study_name=, or `hpo run` "
+            "with workers:"
+        )
+    template = trainer._args_template
+    kwargs.setdefault("storage", default_storage(template.output_dir))
+    kwargs.setdefault("study_name", default_study_name(template.output_dir))
+    kwargs.setdefault("load_if_exists", True)
+    if isinstance(kwargs["storage"], str) and kwargs["storage"].startswith("sqlite:///"):
+        os.makedirs(os.path.dirname(kwargs["storage"][len("sqlite:///") :]) or ".", exist_ok=True)
+    directions = direction if isinstance(direction, list) else None
+    study = optuna.create_study(
+        direction=None if directions else direction, directions=directions, **kwargs
+    )
+    last_evaluation = _LastEvaluation()
+
+    def objective(trial: Any) -> Any:
+        params = hp_space(trial)
+        run_dir = os.path.join(
+            template.output_dir, hp_name(trial) if hp_name else f"run-{trial.number}"
+        )
+        _warn_unused(params, trial.params)
+        trainer._args_template = _trial_args(template, params, run_dir)
+        trial.set_user_attr(OUTPUT_DIR_ATTR, run_dir)
+        last_evaluation.metrics = None
+        try:
+            trainer.train(trial=trial)
+            metrics = last_evaluation.metrics
+            if metrics is None:  # no evaluation during training
+                metrics = trainer.evaluate()
+            return compute(metrics)
+        finally:
+            trainer._release()  # the next trial starts without this one's model in memory
+
+    trainer._hp_compute_objective = compute
+    trainer.add_callback(last_evaluation)
+    try:
+        study.optimize(
+            objective,
+            n_trials=n_trials,
+            timeout=timeout,
+            n_jobs=1,
+            gc_after_trial=gc_after_trial,
+            catch=catch,
+        )
+    finally:
+        trainer.remove_callback(last_evaluation)
+        trainer._hp_compute_objective = None
+        trainer._args_template = trainer.args = template
+    if len(study.directions) > 1:
+        return [BestRun(str(t.number), t.values, t.params, study) for t in study.best_trials]
+    best = study.best_trial
+    return BestRun(str(best.number), best.value, best.params, study)
+
+
+def _warn_unused(params: dict[str, Any], suggested: dict[str, Any]) -> None:
+    # Transformers warns about hp_space keys that are no args field; ours reach model_init only
+    # through the trial, so a key that is neither a field nor a suggested param goes nowhere.
+    lost = sorted(k for k in params if k not in FIELD_NAMES and k not in suggested)
+    if lost:
+        warnings.warn(
+            f"hp_space returned {lost}, which are no TrainingArguments fields and no params of "
+            "the trial; model_init cannot read them (suggest them on the trial instead)",
+            stacklevel=3,
+        )
+
+
+def _run_ray(trainer, hp_space, compute, n_trials, direction, hp_name, kwargs) -> Any:
+    from ray import tune
+    from transformers.trainer_utils import BestRun
+
+    if isinstance(direction, list):
+        raise ValueError("backend='ray' takes one direction ('minimize' or 'maximize')")
+    template = trainer._args_template
+    trainer._release()  # the model does not travel to the Ray workers
+    resources = kwargs.pop("resources_per_trial", {"cpu": 1})
+    storage_path = kwargs.pop(
+        "storage_path", os.path.abspath(os.path.join(template.output_dir, "ray_results"))
+    )
+    run_config = tune.RunConfig(
+        name=kwargs.pop("name", default_study_name(template.output_dir)),
+        storage_path=storage_path,
+        verbose=kwargs.pop("verbose", 0),
+    )
+    tune_config = tune.TuneConfig(
+        num_samples=n_trials,
+        scheduler=kwargs.pop("scheduler", None),
+        search_alg=kwargs.pop("search_alg", None),
+        max_concurrent_trials=kwargs.pop("max_concurrent_trials", None),
+        time_budget_s=kwargs.pop("time_budget_s", None),
+        metric="objective",
+        mode=direction[:3],
+    )
+    if kwargs:
+        raise ValueError(
+            f"hyperparameter_search(backend='ray') does not take {sorted(kwargs)}; it takes "
+            "resources_per_trial, scheduler, search_alg, max_concurrent_trials, time_budget_s, "
+            "storage_path, name, verbose"
+        )
+    trainable = tune.with_resources(
+        tune.with_parameters(
+            _ray_trial, trainer=trainer, template=template, compute=compute, hp_name=hp_name
+        ),
+        resources,
+    )
+    tuner = tune.Tuner(
+        trainable, param_space=hp_space(None), tune_config=tune_config, run_config=run_config
+    )
+    results = tuner.fit()
+    best = results.get_best_result(metric="objective", mode=direction[:3], scope="last")
+    return BestRun(best.metrics["trial_id"], best.metrics["objective"], best.config, results)
+
+
+def _ray_trial(config, trainer, template, compute, hp_name) -> None:
+    """One Ray Tune trial: train with the config; the RayReporter reports `objective`."""
+    from ray import tune
+
+    trial_id = tune.get_context().get_trial_id()
+    run_dir = os.path.join(template.output_dir, hp_name(config) if hp_name else f"run-{trial_id}")
+    trainer._args_template = _trial_args(template, dict(config), run_dir)
+    trainer._hp_compute_objective = compute
+    last_evaluation = _LastEvaluation()
+    trainer.add_callback(last_evaluation)
+    trainer.train(trial=dict(config))
+    if last_evaluation.metrics is None:  # no evaluation during training: report one now
+        metrics = trainer.evaluate()
+        tune.report({**metrics, "objective": float(compute(metrics))})
