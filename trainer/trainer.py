@@ -342,6 +342,7 @@ class Trainer(TrainerBase):
 
     def _save(self, run: Run) -> str:
         args = self.args
+        self._record_hub_failures()  # so that this checkpoint's state lists them too
         final = ckpt.save_checkpoint(
             args,
             self.state,
@@ -352,10 +353,11 @@ class Trainer(TrainerBase):
             processing_class=self.processing_class,
         )
         run.last_save_step = self.state.global_step
-        if args.push_to_hub:
-            from trainer.hub import push_checkpoint
+        if args.push_to_hub and args.hub_strategy != "end":
+            from trainer.hub import checkpoint_upload
 
-            push_checkpoint(args, final)
+            # A snapshot now (hard links), the upload in the background.
+            self._hub().submit(checkpoint_upload(args, final, self.state.global_step))
         self.control = self._call("on_save", checkpoint_dir=final)
         return final
 
@@ -368,10 +370,9 @@ class Trainer(TrainerBase):
                 self._evaluate_in_loop(run)
             if args.save_strategy in ("steps", "epoch") and run.last_save_step != state.global_step:
                 self._save(run)
-        if args.push_to_hub and state.last_checkpoint:
-            from trainer.hub import push_checkpoint
-
-            push_checkpoint(args, state.last_checkpoint, at_end=True)
+        if self._hub_sync is not None:
+            self._hub_sync.wait()  # the last upload finishes before train() returns
+            self._record_hub_failures()
         if args.load_best_model_at_end and state.best_model_checkpoint:
             ckpt.load_weights(state.best_model_checkpoint, run.model)
         train_loss = loss_this_run.item() / steps if steps else 0.0

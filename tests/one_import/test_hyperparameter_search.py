@@ -20,15 +20,19 @@ def both(tmp_path_factory):
 def test_both_return_transformers_best_run_with_the_same_fields(both):
     theirs, ours = both["transformers"], both["ours"]
     assert theirs["type"] == ours["type"] == "transformers.trainer_utils.BestRun"
-    assert theirs["fields"] == ours["fields"] == [
-        "run_id", "objective", "hyperparameters", "run_summary"
-    ]
+    assert (
+        theirs["fields"]
+        == ours["fields"]
+        == ["run_id", "objective", "hyperparameters", "run_summary"]
+    )
     for run in (theirs, ours):
         assert run["run_id"].isdigit()
         assert isinstance(run["objective"], float)
         # hp_space's params and the one model_init suggested on the trial
         assert set(run["hyperparameters"]) == {
-            "learning_rate", "per_device_train_batch_size", "n_layer"
+            "learning_rate",
+            "per_device_train_batch_size",
+            "n_layer",
         }
 
 

@@ -10,8 +10,8 @@ import sys
 
 import optuna
 import torch
-from transformers import GPT2Config, GPT2LMHeadModel
 from transformers import Trainer, TrainingArguments  # the one import
+from transformers.models.gpt2 import GPT2Config, GPT2LMHeadModel
 
 OUTPUT_DIR = sys.argv[1]
 os.makedirs(OUTPUT_DIR, exist_ok=True)
