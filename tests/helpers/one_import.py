@@ -29,13 +29,24 @@ def swapped_source(script: Path, implementation: str) -> str:
     return "".join(lines)
 
 
-def run_script(name: str, implementation: str, workdir: Path, timeout: float = 900) -> str:
-    """Runs scripts/<name> with `implementation` ('transformers' or 'ours') in workdir; returns
-    its stdout (the run must succeed)."""
+def run_script(
+    name: str,
+    implementation: str,
+    workdir: Path,
+    timeout: float = 900,
+    env: dict[str, str] | None = None,
+) -> str:
+    """Runs scripts/<name> with `implementation` ('transformers' or 'ours') in workdir, with
+    `env` added to the environment; returns its stdout and stderr (the run must succeed)."""
     workdir.mkdir(parents=True, exist_ok=True)
     path = workdir / f"{implementation}_{name}"
     path.write_text(swapped_source(SCRIPTS / name, implementation), encoding="utf-8")
-    env = {**os.environ, "PYTHONPATH": str(REPO), "TOKENIZERS_PARALLELISM": "false"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO),
+        "TOKENIZERS_PARALLELISM": "false",
+        **(env or {}),
+    }
     done = subprocess.run(
         [sys.executable, str(path), str(workdir / f"out_{implementation}")],
         cwd=workdir,
@@ -45,7 +56,7 @@ def run_script(name: str, implementation: str, workdir: Path, timeout: float = 9
         timeout=timeout,
     )
     assert done.returncode == 0, f"{implementation} {name} failed:\n{done.stderr[-4000:]}"
-    return done.stdout
+    return done.stdout + done.stderr
 
 
 def tagged_json(stdout: str, tag: str) -> dict:
