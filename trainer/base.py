@@ -81,6 +81,8 @@ class TrainerBase:
         self.control = TrainerControl()
         self.callback_handler = CallbackHandler([ProgressCallback(), *(callbacks or [])])
         self._initial_weights: dict[str, torch.Tensor] | None = None
+        if args.push_to_hub:  # named now, as Transformers does (its repo is made by the uploader)
+            self._hub()
         self.control = self._call("on_init_end")
 
     # --- callbacks (Transformers API) ---

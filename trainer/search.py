@@ -115,15 +115,13 @@ def _run_optuna(trainer, hp_space, compute, n_trials, direction, hp_name, kwargs
         # `workers:` runs trials in parallel processes on the same kind of storage.
         raise ValueError(
             f"n_jobs={n_jobs}: this trainer runs one trial at a time in-process; for parallel "
-            "trials run several processes on the same storage= and study_name=, or `hpo run` "
-            "with workers:"
+            "trials run the same script in several processes (they share the study in "
+            "output_dir's storage, or in one storage= and study_name=), or `hpo run` with workers:"
         )
     template = trainer._args_template
-    kwargs.setdefault("storage", default_storage(template.output_dir))
+    kwargs["storage"] = _open_storage(kwargs.get("storage") or default_storage(template.output_dir))
     kwargs.setdefault("study_name", default_study_name(template.output_dir))
     kwargs.setdefault("load_if_exists", True)
-    if isinstance(kwargs["storage"], str) and kwargs["storage"].startswith("sqlite:///"):
-        os.makedirs(os.path.dirname(kwargs["storage"][len("sqlite:///") :]) or ".", exist_ok=True)
     directions = direction if isinstance(direction, list) else None
     study = optuna.create_study(
         direction=None if directions else direction, directions=directions, **kwargs
@@ -167,6 +165,36 @@ def _run_optuna(trainer, hp_space, compute, n_trials, direction, hp_name, kwargs
         return [BestRun(str(t.number), t.values, t.params, study) for t in study.best_trials]
     best = study.best_trial
     return BestRun(str(best.number), best.value, best.params, study)
+
+
+SQLITE_BUSY_TIMEOUT_S = 60  # several processes on one file wait for its lock, not fail
+
+
+def _open_storage(storage: Any) -> Any:
+    """An optuna storage; a SQLite URL gets its folder, write-ahead logging (readers such as
+    `hpo status` do not block the trials' writes) and a busy timeout, so that several
+    processes running the same script share one study. Other storages pass through."""
+    import optuna
+
+    if not (isinstance(storage, str) and storage.startswith("sqlite:///")):
+        return storage
+    import sqlite3
+
+    path = storage[len("sqlite:///") :]
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    connection = sqlite3.connect(path, timeout=SQLITE_BUSY_TIMEOUT_S)
+    try:
+        connection.execute("PRAGMA journal_mode=WAL")
+    finally:
+        connection.close()
+    engine_kwargs = {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_S}}
+    for attempt in range(5):
+        try:
+            return optuna.storages.RDBStorage(storage, engine_kwargs=engine_kwargs)
+        except Exception as error:  # another process created the schema at the same moment
+            if attempt == 4 or "already exists" not in str(error).lower():
+                raise
+    raise AssertionError("unreachable")
 
 
 def _warn_unused(params: dict[str, Any], suggested: dict[str, Any]) -> None:

@@ -153,3 +153,51 @@ def test_ray_backend_returns_the_best_run_of_tune(ray_local, tiny_models_by_valu
         assert result.checkpoint is not None
     assert best.run_id in {r.metrics["trial_id"] for r in results}
     assert os.path.isdir(tmp_path / "ray" / f"run-{best.run_id}")
+
+
+PROCESS_SCRIPT = """
+import sys
+sys.path.insert(0, sys.argv[2])
+import optuna
+from helpers.tiny_models import Regression, RegressionData, quiet_args
+from trainer import Trainer
+
+def hp_space(trial):
+    return {"learning_rate": trial.suggest_float("learning_rate", 1e-3, 1e-1, log=True)}
+
+args = quiet_args(sys.argv[1], max_steps=4, per_device_train_batch_size=8, eval_strategy="steps",
+                  eval_steps=2)
+trainer = Trainer(model_init=lambda trial: Regression(), args=args, train_dataset=RegressionData(),
+                  eval_dataset=RegressionData(rows=16, seed=1))
+best = trainer.hyperparameter_search(hp_space=hp_space, n_trials=2, pruner=optuna.pruners.NopPruner())
+print("BEST", best.run_id)
+"""
+
+
+def test_processes_running_the_same_script_share_one_study(tmp_path):
+    """The workers of hyperparameter_search: the same script in several processes, on the
+    default storage of the same output_dir."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from hpo.storage import reader
+
+    output_dir = tmp_path / "shared"
+    command = [
+        sys.executable,
+        "-c",
+        PROCESS_SCRIPT,
+        str(output_dir),
+        str(Path(__file__).parents[1]),
+    ]
+    workers = [
+        subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    for worker in workers:
+        out, err = worker.communicate(timeout=600)
+        assert worker.returncode == 0, err[-3000:]
+        assert "BEST" in out
+    status = reader.status(f"sqlite:///{output_dir / 'hp_search.db'}", "shared")
+    assert status["counts"]["COMPLETE"] == 4  # 2 trials from each process, one study
