@@ -12,40 +12,25 @@ trial, and a rerun of the same script continues the same study.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from trainer.args import FIELD_NAMES
-from trainer.callbacks import TrainerCallback
+from trainer.search_study import (
+    OUTPUT_DIR_ATTR,
+    LastEvaluation,
+    default_storage,
+    default_study_name,
+    open_storage,
+    trial_args,
+)
 
 if TYPE_CHECKING:
     from trainer.trainer import Trainer
 
 BACKENDS = ("optuna", "ray")
-STORAGE_FILE = "hp_search.db"
-OUTPUT_DIR_ATTR = "output_dir"  # the key hpo.attrs names for a trial's folder (same string)
-
-
-def default_storage(output_dir: str) -> str:
-    """The study's storage when none is given: a SQLite file in output_dir."""
-    return f"sqlite:///{os.path.abspath(os.path.join(output_dir, STORAGE_FILE))}"
-
-
-def default_study_name(output_dir: str) -> str:
-    return os.path.basename(os.path.abspath(output_dir)) or "hyperparameter_search"
-
-
-class _LastEvaluation(TrainerCallback):
-    """Remembers the metrics of the last evaluation of the current trial."""
-
-    def __init__(self) -> None:
-        self.metrics: dict[str, float] | None = None
-
-    def on_evaluate(self, args: Any, state: Any, control: Any, metrics: Any = None, **kwargs: Any):
-        self.metrics = dict(metrics or {})
 
 
 def hyperparameter_search(
@@ -75,8 +60,10 @@ def hyperparameter_search(
     if name == "optuna":
         space = hp_space or default_hp_space_optuna
         return _run_optuna(trainer, space, compute, n_trials, direction, hp_name, kwargs)
+    from trainer.search_ray import run_ray  # imports ray only when it runs
+
     space = hp_space or default_hp_space_ray
-    return _run_ray(trainer, space, compute, n_trials, direction, hp_name, kwargs)
+    return run_ray(trainer, space, compute, n_trials, direction, hp_name, kwargs)
 
 
 def _backend_name(backend: Any) -> str:
@@ -96,12 +83,6 @@ def _backend_name(backend: Any) -> str:
     return name
 
 
-def _trial_args(template: Any, params: dict[str, Any], run_dir: str) -> Any:
-    """A copy of the args for one trial: its folder and the params that are args fields."""
-    fields = {key: value for key, value in params.items() if key in FIELD_NAMES}
-    return dataclasses.replace(template, output_dir=run_dir, **fields)
-
-
 def _run_optuna(trainer, hp_space, compute, n_trials, direction, hp_name, kwargs) -> Any:
     import optuna
     from transformers.trainer_utils import BestRun
@@ -119,14 +100,14 @@ def _run_optuna(trainer, hp_space, compute, n_trials, direction, hp_name, kwargs
             "output_dir's storage, or in one storage= and study_name=), or `hpo run` with workers:"
         )
     template = trainer._args_template
-    kwargs["storage"] = _open_storage(kwargs.get("storage") or default_storage(template.output_dir))
+    kwargs["storage"] = open_storage(kwargs.get("storage") or default_storage(template.output_dir))
     kwargs.setdefault("study_name", default_study_name(template.output_dir))
     kwargs.setdefault("load_if_exists", True)
     directions = direction if isinstance(direction, list) else None
     study = optuna.create_study(
         direction=None if directions else direction, directions=directions, **kwargs
     )
-    last_evaluation = _LastEvaluation()
+    last_evaluation = LastEvaluation()
 
     def objective(trial: Any) -> Any:
         params = hp_space(trial)
@@ -134,7 +115,7 @@ def _run_optuna(trainer, hp_space, compute, n_trials, direction, hp_name, kwargs
             template.output_dir, hp_name(trial) if hp_name else f"run-{trial.number}"
         )
         _warn_unused(params, trial.params)
-        trainer._args_template = _trial_args(template, params, run_dir)
+        trainer._args_template = trial_args(template, params, run_dir)
         trial.set_user_attr(OUTPUT_DIR_ATTR, run_dir)
         last_evaluation.metrics = None
         try:
@@ -167,36 +148,6 @@ def _run_optuna(trainer, hp_space, compute, n_trials, direction, hp_name, kwargs
     return BestRun(str(best.number), best.value, best.params, study)
 
 
-SQLITE_BUSY_TIMEOUT_S = 60  # several processes on one file wait for its lock, not fail
-
-
-def _open_storage(storage: Any) -> Any:
-    """An optuna storage; a SQLite URL gets its folder, write-ahead logging (readers such as
-    `hpo status` do not block the trials' writes) and a busy timeout, so that several
-    processes running the same script share one study. Other storages pass through."""
-    import optuna
-
-    if not (isinstance(storage, str) and storage.startswith("sqlite:///")):
-        return storage
-    import sqlite3
-
-    path = storage[len("sqlite:///") :]
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    connection = sqlite3.connect(path, timeout=SQLITE_BUSY_TIMEOUT_S)
-    try:
-        connection.execute("PRAGMA journal_mode=WAL")
-    finally:
-        connection.close()
-    engine_kwargs = {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_S}}
-    for attempt in range(5):
-        try:
-            return optuna.storages.RDBStorage(storage, engine_kwargs=engine_kwargs)
-        except Exception as error:  # another process created the schema at the same moment
-            if attempt == 4 or "already exists" not in str(error).lower():
-                raise
-    raise AssertionError("unreachable")
-
-
 def _warn_unused(params: dict[str, Any], suggested: dict[str, Any]) -> None:
     # Transformers warns about hp_space keys that are no args field; ours reach model_init only
     # through the trial, so a key that is neither a field nor a suggested param goes nowhere.
@@ -207,65 +158,3 @@ def _warn_unused(params: dict[str, Any], suggested: dict[str, Any]) -> None:
             "the trial; model_init cannot read them (suggest them on the trial instead)",
             stacklevel=3,
         )
-
-
-def _run_ray(trainer, hp_space, compute, n_trials, direction, hp_name, kwargs) -> Any:
-    from ray import tune
-    from transformers.trainer_utils import BestRun
-
-    if isinstance(direction, list):
-        raise ValueError("backend='ray' takes one direction ('minimize' or 'maximize')")
-    template = trainer._args_template
-    trainer._release()  # the model does not travel to the Ray workers
-    resources = kwargs.pop("resources_per_trial", {"cpu": 1})
-    storage_path = kwargs.pop(
-        "storage_path", os.path.abspath(os.path.join(template.output_dir, "ray_results"))
-    )
-    run_config = tune.RunConfig(
-        name=kwargs.pop("name", default_study_name(template.output_dir)),
-        storage_path=storage_path,
-        verbose=kwargs.pop("verbose", 0),
-    )
-    tune_config = tune.TuneConfig(
-        num_samples=n_trials,
-        scheduler=kwargs.pop("scheduler", None),
-        search_alg=kwargs.pop("search_alg", None),
-        max_concurrent_trials=kwargs.pop("max_concurrent_trials", None),
-        time_budget_s=kwargs.pop("time_budget_s", None),
-        metric="objective",
-        mode=direction[:3],
-    )
-    if kwargs:
-        raise ValueError(
-            f"hyperparameter_search(backend='ray') does not take {sorted(kwargs)}; it takes "
-            "resources_per_trial, scheduler, search_alg, max_concurrent_trials, time_budget_s, "
-            "storage_path, name, verbose"
-        )
-    trainable = tune.with_resources(
-        tune.with_parameters(
-            _ray_trial, trainer=trainer, template=template, compute=compute, hp_name=hp_name
-        ),
-        resources,
-    )
-    tuner = tune.Tuner(
-        trainable, param_space=hp_space(None), tune_config=tune_config, run_config=run_config
-    )
-    results = tuner.fit()
-    best = results.get_best_result(metric="objective", mode=direction[:3], scope="last")
-    return BestRun(best.metrics["trial_id"], best.metrics["objective"], best.config, results)
-
-
-def _ray_trial(config, trainer, template, compute, hp_name) -> None:
-    """One Ray Tune trial: train with the config; the RayReporter reports `objective`."""
-    from ray import tune
-
-    trial_id = tune.get_context().get_trial_id()
-    run_dir = os.path.join(template.output_dir, hp_name(config) if hp_name else f"run-{trial_id}")
-    trainer._args_template = _trial_args(template, dict(config), run_dir)
-    trainer._hp_compute_objective = compute
-    last_evaluation = _LastEvaluation()
-    trainer.add_callback(last_evaluation)
-    trainer.train(trial=dict(config))
-    if last_evaluation.metrics is None:  # no evaluation during training: report one now
-        metrics = trainer.evaluate()
-        tune.report({**metrics, "objective": float(compute(metrics))})

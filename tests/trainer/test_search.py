@@ -153,6 +153,20 @@ def test_ray_backend_returns_the_best_run_of_tune(ray_local, tiny_models_by_valu
         assert result.checkpoint is not None
     assert best.run_id in {r.metrics["trial_id"] for r in results}
     assert os.path.isdir(tmp_path / "ray" / f"run-{best.run_id}")
+    # every Ray trial is in the optuna storage that `hpo status` reads
+    import optuna
+
+    from hpo.storage import reader
+
+    url = f"sqlite:///{tmp_path / 'ray' / 'hp_search.db'}"
+    assert reader.status(url, "ray")["counts"]["COMPLETE"] == 2
+    stored_best = reader.best(url, "ray")
+    assert stored_best["value"] == pytest.approx(best.objective)
+    assert stored_best["params"] == {"learning_rate": best.hyperparameters["learning_rate"]}
+    assert stored_best["user_attrs"]["ray_trial_id"] == best.run_id
+    for trial in optuna.load_study(study_name="ray", storage=url).trials:
+        assert sorted(trial.intermediate_values) == [2, 4, 6]
+        assert trial.value == pytest.approx(trial.intermediate_values[6])
 
 
 PROCESS_SCRIPT = """
