@@ -5,6 +5,7 @@ tests/one_import/test_hyperparameter_search.py.)"""
 
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
@@ -39,7 +40,7 @@ def small_trainer(output_dir, **overrides):
     )
 
 
-def test_every_trial_is_in_a_storage_that_hpo_status_reads(tmp_path):
+def test_every_trial_is_in_a_storage_that_hpo_status_reads(tmp_path, capsys):
     import optuna
     from transformers.trainer_utils import BestRun
 
@@ -72,6 +73,13 @@ def test_every_trial_is_in_a_storage_that_hpo_status_reads(tmp_path):
         assert sorted(values) == [2, 4, 6]
         assert all(value < 0 for value in values.values())  # -2 * eval_loss, never eval_loss
         assert trial.value == pytest.approx(values[6])  # the last evaluation's objective
+    # `hpo status` itself, through a study file that names just the study and its storage
+    from hpo.cli import main
+
+    study_file = tmp_path / "search.yaml"
+    study_file.write_text(f"name: search\nstorage: {url}\n", encoding="utf-8")
+    assert main(["status", str(study_file), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["counts"]["COMPLETE"] == 3
     # the trainer is left as it was: its own args, no model held
     assert trainer.args.output_dir == str(tmp_path / "search")
     assert trainer.model is None
@@ -215,3 +223,28 @@ def test_processes_running_the_same_script_share_one_study(tmp_path):
         assert "BEST" in out
     status = reader.status(f"sqlite:///{output_dir / 'hp_search.db'}", "shared")
     assert status["counts"]["COMPLETE"] == 4  # 2 trials from each process, one study
+
+
+@pytest.mark.slow
+def test_ray_trials_a_scheduler_stops_are_stored_as_pruned(
+    ray_local, tiny_models_by_value, tmp_path
+):
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler
+
+    from hpo.storage import reader
+
+    trainer = small_trainer(tmp_path / "asha")
+    best = trainer.hyperparameter_search(
+        # one good rate first, then two that learn nothing by step 2: ASHA stops them there
+        hp_space=lambda _: {"learning_rate": tune.grid_search([5e-2, 1e-6, 1e-6])},
+        n_trials=1,
+        backend="ray",
+        scheduler=ASHAScheduler(time_attr="step", max_t=6, grace_period=2, reduction_factor=2),
+        max_concurrent_trials=1,
+    )
+    url = f"sqlite:///{tmp_path / 'asha' / 'hp_search.db'}"
+    counts = reader.status(url, "asha")["counts"]
+    assert (counts["COMPLETE"], counts["PRUNED"]) == (1, 2)
+    assert reader.best(url, "asha")["params"] == {"learning_rate": 5e-2}
+    assert best.hyperparameters["learning_rate"] == 5e-2
