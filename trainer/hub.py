@@ -131,6 +131,15 @@ class HubSync:
         self.failures: list[dict[str, Any]] = []  # every upload that failed all its attempts
         self.commits: list[str] = []  # the oids of the commits made, oldest first
 
+    def __getstate__(self) -> dict[str, Any]:
+        # A Trainer travels to Ray's workers pickled: its uploader goes as its settings only.
+        return {"args": (self.repo, self.private, self._token)}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        repo, private, token = state["args"]
+        self.__init__(TrainingArguments(output_dir=".", hub_model_id=repo, hub_token=token))
+        self.private = private
+
     # --- the training thread ---
     def submit(self, upload: Upload) -> None:
         with self._condition:

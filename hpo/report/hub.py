@@ -57,18 +57,16 @@ def _write_model(spec: StudySpec, best: dict[str, Any], checkpoint: str, folder:
 
 
 def _upload(repo: str, folder: str, message: str) -> tuple[str, str]:
-    from huggingface_hub import HfApi
+    from trainer.hub import hub_api, scrub
 
-    api = HfApi(endpoint=os.environ.get("HF_ENDPOINT") or None)
+    api = hub_api(None)  # the token from where huggingface_hub looks: HF_TOKEN, `hf auth login`
     try:
         repo_id = api.create_repo(repo, exist_ok=True).repo_id
         info = api.upload_folder(repo_id=repo_id, folder_path=folder, commit_message=message)
     except Exception as error:  # the Hub's HTTP and connection errors, one line each
-        token = os.environ.get("HF_TOKEN")
-        text = f"{type(error).__name__}: {error}".splitlines()[0]
+        text = scrub(f"{type(error).__name__}: {error}".splitlines()[0], os.environ.get("HF_TOKEN"))
         raise HpoError(
-            f"push_best_to_hub: uploading to {repo} failed: "
-            f"{text.replace(token, '<HF_TOKEN>') if token else text}; the study itself is "
+            f"push_best_to_hub: uploading to {repo} failed: {text}; the study itself is "
             "complete: rerun `hpo run` when the Hub is reachable (its budget is met, so it only "
             "pushes)"
         ) from None

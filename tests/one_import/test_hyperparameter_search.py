@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 from helpers.one_import import run_script, tagged_json
 
+pytestmark = pytest.mark.slow  # each script runs twice, in fresh processes
+
 
 @pytest.fixture(scope="module")
 def both(tmp_path_factory):

@@ -12,6 +12,8 @@ from helpers.one_import import run_script
 REPO = f"{USER}/tiny-lm"
 TOKEN = "hf_one_import_secret"
 
+pytestmark = pytest.mark.slow  # each script runs twice, in fresh processes
+
 
 @pytest.fixture(scope="module")
 def repos(tmp_path_factory):

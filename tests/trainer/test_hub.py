@@ -206,3 +206,12 @@ def test_a_hub_outage_never_stops_training_and_the_token_stays_secret(tmp_path):
     for failure in state["hub_push_failures"]:
         assert failure["attempts"] == 4 and "500" in failure["error"]
         assert TOKEN not in failure["error"]
+
+
+def test_a_trainer_that_pushes_still_pickles_as_ray_ships_it(hub, tmp_path):
+    import pickle
+
+    trainer = train(hub_args(tmp_path, max_steps=2, save_steps=2))  # its upload thread ran
+    copy = pickle.loads(pickle.dumps(trainer))
+    assert copy._hub_sync.repo == "tiny" and copy._hub_sync.commits == []
+    assert copy.args.hub_token == TOKEN
