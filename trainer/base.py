@@ -195,7 +195,8 @@ class TrainerBase:
         """Saves the model into output_dir and uploads it (Transformers' push_to_hub); waits
         for a checkpoint upload still running first. `kwargs` fill the model card (README.md):
         model_name, language, license, tags, finetuned_from, tasks, dataset, dataset_tags."""
-        from trainer.hub import push_folder, write_model_card
+        from trainer.hub import push_folder
+        from trainer.model_card import write_model_card
 
         self.save_model(_internal_call=True)
         write_model_card(self.args, self.state, **kwargs)

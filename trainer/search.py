@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from trainer.args import FIELD_NAMES
 from trainer.search_study import (
@@ -27,14 +27,11 @@ from trainer.search_study import (
     trial_args,
 )
 
-if TYPE_CHECKING:
-    from trainer.trainer import Trainer
-
 BACKENDS = ("optuna", "ray")
 
 
 def hyperparameter_search(
-    trainer: Trainer,
+    trainer: Any,  # a trainer.Trainer (trainer/trainer.py is imported by no other module)
     hp_space: Callable[[Any], dict[str, Any]] | None,
     compute_objective: Callable[[dict[str, float]], float] | None,
     n_trials: int,
