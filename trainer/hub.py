@@ -27,7 +27,6 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -118,11 +117,10 @@ def checkpoint_upload(args: TrainingArguments, checkpoint: str, step: int) -> Up
 class HubSync:
     """The background uploader of one Trainer (see the module doc)."""
 
-    def __init__(self, args: TrainingArguments, sleep: Callable[[float], None] = time.sleep):
+    def __init__(self, args: TrainingArguments):
         self.repo = repo_name(args)
         self.private = args.hub_private_repo
         self._token = args.hub_token
-        self._sleep = sleep
         self._pending: list[Upload] = []
         self._busy = False
         self._condition = threading.Condition()
@@ -141,6 +139,16 @@ class HubSync:
         self.private = private
 
     # --- the training thread ---
+    def submit_checkpoint(self, args: TrainingArguments, checkpoint: str, step: int) -> None:
+        """Snapshots the checkpoint and queues its upload; a snapshot that cannot be made (a
+        full disk) is recorded as a failed upload, not raised into training."""
+        try:
+            upload = checkpoint_upload(args, checkpoint, step)
+        except OSError as error:
+            self._give_up(step, 0, error)
+            return
+        self.submit(upload)
+
     def submit(self, upload: Upload) -> None:
         with self._condition:
             if upload.supersedable:
@@ -191,7 +199,7 @@ class HubSync:
         error: BaseException | None = None
         for attempt, wait in enumerate((0.0, *RETRY_WAITS), start=1):
             if wait:
-                self._sleep(wait)
+                time.sleep(wait)
             try:
                 oid = self._commit(upload)
             except Exception as failure:  # any failure of the Hub must not reach training
@@ -208,16 +216,13 @@ class HubSync:
                 self.commits.append(oid)
             return
         assert error is not None
-        record = {
-            "step": upload.step,
-            "attempts": len(RETRY_WAITS) + 1,
-            "error": scrub(_describe(error), self._token),
-        }
+        self._give_up(upload.step, len(RETRY_WAITS) + 1, error)
+
+    def _give_up(self, step: int, attempts: int, error: BaseException) -> None:
+        record = {"step": step, "attempts": attempts, "error": scrub(_describe(error), self._token)}
         with self._condition:
             self.failures.append(record)
-        logger.warning(
-            "push_to_hub: gave up on the upload of step %d; training goes on", upload.step
-        )
+        logger.warning("push_to_hub: gave up on the upload of step %d; training goes on", step)
 
     def _commit(self, upload: Upload) -> str:
         from huggingface_hub import CommitOperationAdd

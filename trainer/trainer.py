@@ -354,10 +354,8 @@ class Trainer(TrainerBase):
         )
         run.last_save_step = self.state.global_step
         if args.push_to_hub and args.hub_strategy != "end":
-            from trainer.hub import checkpoint_upload
-
             # A snapshot now (hard links), the upload in the background.
-            self._hub().submit(checkpoint_upload(args, final, self.state.global_step))
+            self._hub().submit_checkpoint(args, final, self.state.global_step)
         self.control = self._call("on_save", checkpoint_dir=final)
         return final
 

@@ -215,3 +215,12 @@ def test_a_trainer_that_pushes_still_pickles_as_ray_ships_it(hub, tmp_path):
     copy = pickle.loads(pickle.dumps(trainer))
     assert copy._hub_sync.repo == "tiny" and copy._hub_sync.commits == []
     assert copy.args.hub_token == TOKEN
+
+
+def test_a_snapshot_that_cannot_be_made_is_recorded_not_raised(hub, tmp_path):
+    (tmp_path / "_hub").write_text("a file where the snapshot folder goes")
+    trainer = train(hub_args(tmp_path, max_steps=2, save_steps=2))
+    assert trainer.state.global_step == 2
+    (failure,) = trainer.state.hub_push_failures
+    assert failure["step"] == 2 and failure["attempts"] == 0
+    assert hub.commits(REPO) == []
