@@ -20,6 +20,9 @@ WORKER_ATTR = "worker"  # "host:pid" of the process running the trial
 FIRST_STEP_ATTR = "first_step"  # the first optimizer step this run of the trial trained
 RESUMED_FROM_ATTR = "resumed_from"  # the checkpoint a retried trial resumed from
 INTERRUPTED = "interrupted"  # the fail reason of a trial stopped by Ctrl-C (not a failure)
+# {"step", "max_steps", "steps_per_s"} of a running trial, at most once per logging step: what
+# the live view of `hpo run` shows under the counts.
+PROGRESS_ATTR = "progress"
 
 # --- Ray backend (the mirror) -----------------------------------------------------------------
 RAY_TRIAL_ID_ATTR = "ray_trial_id"

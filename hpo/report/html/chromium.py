@@ -68,16 +68,18 @@ class Chromium:
             f"--window-size={window[0]},{window[1]}",
         ]
         # The shell puts our pipe ends on fds 3 and 4, where Chromium expects them.
+        self._log = open(os.path.join(self._profile, "chromium.log"), "wb")  # noqa: SIM115
         script = f'exec "$0" "$@" 3<&{to_browser_r} 4>&{from_browser_w}'
         self._process = subprocess.Popen(
             ["/bin/sh", "-c", script, executable, *flags, "about:blank"],
             pass_fds=(to_browser_r, from_browser_w),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stderr=self._log,
         )
         os.close(to_browser_r)
         os.close(from_browser_w)
+        self._log.close()
         self._buffer = b""
         self._next_id = 0
         self.events: list[dict[str, Any]] = []
@@ -130,10 +132,17 @@ class Chromium:
                 raise HpoError(f"Chromium did not answer within {self.timeout_s:.0f} s")
             chunk = os.read(self._from_browser, 1 << 20)
             if not chunk:
-                raise HpoError("Chromium exited unexpectedly")
+                raise HpoError(f"Chromium exited unexpectedly: {self._log_tail()}")
             self._buffer += chunk
         raw, self._buffer = self._buffer.split(b"\0", 1)
         return json.loads(raw)
+
+    def _log_tail(self) -> str:
+        try:
+            lines = Path(self._profile, "chromium.log").read_text(errors="replace").splitlines()
+        except OSError:
+            return "(no log)"
+        return " / ".join(lines[-5:]) or "(empty log)"
 
     def open(self, url: str) -> Page:
         target = self.call("Target.createTarget", url="about:blank")["targetId"]
