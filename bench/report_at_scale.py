@@ -43,7 +43,10 @@ def write_study_file(directory: Path, url: str) -> Path:
 
 def timed_process(command: list[str]) -> tuple[float, float, str]:
     """Wall and CPU seconds of one run of `command`, and its output; exits if it fails."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")])}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]),
+    }
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True)
@@ -91,7 +94,9 @@ def main() -> None:
         )
         wall, cpu, _ = timed_process([sys.executable, "-c", load])
         rows.append(("optuna.load_study().trials (floor)", wall, cpu))
-        print(f"\n{args.trials} trials, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
+        print(
+            f"\n{args.trials} trials, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}"
+        )
         print(table(["command (whole process)", "wall s", "cpu s"], rows))
         print(f"report.html: {report.stat().st_size / 1e6:.2f} MB")
     finally:

@@ -62,17 +62,20 @@ class Chromium:
         self._profile = tempfile.mkdtemp(prefix="hpo-chromium-")
         to_browser_r, self._to_browser = os.pipe()
         self._from_browser, from_browser_w = os.pipe()
+        # Chromium's ends move above fd 9 first, so that putting them on 3 and 4 clobbers neither.
+        to_browser_r, from_browser_w = _above_9(to_browser_r), _above_9(from_browser_w)
         flags = [
             *OFFLINE_FLAGS,
             f"--user-data-dir={self._profile}",
             f"--window-size={window[0]},{window[1]}",
         ]
-        # The shell puts our pipe ends on fds 3 and 4, where Chromium expects them.
         self._log = open(os.path.join(self._profile, "chromium.log"), "wb")  # noqa: SIM115
-        script = f'exec "$0" "$@" 3<&{to_browser_r} 4>&{from_browser_w}'
         self._process = subprocess.Popen(
-            ["/bin/sh", "-c", script, executable, *flags, "about:blank"],
-            pass_fds=(to_browser_r, from_browser_w),
+            [executable, *flags, "about:blank"],
+            # In the child, Chromium's pipe ends become fds 3 and 4 (the only fds it inherits:
+            # Python opens every other one close-on-exec).
+            preexec_fn=lambda: (os.dup2(to_browser_r, 3), os.dup2(from_browser_w, 4)),
+            close_fds=False,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=self._log,
@@ -153,6 +156,14 @@ class Chromium:
         self.call("Page.navigate", session, url=url)
         page.wait_for("document.readyState === 'complete'")
         return page
+
+
+def _above_9(fd: int) -> int:
+    import fcntl
+
+    moved = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10)
+    os.close(fd)
+    return moved
 
 
 class Page:

@@ -18,7 +18,9 @@ N_TRIALS = 10_000
 
 def _bench():
     """bench/report_at_scale.py, the benchmark that builds the study and times the command."""
-    spec = importlib.util.spec_from_file_location("report_at_scale", REPO / "bench" / "report_at_scale.py")
+    spec = importlib.util.spec_from_file_location(
+        "report_at_scale", REPO / "bench" / "report_at_scale.py"
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -42,7 +44,9 @@ def test_a_10000_trial_report_finishes_stays_small_and_says_what_it_sampled(tmp_
     assert "10,000 trials (" in page
     # Plots past their limits say so in their titles.
     assert "Learning curves (an even sample: 200 of 10,000 trials)" in page
-    assert re.search(r"Parallel coordinates \(an even sample: [\d,]+ of [\d,]+ complete trials\)", page)
+    assert re.search(
+        r"Parallel coordinates \(an even sample: [\d,]+ of [\d,]+ complete trials\)", page
+    )
     assert "Trials per worker (an even sample: 2,000 of 10,000 trials)" in page
 
     with chromium_or_skip() as browser:

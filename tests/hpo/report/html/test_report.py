@@ -117,7 +117,9 @@ def test_the_console_check_catches_errors_and_any_network_fetch(tmp_path):
     """The browser check can fail: a page with a script error, or one that loads plotly.js
     from a CDN (no network here), shows up in `errors()`."""
     broken = tmp_path / "broken.html"
-    broken.write_text("<html><body><script>console.error('boom'); missing();</script></body></html>")
+    broken.write_text(
+        "<html><body><script>console.error('boom'); missing();</script></body></html>"
+    )
     online = tmp_path / "online.html"
     online.write_text(
         '<html><head><script src="https://cdn.plot.ly/plotly-2.35.2.min.js"></script></head>'
