@@ -26,9 +26,9 @@ REPO_ROOT = BENCH_DIR.parent
 sys.path.insert(0, str(REPO_ROOT))
 sys.path.insert(0, str(BENCH_DIR))
 
-from bench._common import table  # noqa: E402
 from status_at_scale import STUDY, build_study  # noqa: E402
 
+from bench._common import table  # noqa: E402
 from hpo.storage.urls import mask_url, with_driver  # noqa: E402
 
 

@@ -68,7 +68,8 @@ def metric_names(raw: Mapping[str, Any], count: int) -> list[str]:
 
 
 def thin(items: Sequence[T], limit: int, *, keep: Sequence[T] = ()) -> list[T]:
-    """At most `limit` of `items`, evenly spread and in order, always including `keep`."""
+    """At most `limit` of `items`, evenly spread and in order, always including `keep` (the
+    same objects: trials, which are not hashable)."""
     if len(items) <= limit:
         return list(items)
     kept = {id(item) for item in keep}

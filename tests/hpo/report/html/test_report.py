@@ -14,6 +14,7 @@ import optuna
 import pytest
 from helpers.browser import SINGLE_OBJECTIVE_PLOTS, chromium_or_skip, open_report
 from helpers.report_study import write_watched_study
+from helpers.study_files import write_study_file
 
 # Set to a path (docs/report.png) to keep the screenshot this test takes for the README.
 SCREENSHOT_ENV = "HPO_REPORT_SCREENSHOT"
@@ -138,3 +139,70 @@ def test_a_study_that_does_not_exist_is_one_line_and_writes_nothing(tmp_path):
     assert result.returncode == 1
     assert result.stderr.startswith("error: no storage at") and len(result.stderr.splitlines()) == 1
     assert not (tmp_path / "report.html").exists() and not (tmp_path / "none.db").exists()
+
+
+def test_a_multi_objective_report_draws_optunas_pareto_front(tmp_path):
+    url = f"sqlite:///{tmp_path}/multi.db"
+    study = optuna.create_study(
+        study_name="multi",
+        storage=url,
+        directions=["minimize", "maximize"],
+        sampler=optuna.samplers.RandomSampler(seed=0),
+    )
+    study.optimize(
+        lambda t: (t.suggest_float("x", 0, 1), t.suggest_float("y", 0, 1) - t.params["x"] / 2),
+        n_trials=30,
+    )
+    study_file = tmp_path / "multi.yaml"
+    study_file.write_text(
+        f"name: multi\nstorage: {url}\n"
+        "objective: {metric: [eval_loss, eval_accuracy], direction: [minimize, maximize]}\n"
+    )
+    result = _hpo("report", str(study_file), "-o", "report.html", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    page_text = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert f"Pareto front ({len(study.best_trials)} trials)" in page_text
+
+    with chromium_or_skip() as browser:
+        plots = ("history", "parallel_coordinates", "importances", "slice", "timeline")
+        page = open_report(browser, tmp_path / "report.html", (*plots, "pareto_front"))
+        assert page.errors() == []
+        # The table lists the Pareto front first, as optuna computes it.
+        numbers = page.evaluate(
+            "Array.from(document.querySelectorAll('#top_trials tbody tr'))"
+            ".map(r => Number(r.cells[0].textContent))"
+        )
+        front = {t.number for t in study.best_trials}
+        assert set(numbers[: len(front)]) == front
+
+
+@pytest.mark.slow
+def test_a_ray_study_gives_the_same_report(tmp_path, ray_local):
+    """The Ray backend's trials live in the same storage (the mirror): the same plots draw; the
+    timeline, with no worker recorded, puts trials on the lanes they ran in."""
+    from hpo import backends
+    from hpo.study import load
+
+    study_file = write_study_file(
+        tmp_path,
+        backend="ray",
+        budget={"n_trials": 2},
+        training={"max_steps": 8, "eval_steps": 4},
+        scheduler={
+            "name": "asha",
+            "time_attr": "training_iteration",
+            "grace_period": 2,
+            "max_t": 2,
+        },
+        ray={"max_concurrent_trials": 1, "resources_per_trial": {"cpu": 1}},
+    )
+    assert backends.get("ray").run(load(study_file)) == backends.EXIT_OK
+    result = _hpo("report", str(study_file), "-o", "report.html", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    with chromium_or_skip() as browser:
+        page = open_report(browser, tmp_path / "report.html")
+        assert page.errors() == []
+        lanes = page.evaluate(
+            "document.getElementById('timeline').data.flatMap(t => Array.from(t.y))"
+        )
+        assert lanes == ["slot 1", "slot 1"]  # one trial at a time
