@@ -18,12 +18,16 @@ SINGLE_OBJECTIVE_PLOTS = (
 DRAWN = "document.querySelectorAll('#{key}.js-plotly-plot .main-svg').length"
 
 
-def chromium_or_skip() -> Chromium:
+def skip_without_chromium() -> None:
     if find_chromium() is None:
         pytest.skip(
             "Chromium is not installed, so the report is not opened in a browser "
             "(`apt-get install chromium`; .ci/run installs it)"
         )
+
+
+def chromium_or_skip() -> Chromium:
+    skip_without_chromium()
     return Chromium(timeout_s=300)
 
 

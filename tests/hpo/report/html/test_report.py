@@ -12,7 +12,12 @@ from pathlib import Path
 
 import optuna
 import pytest
-from helpers.browser import SINGLE_OBJECTIVE_PLOTS, chromium_or_skip, open_report
+from helpers.browser import (
+    SINGLE_OBJECTIVE_PLOTS,
+    chromium_or_skip,
+    open_report,
+    skip_without_chromium,
+)
 from helpers.report_study import write_watched_study
 from helpers.study_files import write_study_file
 
@@ -45,6 +50,7 @@ def real_study(tmp_path_factory):
 
 @pytest.mark.slow
 def test_the_report_of_a_real_study_draws_every_plot_offline_with_a_clean_console(real_study):
+    skip_without_chromium()  # before `--png`, which needs it too
     study_file, study = real_study
     directory = study_file.parent
     result = _hpo("report", str(study_file), "-o", "report.html", "--png", "png", cwd=directory)
