@@ -60,17 +60,7 @@ def history(data: StudyData) -> Plot | None:
         return None
     shown = thin(done, HISTORY_POINTS, keep=best_first(data, done)[:20])
     fig = go.Figure()
-    for index, metric in enumerate(data.metrics):
-        fig.add_trace(
-            go.Scatter(
-                x=[t.number for t in shown],
-                y=[t.values[index] for t in shown],
-                mode="markers",
-                name=metric,
-                marker={"size": 5, "opacity": 0.6},
-            )
-        )
-    if not data.is_multi:  # the best-so-far line over every trial, not only the sample
+    if not data.is_multi:  # the best-so-far line over every trial (drawn first: under the points)
         better = max if data.directions[0] == "maximize" else min
         xs, ys, best = [], [], None
         for trial in done:
@@ -82,6 +72,16 @@ def history(data: StudyData) -> Plot | None:
         xs.append(done[-1].number)
         ys.append(best)
         fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line_shape="hv", name="best so far"))
+    for index, metric in enumerate(data.metrics):
+        fig.add_trace(
+            go.Scatter(
+                x=[t.number for t in shown],
+                y=[t.values[index] for t in shown],
+                mode="markers",
+                name=metric,
+                marker={"size": 7, "opacity": 0.8},
+            )
+        )
     title = "Optimization history" + sampled_note(len(shown), len(done), "complete trials")
     fig.update_layout(title=title, xaxis_title="trial", yaxis_title=", ".join(data.metrics))
     return Plot("history", title, fig)

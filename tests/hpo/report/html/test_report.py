@@ -74,10 +74,9 @@ def test_the_report_of_a_real_study_draws_every_plot_offline_with_a_clean_consol
         pruned = [t for t in study.trials if t.state.name == "PRUNED"]
 
         # History: one point per complete trial, and the best-so-far line ends at optuna's best.
-        points, best_line = figures["history"]
-        assert sorted(points["x"]) == sorted(t.number for t in complete)
-        assert best_line["name"] == "best so far"
-        assert best_line["y"][-1] == pytest.approx(study.best_value)
+        history = {trace["name"]: trace for trace in figures["history"]}
+        assert sorted(history["eval_loss"]["x"]) == sorted(t.number for t in complete)
+        assert history["best so far"]["y"][-1] == pytest.approx(study.best_value)
 
         # Learning curves: every pruned trial's curve is in the "pruned" trace, ending where
         # optuna recorded its last step.
