@@ -22,6 +22,9 @@ RESUMED_FROM_ATTR = "resumed_from"  # the checkpoint a retried trial resumed fro
 INTERRUPTED = (
     "interrupted"  # fail reason of a trial stopped by Ctrl-C or a job stop (both backends)
 )
+# {"step", "max_steps", "steps_per_s"} of a running trial, at most once per logging step: what
+# the live view of `hpo run` shows under the counts.
+PROGRESS_ATTR = "progress"
 
 # --- Ray backend (the mirror) -----------------------------------------------------------------
 RAY_TRIAL_ID_ATTR = "ray_trial_id"

@@ -78,6 +78,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from hpo.report.html import write_report
+
+    written = write_report(_load_for_inspection(args), args.output, png_dir=args.png)
+    for path in written:
+        print(f"wrote {path}")
+    return 0
+
+
 def cmd_dashboard(args: argparse.Namespace) -> int:
     from hpo.report.dashboard import serve
 
@@ -124,6 +133,11 @@ def build_parser() -> argparse.ArgumentParser:
     export = add("export", cmd_export, "Write a training config with the best params.")
     export.add_argument("-o", "--output", required=True, help="file to write (YAML or JSON)")
     export.add_argument("--storage", help="storage URL (overrides the study file and HPO_STORAGE)")
+
+    report = add("report", cmd_report, "Write the study as one offline HTML page of plots.")
+    report.add_argument("-o", "--output", required=True, help="the HTML file to write")
+    report.add_argument("--png", metavar="DIR", help="also write each plot as a PNG into DIR")
+    report.add_argument("--storage", help="storage URL (overrides the study file and HPO_STORAGE)")
 
     train = sub.add_parser(
         "train",

@@ -42,7 +42,7 @@ from hpo.backends.optuna.shared_study import (
 from hpo.backends.optuna.worker import install_stop_handlers, work
 from hpo.durations import format_clock
 from hpo.errors import HpoError
-from hpo.report.progress import ProgressLine, best_summary, format_progress
+from hpo.report.progress import LiveView, best_summary, format_progress, running_trials
 from hpo.spec import StudySpec
 from hpo.storage.rdb import open_storage
 from hpo.storage.urls import mask_url
@@ -95,7 +95,7 @@ class OptunaRun:
         grace_period: int | None = None,
     ):
         self.spec = spec
-        self.out = ProgressLine(stream)
+        self.out = LiveView(stream)
         self.heartbeat = heartbeat_options(heartbeat_interval, grace_period)
         self.started = time.time()
         self.deadline = self.started + spec.budget.timeout_s if spec.budget.timeout_s else None
@@ -196,8 +196,9 @@ class OptunaRun:
             best=best_summary(report.get("best")),
             elapsed_s=time.time() - self.started,
         )
+        trials = running_trials(report.get("running") or [], self.spec.training.get("max_steps"))
         # Off a terminal, print when something changed, not for every tick of the clock.
-        self.out.update(line, key=line.rsplit(" | ", 1)[0])
+        self.out.update(line, trials, key=line.rsplit(" | ", 1)[0])
         return counts
 
     def _retain(self) -> None:

@@ -34,6 +34,7 @@ from hpo.attrs import (
     INTERRUPTED,
     LAST_CHECKPOINT_ATTR,
     OUTPUT_DIR_ATTR,
+    PROGRESS_ATTR,
     RESUMED_FROM_ATTR,
     TRAIN_METRICS_ATTR,
     WORKER_ATTR,
@@ -340,7 +341,8 @@ class StorageRecorder:
     On every save: `last_checkpoint` (what a retry resumes from) and, when it changed,
     `best_checkpoint`. On the first step of a resumed trial: `first_step` (past 0). At every
     step end: a pending stop request ends training with a checkpoint at the current step.
-    Each attr is one storage write, so nothing is written that has not changed.
+    At train begin and on each log (training or evaluation) at a new step: `progress`, what the
+    live view shows. Each attr is one storage write, so nothing is written that has not changed.
     """
 
     def __init__(self, trial: optuna.Trial, stop: threading.Event, *, resumed: bool = False):
@@ -349,6 +351,26 @@ class StorageRecorder:
         self._first_step_seen = not resumed  # a fresh trial's first step is 1: nothing to say
         self._best: str | None = None
         self.interrupted = False
+        self._began: tuple[float, int] | None = None  # (time, step) when this run began
+        self._progress_step: int | None = None
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self._began = (time.monotonic(), int(state.global_step))
+        self._record_progress(state)
+
+    def on_log(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self._record_progress(state)
+
+    def _record_progress(self, state: Any) -> None:
+        step = int(state.global_step)
+        if step == self._progress_step or self._began is None:
+            return  # a training log and an evaluation at one step: one write
+        self._progress_step = step
+        began_at, first = self._began
+        elapsed = time.monotonic() - began_at
+        rate = (step - first) / elapsed if step > first and elapsed > 0 else None
+        progress = {"step": step, "max_steps": int(state.max_steps), "steps_per_s": rate}
+        self._trial.set_user_attr(PROGRESS_ATTR, progress)
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         if not self._first_step_seen:
