@@ -131,6 +131,26 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def load_line() -> str:
+    """The load average (1, 5, 15 min): printed before and after every benchmark, because only
+    figures measured on a quiet machine (load < 1 from start to end) count."""
+    one, five, fifteen = os.getloadavg()
+    quiet = "quiet" if one < 1 else "NOT quiet: figures do not count"
+    return f"load average {one:.2f}, {five:.2f}, {fifteen:.2f} ({quiet})"
+
+
+def median_range(values: Sequence[float]) -> str:
+    """`median (min-max, n rounds)` of a benchmark's rounds."""
+    import statistics
+
+    if not values:
+        return "-"
+    return (
+        f"{_fmt(statistics.median(values))} ({_fmt(min(values))}-{_fmt(max(values))}, "
+        f"{len(values)} rounds)"
+    )
+
+
 def machine_line() -> str:
     """One line naming what the figures were measured on, for the README's tables."""
     import platform

@@ -1,5 +1,11 @@
 """The full validation: one pass over the file, section by section, into a `StudySpec`.
 
+Two passes. The shape pass needs no heavy library: unknown or misspelt keys, wrong types,
+the training field names, the space's definitions. A file that fails it is reported at once,
+before torch or transformers is imported (seconds), so a one-key typo costs a fraction of a
+second. Only a file with the right shape goes on to the checks that build things (the model
+on the meta device, the sampler and pruner), which then report every remaining problem.
+
 Sections are read in the order later ones depend on: the model's config before the data it
 must fit and the space that names its attributes; the training fields before the space.
 """
@@ -10,10 +16,20 @@ from typing import Any
 
 from hpo.errors import StudyFileError
 from hpo.spec import BACKENDS, StudySpec
-from hpo.study.keys import KEEP_CHOICES, TOP_LEVEL_KEYS, study_name
+from hpo.study.keys import (
+    DATA_KEYS,
+    DATA_SOURCES,
+    KEEP_CHOICES,
+    MODEL_KEYS,
+    MODEL_SOURCES,
+    TOP_LEVEL_KEYS,
+    study_name,
+)
+from hpo.search import components
 from hpo.study.reader import Reader
+from hpo.study.sections.components import component_shape
 from hpo.study.sections.data import read_data
-from hpo.study.sections.model import check_model_ends, read_model
+from hpo.study.sections.model import BuiltModel, check_model_ends, read_model
 from hpo.study.sections.ray import read_ray
 from hpo.study.sections.run import read_budget, read_objective, read_workers, warn_about_budget
 from hpo.study.sections.search import read_search
@@ -43,11 +59,22 @@ def validate(
     storage_url = read_storage(
         raw.get("storage"), storage, name or "study", problems, workers=worker_count
     )
+    _check_shape(reader, backend)
+    if problems:
+        raise StudyFileError(source, problems.lines)
     model, built_model = read_model(reader)
     data = read_data(reader, model, built_model)
     training, field_names = read_training(reader)
     space = read_space(reader, built_model, field_names)
     check_training_values(reader, training, space, field_names)
+    registries = (
+        {"sampler": components.RAY_SAMPLERS, "scheduler": components.SCHEDULERS}
+        if backend == "ray"
+        else {"sampler": components.SAMPLERS, "pruner": components.PRUNERS}
+    )
+    for kind, registry in registries.items():
+        if reader.raw.get(kind) is not None:
+            component_shape(reader, kind, reader.raw[kind], registry)
     check_model_ends(reader, built_model, space)
     sampler, pruner, scheduler = read_search(reader, backend, objective, training, space)
     ray = read_ray(reader, worker_count)
@@ -73,3 +100,27 @@ def validate(
         source_path=source,
         warnings=tuple(reader.warnings),
     )
+
+
+def _check_shape(reader: Reader, backend: str) -> None:
+    """The checks of the shape pass that the sections repeat later with more to go on:
+    section keys, training field names and the space's definitions (model.* names are judged
+    against the built config later). Imports nothing heavy: `trainer.args` has no torch."""
+    problems = reader.problems
+    model = reader.mapping("model", required=True)
+    problems.unknown_keys(model, MODEL_KEYS, "model")
+    problems.exactly_one_of(model, MODEL_SOURCES, "model")
+    data = reader.mapping("data", required=True)
+    problems.unknown_keys(data, DATA_KEYS, "data")
+    problems.exactly_one_of(data, DATA_SOURCES, "data")
+    training, field_names = read_training(reader)
+    space = read_space(reader, BuiltModel(), field_names)
+    check_training_values(reader, training, space, field_names)
+    registries = (
+        {"sampler": components.RAY_SAMPLERS, "scheduler": components.SCHEDULERS}
+        if backend == "ray"
+        else {"sampler": components.SAMPLERS, "pruner": components.PRUNERS}
+    )
+    for kind, registry in registries.items():
+        if reader.raw.get(kind) is not None:
+            component_shape(reader, kind, reader.raw[kind], registry)
