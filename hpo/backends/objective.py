@@ -47,7 +47,7 @@ def freeze_setup_objects() -> None:
 
     Call it once per worker process, after the imports and `prepare`: torch, transformers,
     optuna and the datasets are millions of objects that live as long as the process. The
-    trainer runs `gc.collect()` at every trial so that the last trial's model is gone before
+    worker runs `gc.collect()` after every trial so that the last trial's model is gone before
     the next one is built; without this, each of those collections scans all of them again
     (a few hundred ms a trial). Garbage of the setup is collected first, so nothing freed
     later is kept by the freeze; trial objects are created after it and collected as before.
