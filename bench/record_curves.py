@@ -33,6 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-steps", type=int, help="override training.max_steps")
     parser.add_argument("--seed", type=int, default=100, help="the random sampler's seed")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--from-storage", help="dump the finished trials of this storage instead")
     opts = parser.parse_args(argv)
 
     doc = read_study(STUDY)
@@ -44,16 +45,26 @@ def main(argv: list[str] | None = None) -> int:
         doc["training"]["max_steps"] = opts.max_steps
         doc["training"]["eval_steps"] = min(doc["training"]["eval_steps"], opts.max_steps)
     print(f"before: {load_line()}", flush=True)
+    if opts.from_storage:  # a run cut short (or recorded elsewhere): dump what it finished
+        dump_curves(opts.from_storage, doc, opts.out)
+        return 0
     with tempfile.TemporaryDirectory(prefix="hpo-curves-") as tmp:
         path = write_study(doc, Path(tmp))
         storage = f"sqlite:///{Path(tmp) / (doc['name'] + '.db')}"
         result = run_hpo(["run", str(path)])
         if result.returncode != 0:
             raise SystemExit(f"bench: `hpo run {path}` exited with {result.returncode}")
-        import optuna
+        dump_curves(storage, doc, opts.out)
+    print(f"after: {load_line()}")
+    return 0
 
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
-        trials = optuna.load_study(study_name=doc["name"], storage=storage).get_trials()
+
+def dump_curves(storage: str, doc: dict, out: Path) -> None:
+    """Every COMPLETE trial's params and (step, value) curve, with the settings they ran under."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    trials = optuna.load_study(study_name=doc["name"], storage=storage).get_trials()
     curves = [
         {
             "number": t.number,
@@ -70,11 +81,9 @@ def main(argv: list[str] | None = None) -> int:
         "sampler": doc["sampler"],
         "curves": curves,
     }
-    opts.out.parent.mkdir(parents=True, exist_ok=True)
-    opts.out.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
-    print(f"{len(curves)} curves -> {opts.out}")
-    print(f"after: {load_line()}")
-    return 0
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+    print(f"{len(curves)} curves -> {out}")
 
 
 if __name__ == "__main__":

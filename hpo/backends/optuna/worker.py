@@ -273,6 +273,7 @@ def train_optuna_trial(
         output_dir=output_dir,
         resume_from_checkpoint=resume,
         callbacks=[recorder],
+        interrupted=lambda: recorder.interrupted,
     )
     if recorder.interrupted:
         raise TrialInterrupted()
