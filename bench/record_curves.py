@@ -34,6 +34,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=100, help="the random sampler's seed")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--from-storage", help="dump the finished trials of this storage instead")
+    parser.add_argument(
+        "--append", action="store_true", help="add to the curves already in --out (another seed)"
+    )
     opts = parser.parse_args(argv)
 
     doc = read_study(STUDY)
@@ -46,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         doc["training"]["eval_steps"] = min(doc["training"]["eval_steps"], opts.max_steps)
     print(f"before: {load_line()}", flush=True)
     if opts.from_storage:  # a run cut short (or recorded elsewhere): dump what it finished
-        dump_curves(opts.from_storage, doc, opts.out)
+        dump_curves(opts.from_storage, doc, opts.out, append=opts.append)
         return 0
     with tempfile.TemporaryDirectory(prefix="hpo-curves-") as tmp:
         path = write_study(doc, Path(tmp))
@@ -54,12 +57,12 @@ def main(argv: list[str] | None = None) -> int:
         result = run_hpo(["run", str(path)])
         if result.returncode != 0:
             raise SystemExit(f"bench: `hpo run {path}` exited with {result.returncode}")
-        dump_curves(storage, doc, opts.out)
+        dump_curves(storage, doc, opts.out, append=opts.append)
     print(f"after: {load_line()}")
     return 0
 
 
-def dump_curves(storage: str, doc: dict, out: Path) -> None:
+def dump_curves(storage: str, doc: dict, out: Path, *, append: bool = False) -> None:
     """Every COMPLETE trial's params and (step, value) curve, with the settings they ran under."""
     import optuna
 
@@ -67,23 +70,31 @@ def dump_curves(storage: str, doc: dict, out: Path) -> None:
     trials = optuna.load_study(study_name=doc["name"], storage=storage).get_trials()
     curves = [
         {
+            "sampler_seed": doc["sampler"]["seed"],
             "number": t.number,
             "params": t.params,
             "curve": [[step, value] for step, value in sorted(t.intermediate_values.items())],
+            # The trial's value: on the whole eval set, where the curve's evaluations during
+            # training saw a subset (hpo's default since issue 9).
+            "value": t.value,
         }
         for t in trials
         if t.state.name == "COMPLETE"
     ]
+    from bench.hpo_vs_transformers import block_datasets
+
     record = {
         "study": STUDY,
+        "n_eval": len(block_datasets(doc["data"])[1]),  # eval rows: what an evaluation costs
         "training": doc["training"],
         "space": doc["space"],
-        "sampler": doc["sampler"],
         "curves": curves,
     }
+    if append and out.exists():
+        record["curves"] = json.loads(out.read_text(encoding="utf-8"))["curves"] + curves
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
-    print(f"{len(curves)} curves -> {out}")
+    print(f"{len(record['curves'])} curves -> {out}")
 
 
 if __name__ == "__main__":

@@ -36,16 +36,35 @@ CURVES = BENCH_DIR / "curves" / "hpo_vs_transformers.json"
 SLACK = 0.03  # the best value may be worse than transformers' by at most this much
 
 
+# Compute is counted in forward passes of one row: a training row costs about three (forward
+# and backward), an evaluated row one.
+TRAIN_ROW_COST = 3
+
+
+@dataclass(frozen=True)
+class Curve:
+    batch_size: int
+    points: list[tuple[int, float]]  # (global step, eval value) at every evaluation
+    value: float  # the trial's value (on the whole eval set; the points may be on a subset)
+
+
+@dataclass(frozen=True)
+class EvalCost:
+    search_rows: int  # rows of each evaluation during training
+    final_rows: int  # rows of one more evaluation of a completed trial (0: none)
+
+
 @dataclass(frozen=True)
 class Outcome:
     steps: int  # optimizer steps trained, all trials together
     evaluations: int  # evaluations run, all trials together
+    compute: int  # row-forward passes, training and evaluation (see TRAIN_ROW_COST)
     best: float  # the best final value of a trial that completed (inf if none did)
     completed: int
 
 
 def replay(
-    curves: list[list[tuple[int, float]]], make_pruner: Callable[[], Any], workers: int
+    curves: list[Curve], make_pruner: Callable[[], Any], workers: int, cost: EvalCost
 ) -> Outcome:
     """Run `curves` (in this order) through a fresh in-memory study with the pruner.
 
@@ -54,13 +73,14 @@ def replay(
     """
     import optuna
 
+    # A fixed name: Hyperband assigns brackets by a hash of the study name and trial number.
     study = optuna.create_study(
-        pruner=make_pruner(), sampler=optuna.samplers.RandomSampler(seed=0)
+        study_name="replay", pruner=make_pruner(), sampler=optuna.samplers.RandomSampler(seed=0)
     )
     queue = list(enumerate(curves))
     events: list[tuple[int, int, int, int]] = []  # (time, worker, curve index, eval index)
     trials: dict[int, Any] = {}
-    steps = evaluations = completed = 0
+    steps = evaluations = completed = compute = 0
     best = float("inf")
 
     def start(worker: int, now: int) -> None:
@@ -68,53 +88,64 @@ def replay(
             return
         index, curve = queue.pop(0)
         trials[index] = study.ask()
-        heapq.heappush(events, (now + curve[0][0], worker, index, 0))
+        heapq.heappush(events, (now + curve.points[0][0], worker, index, 0))
 
     for worker in range(workers):
         start(worker, 0)
     while events:
         now, worker, index, k = heapq.heappop(events)
         curve, trial = curves[index], trials[index]
-        step, value = curve[k]
+        step, value = curve.points[k]
         trial.report(value, step)
         evaluations += 1
+        compute += cost.search_rows
         if trial.should_prune():
             study.tell(trial, state=optuna.trial.TrialState.PRUNED)
-            steps += step
-            start(worker, now)
-        elif k + 1 == len(curve):
+        elif k + 1 == len(curve.points):
             study.tell(trial, value)
-            steps += step
             completed += 1
-            best = min(best, value)
-            start(worker, now)
+            compute += cost.final_rows
+            best = min(best, curve.value)
         else:
-            heapq.heappush(events, (now + curve[k + 1][0] - step, worker, index, k + 1))
-    return Outcome(steps, evaluations, best, completed)
+            next_step = curve.points[k + 1][0]
+            heapq.heappush(events, (now + next_step - step, worker, index, k + 1))
+            continue
+        steps += step
+        compute += step * curve.batch_size * TRAIN_ROW_COST
+        start(worker, now)
+    return Outcome(steps, evaluations, compute, best, completed)
 
 
-def pruners(max_steps: int, eval_steps: int) -> dict[str, tuple[Callable[[], Any], int]]:
-    """name -> (pruner factory, workers). The first entry is the reference (transformers)."""
+def pruners(
+    max_steps: int, eval_steps: int, n_eval: int
+) -> dict[str, tuple[Callable[[], Any], int, EvalCost]]:
+    """name -> (pruner factory, workers, eval cost). The first is the reference (transformers):
+    every evaluation on the whole eval set; hpo's evaluate SEARCH_EVAL_SAMPLES rows and a
+    completed trial's whole set once."""
     import optuna
 
     from hpo.search.components import build_pruner
-    from hpo.study.defaults import default_pruner
+    from hpo.study.defaults import SEARCH_EVAL_SAMPLES, default_pruner
 
     training = {"eval_strategy": "steps", "eval_steps": eval_steps, "max_steps": max_steps}
     default = default_pruner(training)
-    candidates: dict[str, tuple[Callable[[], Any], int]] = {
-        "transformers: median, 1 worker": (optuna.pruners.MedianPruner, 1),
-        "median, 2 workers": (optuna.pruners.MedianPruner, 2),
-        "none, 2 workers": (optuna.pruners.NopPruner, 2),
+    full = EvalCost(n_eval, 0)
+    ours = EvalCost(min(n_eval, SEARCH_EVAL_SAMPLES), n_eval if n_eval > SEARCH_EVAL_SAMPLES else 0)
+    candidates: dict[str, tuple[Callable[[], Any], int, EvalCost]] = {
+        "transformers: median, 1 worker": (optuna.pruners.MedianPruner, 1, full),
+        "median, 2 workers": (optuna.pruners.MedianPruner, 2, ours),
+        "none, 2 workers": (optuna.pruners.NopPruner, 2, ours),
         "hyperband rf3 (old default), 2 workers": (
             lambda: optuna.pruners.HyperbandPruner(
                 min_resource=eval_steps, max_resource=max_steps, reduction_factor=3
             ),
             2,
+            ours,
         ),
         f"default: {default.name} {dict(default.options)}, 2 workers": (
             lambda: build_pruner(default),
             2,
+            ours,
         ),
     }
     for rate in (2, 3, 4):
@@ -127,6 +158,7 @@ def pruners(max_steps: int, eval_steps: int) -> dict[str, tuple[Callable[[], Any
                     min_resource=f * eval_steps, reduction_factor=r
                 ),
                 2,
+                ours,
             )
     return candidates
 
@@ -143,10 +175,18 @@ def main(argv: list[str] | None = None) -> int:
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     record = json.loads(opts.curves.read_text(encoding="utf-8"))
-    pool = [[(int(s), float(v)) for s, v in c["curve"]] for c in record["curves"]]
     max_steps = int(record["training"]["max_steps"])
     eval_steps = int(record["training"]["eval_steps"])
-    pool = [c for c in pool if c and c[-1][0] == max_steps]
+    batch = int(record["training"].get("per_device_train_batch_size", 8))
+    pool = [
+        Curve(
+            int(c["params"].get("per_device_train_batch_size", batch)),
+            [(int(s), float(v)) for s, v in c["curve"]],
+            float(c.get("value", c["curve"][-1][1])),
+        )
+        for c in record["curves"]
+    ]
+    pool = [c for c in pool if c.points and c.points[-1][0] == max_steps]
     rng = random.Random(opts.seed)
     draws = [rng.sample(pool, min(opts.n_trials, len(pool))) for _ in range(opts.draws)]
     print(
@@ -155,20 +195,23 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     results: dict[str, list[Outcome]] = {}
-    for name, (make_pruner, workers) in pruners(max_steps, eval_steps).items():
-        results[name] = [replay(draw, make_pruner, workers) for draw in draws]
+    n_eval = int(record["n_eval"])
+    for name, (make_pruner, workers, cost) in pruners(max_steps, eval_steps, n_eval).items():
+        results[name] = [replay(draw, make_pruner, workers, cost) for draw in draws]
     reference = results["transformers: median, 1 worker"]
     rows = []
     for name, outcomes in results.items():
         gaps = [o.best - r.best for o, r in zip(outcomes, reference, strict=True)]
-        oracle = [o.best - min(c[-1][1] for c in d) for o, d in zip(outcomes, draws, strict=True)]
+        oracle = [o.best - min(c.value for c in d) for o, d in zip(outcomes, draws, strict=True)]
         steps = statistics.mean(o.steps for o in outcomes)
+        compute = statistics.mean(o.compute for o in outcomes)
         rows.append(
             [
                 name,
                 steps,
                 steps / statistics.mean(r.steps for r in reference),
                 statistics.mean(o.evaluations for o in outcomes),
+                compute / statistics.mean(r.compute for r in reference),
                 statistics.median(gaps),
                 sum(g > SLACK for g in gaps) / len(gaps),
                 statistics.median(oracle),
@@ -181,6 +224,7 @@ def main(argv: list[str] | None = None) -> int:
                 "steps (mean)",
                 "steps vs transformers",
                 "evals (mean)",
+                "compute vs transformers",
                 "best gap vs transformers (median)",
                 f"P(gap > {SLACK})",
                 "gap to the draw's best (median)",

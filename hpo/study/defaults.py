@@ -9,7 +9,6 @@ from typing import Any
 from hpo.spec import ComponentSpec
 from hpo.study.reader import is_int, is_number
 
-
 # Evaluations during a search only rank trials for the pruner: a fixed subset of this many eval
 # rows ranks them as well as the whole set at a fraction of the cost (on the bench study an
 # evaluation of all 728 rows costs about 15 training steps; every 25 steps that is 40% of a

@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from hpo.errors import StudyFileError
+from hpo.search import components
 from hpo.spec import BACKENDS, StudySpec
 from hpo.study.keys import (
     DATA_KEYS,
@@ -25,7 +26,6 @@ from hpo.study.keys import (
     TOP_LEVEL_KEYS,
     study_name,
 )
-from hpo.search import components
 from hpo.study.reader import Reader
 from hpo.study.sections.components import component_shape
 from hpo.study.sections.data import read_data
