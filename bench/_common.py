@@ -80,6 +80,7 @@ class FinishedTrial:
     started_s: float  # seconds from the start of the run to this trial's start
     elapsed_s: float  # seconds from the start of the run to this trial's completion
     steps: int  # intermediate values reported (evaluations run)
+    last_step: int  # the global step of its last report: the optimizer steps it trained
 
 
 def finished_trials(storage: str, study_name: str, started_at: dt.datetime) -> list[FinishedTrial]:
@@ -96,6 +97,7 @@ def finished_trials(storage: str, study_name: str, started_at: dt.datetime) -> l
             started_s=(t.datetime_start - started_at).total_seconds(),
             elapsed_s=(t.datetime_complete - started_at).total_seconds(),
             steps=len(t.intermediate_values),
+            last_step=max(t.intermediate_values, default=0),
         )
         for t in study.get_trials(deepcopy=False)
         if t.datetime_complete is not None and t.datetime_start is not None

@@ -116,6 +116,22 @@ def replay(
     return Outcome(steps, evaluations, compute, best, completed)
 
 
+def load_curves(path: Path) -> list[Curve]:
+    """The recorded curves that ran to max_steps."""
+    record = json.loads(path.read_text(encoding="utf-8"))
+    max_steps = int(record["training"]["max_steps"])
+    batch = int(record["training"].get("per_device_train_batch_size", 8))
+    pool = [
+        Curve(
+            int(c["params"].get("per_device_train_batch_size", batch)),
+            [(int(s), float(v)) for s, v in c["curve"]],
+            float(c.get("value", c["curve"][-1][1])),
+        )
+        for c in record["curves"]
+    ]
+    return [c for c in pool if c.points and c.points[-1][0] == max_steps]
+
+
 def pruners(
     max_steps: int, eval_steps: int, n_eval: int
 ) -> dict[str, tuple[Callable[[], Any], int, EvalCost]]:
@@ -148,6 +164,15 @@ def pruners(
             ours,
         ),
     }
+    for startup, warmup in ((2, 0), (2, eval_steps), (3, eval_steps)):
+        name = f"median startup {startup} warmup {warmup}, 2 workers"
+        candidates[name] = (
+            lambda s=startup, w=warmup: optuna.pruners.MedianPruner(
+                n_startup_trials=s, n_warmup_steps=w
+            ),
+            2,
+            ours,
+        )
     for rate in (2, 3, 4):
         for first in (1, 2):
             if first * eval_steps >= max_steps:
@@ -177,16 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     record = json.loads(opts.curves.read_text(encoding="utf-8"))
     max_steps = int(record["training"]["max_steps"])
     eval_steps = int(record["training"]["eval_steps"])
-    batch = int(record["training"].get("per_device_train_batch_size", 8))
-    pool = [
-        Curve(
-            int(c["params"].get("per_device_train_batch_size", batch)),
-            [(int(s), float(v)) for s, v in c["curve"]],
-            float(c.get("value", c["curve"][-1][1])),
-        )
-        for c in record["curves"]
-    ]
-    pool = [c for c in pool if c.points and c.points[-1][0] == max_steps]
+    pool = load_curves(opts.curves)
     rng = random.Random(opts.seed)
     draws = [rng.sample(pool, min(opts.n_trials, len(pool))) for _ in range(opts.draws)]
     print(

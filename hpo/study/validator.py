@@ -1,10 +1,10 @@
 """The full validation: one pass over the file, section by section, into a `StudySpec`.
 
 Two passes. The shape pass needs no heavy library: unknown or misspelt keys, wrong types,
-the training field names, the space's definitions. A file that fails it is reported at once,
-before torch or transformers is imported (seconds), so a one-key typo costs a fraction of a
-second. Only a file with the right shape goes on to the checks that build things (the model
-on the meta device, the sampler and pruner), which then report every remaining problem.
+the training field names, the space's definitions, component names. When it finds a problem,
+the full pass skips the model section (transformers, torch, a user's factory: seconds) and
+reports every other problem, so a one-key typo costs a fraction of a second. A file with the
+right shape goes through every check, the model built on the meta device included.
 
 Sections are read in the order later ones depend on: the model's config before the data it
 must fit and the space that names its attributes; the training fields before the space.
@@ -16,7 +16,7 @@ from typing import Any
 
 from hpo.errors import StudyFileError
 from hpo.search import components
-from hpo.spec import BACKENDS, StudySpec
+from hpo.spec import BACKENDS, TASKS, ModelSpec, StudySpec
 from hpo.study.keys import (
     DATA_KEYS,
     DATA_SOURCES,
@@ -61,20 +61,15 @@ def validate(
     )
     _check_shape(reader, backend)
     if problems:
-        raise StudyFileError(source, problems.lines)
-    model, built_model = read_model(reader)
+        # The file must be fixed anyway: report what the light checks find now, and leave
+        # the model (transformers, torch, a user's factory module: seconds) for the next run.
+        model, built_model = _model_unchecked(reader), BuiltModel()
+    else:
+        model, built_model = read_model(reader)
     data = read_data(reader, model, built_model)
     training, field_names = read_training(reader)
     space = read_space(reader, built_model, field_names)
     check_training_values(reader, training, space, field_names)
-    registries = (
-        {"sampler": components.RAY_SAMPLERS, "scheduler": components.SCHEDULERS}
-        if backend == "ray"
-        else {"sampler": components.SAMPLERS, "pruner": components.PRUNERS}
-    )
-    for kind, registry in registries.items():
-        if reader.raw.get(kind) is not None:
-            component_shape(reader, kind, reader.raw[kind], registry)
     check_model_ends(reader, built_model, space)
     sampler, pruner, scheduler = read_search(reader, backend, objective, training, space)
     ray = read_ray(reader, worker_count)
@@ -124,3 +119,10 @@ def _check_shape(reader: Reader, backend: str) -> None:
     for kind, registry in registries.items():
         if reader.raw.get(kind) is not None:
             component_shape(reader, kind, reader.raw[kind], registry)
+
+
+def _model_unchecked(reader: Reader) -> ModelSpec:
+    """The model section's task, for the data checks, without building anything."""
+    model = reader.raw.get("model")
+    task = model.get("task", TASKS[0]) if isinstance(model, dict) else TASKS[0]
+    return ModelSpec(task=task if task in TASKS else TASKS[0])

@@ -129,4 +129,5 @@ def test_a_one_key_typo_is_reported_before_torch_is_imported(tmp_path):
         if line.startswith("import time:") and "|" in line
     }
     assert "trainer.args" in imported  # the listing works: the training fields were read
-    assert not imported & {"torch", "transformers", "optuna", "ray"}
+    # (optuna judges the sampler's and pruner's options; it does not import torch)
+    assert not imported & {"torch", "transformers", "ray"}
