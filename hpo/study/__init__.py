@@ -36,6 +36,8 @@ gets without asking.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from typing import Any
 
 from hpo.spec import StudySpec
 from hpo.study.defaults import default_pruner, default_scheduler
@@ -59,14 +61,24 @@ def load(
     storage: str | None = None,
     n_trials: int | None = None,
     workers: int | None = None,
+    on_shape_ok: Callable[[str, int, dict[str, Any]], None] | None = None,
 ) -> StudySpec:
     """The validated study in `path`, with the command line's overrides applied.
 
     Raises `StudyFileError` listing every problem. Nothing is created on disk or in a database.
+    `on_shape_ok(backend, workers, raw)` runs once the file's shape is right, before the checks
+    that import torch (see `hpo.study.validator`).
     """
     # The sections are imported here, not at the top: `hpo status` imports this package for
     # load_for_inspection and needs none of them.
     from hpo.study.validator import validate
 
     raw = read_study_file(path)
-    return validate(raw, str(path), storage=storage, n_trials=n_trials, workers=workers)
+    return validate(
+        raw,
+        str(path),
+        storage=storage,
+        n_trials=n_trials,
+        workers=workers,
+        on_shape_ok=on_shape_ok,
+    )

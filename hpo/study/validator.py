@@ -12,6 +12,7 @@ must fit and the space that names its attributes; the training fields before the
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from hpo.errors import StudyFileError
@@ -45,8 +46,13 @@ def validate(
     storage: str | None,
     n_trials: int | None,
     workers: int | None,
+    on_shape_ok: Callable[[str, int, dict[str, Any]], None] | None = None,
 ) -> StudySpec:
-    """The study in `raw`, with the command line's overrides; a StudyFileError lists every problem."""
+    """The study in `raw`, with the command line's overrides; a StudyFileError lists every problem.
+
+    `on_shape_ok(backend, workers, raw)` is called once the file's shape is right, before the
+    checks that import torch: `hpo run` starts its workers' imports there.
+    """
     reader = Reader(raw)
     problems = reader.problems
     problems.unknown_keys(raw, TOP_LEVEL_KEYS, "")
@@ -65,6 +71,8 @@ def validate(
         # the model (transformers, torch, a user's factory module: seconds) for the next run.
         model, built_model = _model_unchecked(reader), BuiltModel()
     else:
+        if on_shape_ok is not None:
+            on_shape_ok(backend, worker_count, raw)
         model, built_model = read_model(reader)
     data = read_data(reader, model, built_model)
     training, field_names = read_training(reader)

@@ -153,3 +153,17 @@ def test_the_design_contract_example_loads(tmp_path):
     ]
     assert spec.ray["address"] == "auto"
     assert spec.warnings == ("scheduler: ignored by backend optuna, which prunes with `pruner`",)
+
+
+def test_on_shape_ok_runs_once_for_a_well_shaped_file_and_never_for_a_typo(tmp_path):
+    # `hpo run` starts its workers' imports from this hook: only for a file worth running.
+    calls = []
+    load(write_study(tmp_path), on_shape_ok=lambda *args: calls.append(args[:2]))
+    assert calls == [("optuna", 1)]
+    calls.clear()
+    with pytest.raises(StudyFileError):
+        load(
+            write_study(tmp_path, {"budget": {"n_trail": 4}}),
+            on_shape_ok=lambda *args: calls.append(args),
+        )
+    assert calls == []
