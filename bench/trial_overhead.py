@@ -256,10 +256,10 @@ def main(argv: list[str] | None = None) -> int:
             runs: list[dict[str, Any]] = []
             for round_ in range(opts.rounds):  # interleaved: drift hits both sides alike
                 print(f"[{kind}] round {round_ + 1}: raw Optuna ...", flush=True)
-                with scratch_storage(kind, workdir, "raw") as url:
+                with scratch_storage(kind, workdir, f"raw{round_}") as url:
                     raws.append(raw_optuna_per_trial(doc, url, opts.n_trials))
                 print(f"[{kind}] round {round_ + 1}: hpo run ...", flush=True)
-                with scratch_storage(kind, workdir, "hpo") as url:
+                with scratch_storage(kind, workdir, f"hpo{round_}") as url:
                     runs.append(hpo_per_trial(doc, url, workdir))
             ratios = [
                 (run["per_trial_s"] - work_s - init_s) / raw
