@@ -30,6 +30,7 @@ from hpo.study.keys import (
 from hpo.study.reader import Reader
 from hpo.study.sections.components import component_shape
 from hpo.study.sections.data import read_data
+from hpo.study.sections.hub import read_push_best_to_hub
 from hpo.study.sections.model import BuiltModel, check_model_ends, read_model
 from hpo.study.sections.ray import read_ray
 from hpo.study.sections.run import read_budget, read_objective, read_workers, warn_about_budget
@@ -81,6 +82,7 @@ def validate(
     check_model_ends(reader, built_model, space)
     sampler, pruner, scheduler = read_search(reader, backend, objective, training, space)
     ray = read_ray(reader, worker_count)
+    push_best_to_hub = read_push_best_to_hub(reader)
     warn_about_budget(reader, budget)
     if problems:
         raise StudyFileError(source, problems.lines)
@@ -101,6 +103,7 @@ def validate(
         space=space,
         keep=keep,
         source_path=source,
+        push_best_to_hub=push_best_to_hub,
         warnings=tuple(reader.warnings),
     )
 
