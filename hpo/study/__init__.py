@@ -13,8 +13,10 @@ Keys beyond the contract in docs/ARCHITECTURE.md, and the defaults a user gets w
 - `budget.timeout`: `90s`, `20m`, `1h`, `1h30m`, `2d` or seconds.
 - `sampler`: `{name, <constructor options>}` or just a name; default tpe, `seed: 0` for any
   sampler with a seed. With `backend: ray` it is the search: random or tpe (OptunaSearch).
-- `pruner`: default `default_pruner(training)`: hyperband on the evaluation grid.
+- `pruner`: default `default_pruner(training)`: successive halving on the evaluation grid.
   `patient` takes `wrapped_pruner: {name, ...}`.
+- evaluations during a search: a fixed subset of `SEARCH_EVAL_SAMPLES` eval rows unless
+  `data.max_eval_samples` is set; a completed trial is valued on the whole eval set.
 - `scheduler` (ray): default `default_scheduler(training)`: ASHA counted in evaluations.
   pbt/pb2 mutate the training params of `space` unless `hyperparam_mutations` /
   `hyperparam_bounds` are given; the sampler then defaults to random.
