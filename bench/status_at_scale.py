@@ -36,7 +36,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
 sys.path.insert(0, str(REPO_ROOT))
 
-from bench._common import table  # noqa: E402
+from bench._common import load_line, median_range, table  # noqa: E402
 from hpo.storage.rdb import open_storage  # noqa: E402
 from hpo.storage.urls import mask_url, with_driver  # noqa: E402
 
@@ -217,7 +217,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=10_000)
     parser.add_argument("--storage", help="an empty database URL (default: a temporary SQLite)")
-    parser.add_argument("--repeat", type=int, default=3, help="runs per command (median)")
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="interleaved rounds: runs per command (median)"
+    )
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="hpo-status-bench-"))
@@ -253,21 +255,38 @@ def main() -> None:
             ),
             ("python -c pass (floor)", python),
         ]
-        results = []
-        for label, command in commands:
-            wall, cpu, output = timed(command, args.repeat)
-            results.append((label, wall, cpu))
-            if label == "hpo status":
-                print(output)
-        reference = results[0][1]
-        rows = [(label, wall, cpu, wall / reference) for label, wall, cpu in results]
+        print(f"before: {load_line()}", flush=True)
+        walls: dict[str, list[float]] = {label: [] for label, _ in commands}
+        cpus: dict[str, list[float]] = {label: [] for label, _ in commands}
+        for round_ in range(args.repeat):  # interleaved: every command once per round
+            for label, command in commands:
+                wall, cpu, output = timed(command, 1)
+                walls[label].append(wall)
+                cpus[label].append(cpu)
+                if label == "hpo status" and round_ == 0:
+                    print(output)
+        reference = statistics.median(walls["hpo status"])
+        rows = [
+            (
+                label,
+                median_range(walls[label]),
+                statistics.median(cpus[label]),
+                statistics.median(walls[label]) / reference,
+            )
+            for label, _ in commands
+        ]
         print(
             f"\n{args.trials} trials x {STEPS} steps, {mask_url(url).split(':')[0]}, "
-            f"{os.cpu_count()} cores, {dt.date.today().isoformat()} (median of up to {args.repeat})"
+            f"{os.cpu_count()} cores, {dt.date.today().isoformat()} "
+            f"({args.repeat} interleaved rounds)"
         )
-        load = os.getloadavg()[0]
-        print(f"load average while measuring: {load:.1f}")
-        print(table(["command (whole process)", "wall s", "cpu s", "wall x hpo status"], rows))
+        print(
+            table(
+                ["command (whole process)", "wall s: median (range)", "cpu s", "wall x hpo status"],
+                rows,
+            )
+        )
+        print(f"after: {load_line()}")
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 

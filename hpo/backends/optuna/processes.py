@@ -9,12 +9,15 @@ parent. Each sets its torch thread count before its first operation, then runs
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
+import multiprocessing.forkserver
 import os
 import signal
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from hpo.backends import EXIT_DISK_ERROR, EXIT_WORKER_ERROR
@@ -91,12 +94,49 @@ def preload_modules(spec: StudySpec) -> list[str]:
     A fork server imports them once and forks each worker from there: a worker (and a worker
     started to replace a dead one) begins in milliseconds instead of re-importing for seconds.
     """
+    return preload_modules_for((spec.model.config or {}).get("model_type"))
+
+
+def preload_modules_for(model_type: Any) -> list[str]:
+    """`preload_modules` for a model_type as written in the study file (or None)."""
     modules = ["torch", "transformers", "optuna", "sqlalchemy", "trainer.trainer", "hpo.data"]
-    model_type = (spec.model.config or {}).get("model_type")
     if isinstance(model_type, str):
         name = model_type.replace("-", "_")
         modules.append(f"transformers.models.{name}.modeling_{name}")
     return modules
+
+
+def start_fork_server(workers: int, model_type: Any) -> None:
+    """Start the workers' fork server now, without waiting for its imports.
+
+    `hpo run` calls this as soon as the study file's shape is checked: the server imports
+    torch and transformers while the parent's validation (which imports them too, to build
+    the model on the meta device) runs, instead of after it. On two cores or more the first
+    trial then starts about one import time after `hpo run`, not two. The workers are forked
+    from this server later (`worker_context` finds it running).
+    """
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(preload_modules_for(model_type))
+    threads = thread_split(available_cores(), max(1, workers))[0]
+    with _thread_env(threads):  # torch's pools read them when the server imports it
+        multiprocessing.forkserver.ensure_running()
+
+
+@contextlib.contextmanager
+def _thread_env(threads: int) -> Iterator[None]:
+    """THREAD_ENV_VARS set to `threads` for the processes started inside (then restored)."""
+    saved = {name: os.environ.get(name) for name in THREAD_ENV_VARS}
+    os.environ.update({name: str(threads) for name in THREAD_ENV_VARS})
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def worker_context(spec: StudySpec) -> Any:
@@ -133,16 +173,8 @@ class LocalWorkers:
             name=f"hpo-worker-{index}",
         )
         # OpenMP and MKL read these when torch loads in the child; set them for its start only.
-        saved = {name: os.environ.get(name) for name in THREAD_ENV_VARS}
-        os.environ.update({name: str(threads) for name in THREAD_ENV_VARS})
-        try:
+        with _thread_env(threads):
             process.start()
-        finally:
-            for name, value in saved.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
         self.processes[index] = process
 
     def start_all(self) -> None:

@@ -158,6 +158,9 @@ def _run_trials(
             stop.wait(random.uniform(0.05, 0.5))  # the other claimant goes first
             continue
         run_trial(study, trial, ctx, stop)
+        # The trial's model and optimizer are garbage now: free them before the next one is
+        # built (a new Trainer has nothing to release, so it does not collect by itself).
+        gc.collect()
         if not trained_once:
             # The first trial imported the trainer's and torch's lazily loaded modules (a few
             # hundred); freeze them too, once, so later collections skip them as well.
@@ -289,6 +292,7 @@ def train_optuna_trial(
         output_dir=output_dir,
         resume_from_checkpoint=resume,
         callbacks=[recorder],
+        interrupted=lambda: recorder.interrupted,
     )
     if recorder.interrupted:
         raise TrialInterrupted()
