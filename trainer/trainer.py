@@ -305,7 +305,10 @@ class Trainer(TrainerBase):
             self._save(run)
         if evaluate and reporter is not None:
             reporter.report(
-                run.last_metrics, step, state.last_checkpoint if needs_checkpoint else None
+                run.last_metrics,
+                step,
+                state.last_checkpoint if needs_checkpoint else None,
+                final=step >= state.max_steps,
             )
             if reporter.should_stop():
                 run.stopped_by_reporter = True
