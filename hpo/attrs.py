@@ -19,6 +19,8 @@ FAIL_REASON_ATTR = "fail_reason"  # why a FAIL trial failed (one line, passwords
 WORKER_ATTR = "worker"  # "host:pid" of the process running the trial
 FIRST_STEP_ATTR = "first_step"  # the first optimizer step this run of the trial trained
 RESUMED_FROM_ATTR = "resumed_from"  # the checkpoint a retried trial resumed from
+DEVICES_ATTR = "devices"  # the CUDA_VISIBLE_DEVICES its worker was placed on ("cpu": hidden)
+WORLD_SIZE_ATTR = "world_size"  # processes of a `trial_processes: N` trial (torch.distributed)
 INTERRUPTED = "interrupted"  # the fail reason of a trial stopped by Ctrl-C (not a failure)
 
 # --- Ray backend (the mirror) -----------------------------------------------------------------

@@ -15,7 +15,13 @@ from hpo.study.reader import Reader
 from hpo.study.sections.data import read_data
 from hpo.study.sections.model import check_model_ends, read_model
 from hpo.study.sections.ray import read_ray
-from hpo.study.sections.run import read_budget, read_objective, read_workers, warn_about_budget
+from hpo.study.sections.run import (
+    read_budget,
+    read_objective,
+    read_placement,
+    read_workers,
+    warn_about_budget,
+)
 from hpo.study.sections.search import read_search
 from hpo.study.sections.space import read_space
 from hpo.study.sections.storage import read_storage
@@ -37,6 +43,7 @@ def validate(
     name = study_name(raw.get("name"), problems)
     backend = reader.choice(raw.get("backend", "optuna"), "backend", BACKENDS)
     worker_count = read_workers(reader, workers)
+    placement = read_placement(reader, workers)
     keep = reader.choice(raw.get("keep", "best"), "keep", KEEP_CHOICES)
     objective = read_objective(reader)
     budget = read_budget(reader, n_trials)
@@ -50,7 +57,8 @@ def validate(
     check_training_values(reader, training, space, field_names)
     check_model_ends(reader, built_model, space)
     sampler, pruner, scheduler = read_search(reader, backend, objective, training, space)
-    ray = read_ray(reader, worker_count)
+    # `workers: auto` on Ray: as many trials at once as the cluster's resources allow.
+    ray = read_ray(reader, None if placement.auto else worker_count)
     warn_about_budget(reader, budget)
     if problems:
         raise StudyFileError(source, problems.lines)
@@ -70,6 +78,7 @@ def validate(
         training=training,
         space=space,
         keep=keep,
+        placement=placement,
         source_path=source,
         warnings=tuple(reader.warnings),
     )

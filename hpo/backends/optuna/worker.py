@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from hpo.attrs import (
     BEST_CHECKPOINT_ATTR,
+    DEVICES_ATTR,
     FAIL_REASON_ATTR,
     FIRST_STEP_ATTR,
     INTERRUPTED,
@@ -257,6 +258,9 @@ def train_optuna_trial(
         )
     trial.set_user_attr(OUTPUT_DIR_ATTR, output_dir)
     trial.set_user_attr(WORKER_ATTR, local_worker_name())
+    devices = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if devices is not None:  # set by the placement (hpo.backends.placement) or the user
+        trial.set_user_attr(DEVICES_ATTR, devices or "cpu")
     suggest(trial, spec.space)
     if resume is not None:
         trial.set_user_attr(RESUMED_FROM_ATTR, resume)
