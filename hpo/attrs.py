@@ -21,6 +21,7 @@ FIRST_STEP_ATTR = "first_step"  # the first optimizer step this run of the trial
 RESUMED_FROM_ATTR = "resumed_from"  # the checkpoint a retried trial resumed from
 DEVICES_ATTR = "devices"  # the CUDA_VISIBLE_DEVICES its worker was placed on ("cpu": hidden)
 WORLD_SIZE_ATTR = "world_size"  # processes of a `trial_processes: N` trial (torch.distributed)
+RANKS_STOPPED_AT_ATTR = "ranks_stopped_at"  # the step each rank of such a trial stopped at
 INTERRUPTED = "interrupted"  # the fail reason of a trial stopped by Ctrl-C (not a failure)
 
 # --- Ray backend (the mirror) -----------------------------------------------------------------

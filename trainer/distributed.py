@@ -91,13 +91,23 @@ class Ranks:
             grad.copy_(flat[offset : offset + grad.numel()].view_as(grad))
             offset += grad.numel()
 
-    def broadcast_model(self, model: torch.nn.Module) -> None:
-        """Rank 0's weights on every rank (model_init may draw different random weights)."""
+    def begin(self, model: torch.nn.Module, seed: int) -> None:
+        """Rank 0's weights on every rank, then a random stream of each rank's own.
+
+        model_init may draw different weights on each rank; the broadcast makes them one
+        model. Each rank's own seed (seed + rank) gives every rank its own dropout masks, as
+        independent micro-batches of one process would have (which is why a checkpoint keeps
+        every rank's RNG state).
+        """
         import torch.distributed as dist
+
+        from trainer.rng import set_seed
 
         with torch.no_grad():
             for tensor in list(model.parameters()) + list(model.buffers()):
                 dist.broadcast(tensor.data, src=0)
+        if not self.is_main:
+            set_seed(seed + self.rank)
 
     # --- decisions ---
     def sync_control(self, control: Any) -> None:

@@ -133,7 +133,7 @@ class Trainer(TrainerBase):
         self.model, self.optimizer, self.lr_scheduler = run.model, run.optimizer, run.scheduler
         self.state = fresh_state(run, args)
         if ranks is not None:
-            ranks.broadcast_model(run.model)
+            ranks.begin(run.model, args.seed)
         if checkpoint and saved is not None:
             own = not self._user_optimizer  # a user's optimizer keeps the checkpoint's values
             restore(checkpoint, saved, run, self.state, args, own_hyperparameters=own)

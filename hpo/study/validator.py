@@ -59,6 +59,12 @@ def validate(
     sampler, pruner, scheduler = read_search(reader, backend, objective, training, space)
     # `workers: auto` on Ray: as many trials at once as the cluster's resources allow.
     ray = read_ray(reader, None if placement.auto else worker_count)
+    if backend == "ray" and placement.trial_processes > 1:
+        problems.add(
+            "trial_processes",
+            f"{placement.trial_processes} processes per trial run only on `backend: optuna`; "
+            "on Ray a trial is one actor (use ray.resources_per_trial for its CPUs and GPUs)",
+        )
     warn_about_budget(reader, budget)
     if problems:
         raise StudyFileError(source, problems.lines)

@@ -19,7 +19,6 @@ import torch.distributed as dist
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `helpers` importable
 
 from helpers.tiny_models import TokenDataset, gpt2, quiet_args  # noqa: E402
-
 from trainer import Trainer  # noqa: E402
 
 

@@ -20,6 +20,7 @@ from typing import Any
 from hpo.backends import EXIT_WORKER_ERROR
 from hpo.backends.optuna.worker import install_stop_handlers, work
 from hpo.backends.placement import Placement, WorkerSlot, place_study
+from hpo.backends.trial_ranks import RANK_DEVICES_ENV
 from hpo.errors import HpoError
 from hpo.spec import StudySpec
 from hpo.storage.urls import scrub_passwords
@@ -42,6 +43,8 @@ def worker_process_main(
     visible = slot.cuda_visible_devices()
     if visible is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = visible
+    if slot.gpus:  # the other ranks of a multi-process trial take the slot's other GPUs
+        os.environ[RANK_DEVICES_ENV] = ",".join(slot.gpus)
     threads, worker_index = slot.threads, slot.index
     if threads is not None:
         for name in THREAD_ENV_VARS:  # set again in case the parent's env was not inherited
