@@ -262,7 +262,11 @@ def train_optuna_trial(
     retried = _is_retry(trial)
     output_dir = trial.user_attrs.get(OUTPUT_DIR_ATTR) if retried else None
     output_dir = output_dir or trial_output_dir(spec, trial.number)
-    resume = _resumable_checkpoint(trial.user_attrs.get(LAST_CHECKPOINT_ATTR)) if retried else None
+    resume = (
+        _resumable_checkpoint(trial.user_attrs.get(LAST_CHECKPOINT_ATTR), output_dir)
+        if retried
+        else None
+    )
     if not retried and _has_checkpoints(output_dir):
         raise HpoError(
             f"{output_dir} already holds checkpoints of another study (trial numbers restart "
@@ -347,10 +351,19 @@ def _is_retry(trial: optuna.Trial) -> bool:
     return number is not None
 
 
-def _resumable_checkpoint(path: Any) -> str | None:
+def _resumable_checkpoint(path: Any, output_dir: str) -> str | None:
+    """The recorded checkpoint, or the trial's newest one when the recorded one is gone.
+
+    A run cut short between writing checkpoint N+1 (which rotated checkpoint N away) and
+    recording it leaves `last_checkpoint` naming a deleted folder; checkpoints are written
+    atomically, so the newest complete one in the trial's folder is the one to resume.
+    """
     if path and Path(str(path)).is_dir():
         return str(path)
-    return None
+    from trainer.checkpoint import sorted_checkpoints
+
+    found = sorted_checkpoints(output_dir)
+    return found[-1] if found else None
 
 
 def _has_checkpoints(output_dir: str) -> bool:

@@ -337,3 +337,19 @@ def test_a_resume_reports_the_evaluations_its_checkpoint_has_but_the_storage_lac
     resumed.report(reported[8], 8)  # step 8 made it to the storage, step 4 did not
     assert backfill_reports(resumed, str(tmp_path / "trained" / "checkpoint-8"), "eval_loss") == [4]
     assert study.get_trials()[1].intermediate_values == reported
+
+
+def test_a_retry_resumes_from_the_newest_checkpoint_when_the_recorded_one_was_rotated(tmp_path):
+    # Killed between writing checkpoint-8 (rotating checkpoint-4 away) and recording it.
+    from hpo.backends.optuna.worker import _resumable_checkpoint
+
+    for step in (8, 12):
+        (tmp_path / f"checkpoint-{step}").mkdir()
+    (tmp_path / "checkpoint-8" / "trainer_state.json").write_text("{}")
+    # checkpoint-12 is incomplete (no trainer state): never resumed from.
+    recorded = str(tmp_path / "checkpoint-4")
+    assert _resumable_checkpoint(recorded, str(tmp_path)) == str(tmp_path / "checkpoint-8")
+    assert _resumable_checkpoint(str(tmp_path / "checkpoint-8"), str(tmp_path)) == str(
+        tmp_path / "checkpoint-8"
+    )
+    assert _resumable_checkpoint(None, str(tmp_path / "nothing")) is None
