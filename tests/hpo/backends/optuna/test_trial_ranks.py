@@ -8,27 +8,32 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
 
 import optuna
 import pytest
-from helpers.study_files import tiny_spec
+from helpers.study_files import tiny_spec, write_study_file
 from optuna.trial import TrialState
 
 from hpo.attrs import (
     FAIL_REASON_ATTR,
     FIRST_STEP_ATTR,
+    INTERRUPTED,
     LAST_CHECKPOINT_ATTR,
     RANKS_STOPPED_AT_ATTR,
     RESUMED_FROM_ATTR,
     WORLD_SIZE_ATTR,
 )
+from hpo.backends import EXIT_INTERRUPTED
 from hpo.backends.optuna.supervisor import OptunaRun
 from hpo.spec import BudgetSpec, ComponentSpec, PlacementSpec
 
 pytestmark = pytest.mark.slow
+REPO = Path(__file__).resolve().parents[4]
 
 
 def ddp_spec(tmp_path: Path, **changes):
@@ -42,6 +47,15 @@ def ddp_spec(tmp_path: Path, **changes):
 
 def trials_of(spec) -> list[optuna.trial.FrozenTrial]:
     return optuna.load_study(study_name=spec.name, storage=spec.storage).get_trials()
+
+
+def has_a_checkpoint(spec) -> bool:
+    """Whether the study's first trial has recorded a checkpoint (False before it exists)."""
+    try:
+        trials = trials_of(spec)
+    except Exception:  # the study (or its database) does not exist yet
+        return False
+    return bool(trials) and LAST_CHECKPOINT_ATTR in trials[0].user_attrs
 
 
 def rank_processes() -> list[int]:
@@ -90,11 +104,7 @@ def test_a_killed_rank_fails_the_trial_and_its_retry_resumes_from_the_checkpoint
     def kill_rank_one_after_a_checkpoint() -> None:
         end = time.monotonic() + 600
         while time.monotonic() < end and not killed:
-            try:
-                trials = trials_of(spec)
-            except Exception:  # the study does not exist yet
-                trials = []
-            if trials and LAST_CHECKPOINT_ATTR in trials[0].user_attrs:
+            if has_a_checkpoint(spec):
                 for pid in rank_processes():
                     os.kill(pid, signal.SIGKILL)
                     killed.append(pid)
@@ -122,4 +132,40 @@ def test_a_killed_rank_fails_the_trial_and_its_retry_resumes_from_the_checkpoint
     assert retry.user_attrs[FIRST_STEP_ATTR] == step + 1  # trained on from there, not from 0
     assert retry.user_attrs[WORLD_SIZE_ATTR] == 2
     assert retry.user_attrs[RANKS_STOPPED_AT_ATTR] == [400, 400]
+    assert not rank_processes()
+
+
+def test_ctrl_c_in_a_terminal_stops_every_rank_with_a_checkpoint(tmp_path):
+    study_file = write_study_file(
+        tmp_path,
+        trial_processes=2,
+        budget={"n_trials": 1},
+        training={"max_steps": 400, "eval_steps": 4, "logging_steps": 4},
+    )
+    spec = ddp_spec(tmp_path)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env.pop("HPO_STORAGE", None)
+    # Its own session, so that a SIGINT to the group reaches every process as a terminal's would.
+    run = subprocess.Popen(
+        [sys.executable, "-m", "hpo.cli", "run", str(study_file)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        end = time.monotonic() + 600
+        while time.monotonic() < end and not has_a_checkpoint(spec):
+            time.sleep(0.2)
+        os.killpg(run.pid, signal.SIGINT)
+        out, _ = run.communicate(timeout=300)
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+    assert run.returncode == EXIT_INTERRUPTED, out
+    stopped = trials_of(spec)[0]
+    assert stopped.user_attrs[FAIL_REASON_ATTR] == INTERRUPTED
+    assert stopped.user_attrs[WORLD_SIZE_ATTR] == 2
     assert not rank_processes()
