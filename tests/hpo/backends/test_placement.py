@@ -127,6 +127,11 @@ def test_ray_with_auto_workers_lets_the_cluster_decide_concurrency(tmp_path):
     assert spec.ray["resources_per_trial"]["gpu"] == 0.5
 
 
+def test_multi_process_trials_are_refused_on_ray(tmp_path):
+    problem = the_problem(tmp_path, {"backend": "ray", "trial_processes": 2}, "trial_processes")
+    assert "only on `backend: optuna`" in problem
+
+
 @pytest.mark.parametrize(
     ("changes", "path", "expected"),
     [
