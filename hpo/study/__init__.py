@@ -24,6 +24,8 @@ Keys beyond the contract in docs/ARCHITECTURE.md, and the defaults a user gets w
   [] = CPU only; without `workers` it means auto), `trials_per_device` (1), `trial_processes`
   (1; torch.distributed ranks per trial, optuna backend only): see hpo.backends.placement.
 - `keep`: best.
+- `push_best_to_hub`: a Hub repo id; after `hpo run` the best trial's model and `hpo_best.json`
+  are uploaded there (hpo.report.hub). Absent: nothing is pushed.
 
 Public API: `load` (the full validation, into a `StudySpec`), `load_for_inspection` (name and
 storage only, into a `StudyRef`, for `hpo status` / `hpo best`), `resolve_storage` (which

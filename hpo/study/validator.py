@@ -13,6 +13,7 @@ from hpo.spec import BACKENDS, StudySpec
 from hpo.study.keys import KEEP_CHOICES, TOP_LEVEL_KEYS, study_name
 from hpo.study.reader import Reader
 from hpo.study.sections.data import read_data
+from hpo.study.sections.hub import read_push_best_to_hub
 from hpo.study.sections.model import check_model_ends, read_model
 from hpo.study.sections.ray import read_ray
 from hpo.study.sections.run import (
@@ -65,6 +66,7 @@ def validate(
             f"{placement.trial_processes} processes per trial run only on `backend: optuna`; "
             "on Ray a trial is one actor (use ray.resources_per_trial for its CPUs and GPUs)",
         )
+    push_best_to_hub = read_push_best_to_hub(reader)
     warn_about_budget(reader, budget)
     if problems:
         raise StudyFileError(source, problems.lines)
@@ -86,5 +88,6 @@ def validate(
         keep=keep,
         placement=placement,
         source_path=source,
+        push_best_to_hub=push_best_to_hub,
         warnings=tuple(reader.warnings),
     )
