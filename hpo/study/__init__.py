@@ -22,7 +22,10 @@ Keys beyond the contract in docs/ARCHITECTURE.md, and the defaults a user gets w
   `hyperparam_bounds` are given; the sampler then defaults to random.
 - `ray`: address, resources_per_trial {cpu: 1, gpu: 0}, max_concurrent_trials (= workers),
   storage_path, max_failures (0).
-- `workers`: 1. `keep`: best.
+- `workers`: 1, or `auto` (one per visible GPU, one on CPU). `devices` (indices of visible GPUs;
+  [] = CPU only; without `workers` it means auto), `trials_per_device` (1), `trial_processes`
+  (1; torch.distributed ranks per trial, optuna backend only): see hpo.backends.placement.
+- `keep`: best.
 - `push_best_to_hub`: a Hub repo id; after `hpo run` the best trial's model and `hpo_best.json`
   are uploaded there (hpo.report.hub). Absent: nothing is pushed.
 

@@ -33,7 +33,13 @@ from hpo.study.sections.data import read_data
 from hpo.study.sections.hub import read_push_best_to_hub
 from hpo.study.sections.model import BuiltModel, check_model_ends, read_model
 from hpo.study.sections.ray import read_ray
-from hpo.study.sections.run import read_budget, read_objective, read_workers, warn_about_budget
+from hpo.study.sections.run import (
+    read_budget,
+    read_objective,
+    read_placement,
+    read_workers,
+    warn_about_budget,
+)
 from hpo.study.sections.search import read_search
 from hpo.study.sections.space import read_space
 from hpo.study.sections.storage import read_storage
@@ -60,6 +66,7 @@ def validate(
     name = study_name(raw.get("name"), problems)
     backend = reader.choice(raw.get("backend", "optuna"), "backend", BACKENDS)
     worker_count = read_workers(reader, workers)
+    placement = read_placement(reader, workers)
     keep = reader.choice(raw.get("keep", "best"), "keep", KEEP_CHOICES)
     objective = read_objective(reader)
     budget = read_budget(reader, n_trials)
@@ -81,7 +88,14 @@ def validate(
     check_training_values(reader, training, space, field_names)
     check_model_ends(reader, built_model, space)
     sampler, pruner, scheduler = read_search(reader, backend, objective, training, space)
-    ray = read_ray(reader, worker_count)
+    # `workers: auto` on Ray: as many trials at once as the cluster's resources allow.
+    ray = read_ray(reader, None if placement.auto else worker_count)
+    if backend == "ray" and placement.trial_processes > 1:
+        problems.add(
+            "trial_processes",
+            f"{placement.trial_processes} processes per trial run only on `backend: optuna`; "
+            "on Ray a trial is one actor (use ray.resources_per_trial for its CPUs and GPUs)",
+        )
     push_best_to_hub = read_push_best_to_hub(reader)
     warn_about_budget(reader, budget)
     if problems:
@@ -102,6 +116,7 @@ def validate(
         training=training,
         space=space,
         keep=keep,
+        placement=placement,
         source_path=source,
         push_best_to_hub=push_best_to_hub,
         warnings=tuple(reader.warnings),

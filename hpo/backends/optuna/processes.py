@@ -22,6 +22,14 @@ from typing import Any
 
 from hpo.backends import EXIT_DISK_ERROR, EXIT_WORKER_ERROR
 from hpo.backends.optuna.worker import OutputDiskError, install_stop_handlers, work
+from hpo.backends.placement import (
+    Placement,
+    WorkerSlot,
+    available_cores,
+    place_study,
+    thread_split,
+)
+from hpo.backends.trial_ranks import RANK_DEVICES_ENV
 from hpo.errors import HpoError
 from hpo.spec import StudySpec
 from hpo.storage.urls import scrub_passwords
@@ -30,34 +38,23 @@ from hpo.storage.urls import scrub_passwords
 THREAD_ENV_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 
-def thread_split(cores: int, workers: int) -> list[int]:
-    """Torch threads for each of `workers` processes so that together they use `cores`:
-    the remainder goes to the first workers; never fewer than one thread each."""
-    if workers < 1:
-        raise ValueError(f"workers={workers}: must be >= 1")
-    cores = max(1, cores)
-    base, extra = divmod(cores, workers)
-    return [max(1, base + (1 if index < extra else 0)) for index in range(workers)]
-
-
-def available_cores() -> int:
-    """The cores this process may run on (its CPU affinity, e.g. a container's share)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
 def worker_process_main(
     spec: StudySpec,
-    worker_index: int,
+    slot: WorkerSlot,
     deadline: float | None,
-    threads: int | None,
     heartbeat: dict[str, int] | None = None,
 ) -> None:
     """Entry point of a worker process; exits with `work`'s code (or EXIT_WORKER_ERROR)."""
     stop = threading.Event()
     install_stop_handlers(stop)
+    # Before anything touches CUDA: the fork server imported torch but never initialised CUDA
+    # (torch reads CUDA_VISIBLE_DEVICES when it does), so this worker sees only its GPUs.
+    visible = slot.cuda_visible_devices()
+    if visible is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = visible
+    if slot.gpus:  # the other ranks of a multi-process trial take the slot's other GPUs
+        os.environ[RANK_DEVICES_ENV] = ",".join(slot.gpus)
+    threads, worker_index = slot.threads, slot.index
     if threads is not None:
         for name in THREAD_ENV_VARS:  # set again in case the parent's env was not inherited
             os.environ[name] = str(threads)
@@ -155,21 +152,29 @@ def worker_context(spec: StudySpec) -> Any:
 class LocalWorkers:
     """The worker processes of one `hpo run` on this machine."""
 
-    def __init__(self, spec: StudySpec, *, deadline: float | None, heartbeat: dict[str, int]):
+    def __init__(
+        self,
+        spec: StudySpec,
+        *,
+        deadline: float | None,
+        heartbeat: dict[str, int],
+        placement: Placement | None = None,
+    ):
         self.spec = spec
         self.deadline = deadline
         self.heartbeat = heartbeat
-        self.threads = thread_split(available_cores(), spec.workers)
+        self.placement = placement or place_study(spec)
         self.processes: dict[int, Any] = {}  # worker index -> Process
         self.exit_codes: dict[int, int] = {}  # worker index -> exit code of its last process
         self.restarts = 0
         self._context = worker_context(spec)
 
     def start(self, index: int) -> None:
-        threads = self.threads[index]
+        slot = self.placement.slots[index]
+        threads = slot.threads
         process = self._context.Process(
             target=worker_process_main,
-            args=(self.spec, index, self.deadline, threads, self.heartbeat),
+            args=(self.spec, slot, self.deadline, self.heartbeat),
             name=f"hpo-worker-{index}",
         )
         # OpenMP and MKL read these when torch loads in the child; set them for its start only.
@@ -178,7 +183,7 @@ class LocalWorkers:
         self.processes[index] = process
 
     def start_all(self) -> None:
-        for index in range(self.spec.workers):
+        for index in range(self.placement.workers):
             self.start(index)
 
     def alive(self) -> list[Any]:

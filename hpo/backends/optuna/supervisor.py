@@ -10,6 +10,7 @@ checkpoint and re-queue their trials; running `hpo run` again continues the same
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import sys
@@ -32,7 +33,7 @@ from hpo.backends.optuna.budget import (
     stop_reason,
     too_many_failures_message,
 )
-from hpo.backends.optuna.processes import LocalWorkers, available_cores, thread_split
+from hpo.backends.optuna.processes import LocalWorkers
 from hpo.backends.optuna.requeue import local_worker_name, reap_dead_local_trials
 from hpo.backends.optuna.shared_study import (
     heartbeat_options,
@@ -40,6 +41,7 @@ from hpo.backends.optuna.shared_study import (
     pruning_note,
 )
 from hpo.backends.optuna.worker import install_stop_handlers, work
+from hpo.backends.placement import Placement, place_study
 from hpo.durations import format_clock
 from hpo.errors import HpoError
 from hpo.report.progress import LiveView, best_summary, format_progress, running_trials
@@ -93,7 +95,12 @@ class OptunaRun:
         stream: Any = None,
         heartbeat_interval: int | None = None,
         grace_period: int | None = None,
+        placement: Placement | None = None,
     ):
+        # Which worker trains on which GPU (or how many CPU threads), decided before any
+        # process starts; `workers: auto` becomes a number here.
+        self.placement = placement or place_study(spec)
+        spec = dataclasses.replace(spec, workers=self.placement.workers)
         self.spec = spec
         self.out = LiveView(stream)
         self.heartbeat = heartbeat_options(heartbeat_interval, grace_period)
@@ -117,7 +124,9 @@ class OptunaRun:
         if not self._work_left():
             return self._finish(interrupted=False)
         self.disk_error = False  # a worker stopped because training.output_dir's disk refused
-        self.workers = LocalWorkers(spec, deadline=self.deadline, heartbeat=self.heartbeat)
+        self.workers = LocalWorkers(
+            spec, deadline=self.deadline, heartbeat=self.heartbeat, placement=self.placement
+        )
         self.workers.start_all()
         # SIGTERM (docker stop, a batch scheduler) stops the run as cleanly as Ctrl-C does.
         # Signal handlers can only be set from the main thread (an embedding app may not be).
@@ -241,11 +250,9 @@ class OptunaRun:
             limits.append(f"timeout {format_clock(budget.timeout_s)}")
         if budget.max_failed_trials is not None:
             limits.append(f"at most {budget.max_failed_trials} failed")
-        threads = thread_split(available_cores(), spec.workers)
-        per_worker = str(threads[0]) if threads[0] == threads[-1] else f"{threads[-1]}-{threads[0]}"
         self.out.message(
-            f"study {spec.name!r} on {mask_url(spec.storage)}: {spec.workers} worker(s) "
-            f"x {per_worker} thread(s), sampler {spec.sampler.name}, "
+            f"study {spec.name!r} on {mask_url(spec.storage)}: {self.placement.describe()}, "
+            f"sampler {spec.sampler.name}, "
             f"pruner {spec.pruner.name}; budget: {', '.join(limits) or 'none'}"
         )
         for warning in spec.warnings:

@@ -29,15 +29,18 @@ from typing import TYPE_CHECKING, Any
 
 from hpo.attrs import (
     BEST_CHECKPOINT_ATTR,
+    DEVICES_ATTR,
     FAIL_REASON_ATTR,
     FIRST_STEP_ATTR,
     INTERRUPTED,
     LAST_CHECKPOINT_ATTR,
     OUTPUT_DIR_ATTR,
     PROGRESS_ATTR,
+    RANKS_STOPPED_AT_ATTR,
     RESUMED_FROM_ATTR,
     TRAIN_METRICS_ATTR,
     WORKER_ATTR,
+    WORLD_SIZE_ATTR,
 )
 from hpo.backends import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
 from hpo.backends.objective import (
@@ -53,6 +56,7 @@ from hpo.backends.objective import (
 from hpo.backends.optuna.budget import count_trials, failures_exceeded, slot_free, stop_reason
 from hpo.backends.optuna.requeue import backfill_reports, fail_and_retry, local_worker_name
 from hpo.backends.optuna.shared_study import heartbeat_options, open_study
+from hpo.backends.trial_ranks import RankFailed, TrialRanks
 from hpo.errors import HpoError
 from hpo.spec import StudySpec
 from hpo.storage.optuna_compat import frozen_trial_of, trial_id_of
@@ -233,6 +237,15 @@ def run_trial(
         except TrialInterrupted:
             # Told FAIL (never COMPLETE with a half-trained value) and re-queued to resume.
             fail_and_retry(study, trial_id_of(trial), INTERRUPTED)
+        except RankFailed as error:
+            if not error.killed:
+                trial.set_user_attr(FAIL_REASON_ATTR, _failure_reason(error, ctx.spec.storage))
+                study.tell(trial, state=TrialState.FAIL)
+                print(f"trial {trial.number} failed: {error}", file=sys.stderr, flush=True)
+            else:
+                # Like a killed worker: FAIL with the reason, re-queued to resume.
+                fail_and_retry(study, trial_id_of(trial), str(error))
+                print(f"trial {trial.number}: {error}; re-queued", file=sys.stderr, flush=True)
         except Exception as error:
             reason = _failure_reason(error, ctx.spec.storage)
             if isinstance(error, OSError) and error.errno in DISK_ERRNOS:
@@ -279,6 +292,9 @@ def train_optuna_trial(
         )
     trial.set_user_attr(OUTPUT_DIR_ATTR, output_dir)
     trial.set_user_attr(WORKER_ATTR, local_worker_name())
+    devices = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if devices is not None:  # set by the placement (hpo.backends.placement) or the user
+        trial.set_user_attr(DEVICES_ATTR, devices or "cpu")
     suggest(trial, spec.space)
     if resume is not None:
         trial.set_user_attr(RESUMED_FROM_ATTR, resume)
@@ -286,18 +302,57 @@ def train_optuna_trial(
             backfill_reports(trial, resume, spec.objective.metrics[0])
     recorder = StorageRecorder(trial, stop, resumed=resume is not None)
     # The trainer reports (and prunes) single-objective trials; multi-objective ones only train.
-    output = train_trial(
-        ctx,
-        trial,
-        output_dir=output_dir,
-        resume_from_checkpoint=resume,
-        callbacks=[recorder],
-        interrupted=lambda: recorder.interrupted,
-    )
+    if spec.placement.trial_processes > 1:
+        output = _train_on_ranks(ctx, trial, recorder, output_dir=output_dir, resume=resume)
+    else:
+        output = train_trial(
+            ctx,
+            trial,
+            output_dir=output_dir,
+            resume_from_checkpoint=resume,
+            callbacks=[recorder],
+            interrupted=lambda: recorder.interrupted,
+        )
     if recorder.interrupted:
         raise TrialInterrupted()
     trial.set_user_attr(TRAIN_METRICS_ATTR, json_safe_metrics(output.metrics))
     return objective_values(spec, output.metrics)
+
+
+def _train_on_ranks(
+    ctx: TrialContext,
+    trial: optuna.Trial,
+    recorder: StorageRecorder,
+    *,
+    output_dir: str,
+    resume: str | None,
+) -> Any:
+    """The trial under torch.distributed: this process is rank 0 (hpo/backends/trial_ranks.py)."""
+    import optuna
+
+    world_size = ctx.spec.placement.trial_processes
+    trial.set_user_attr(WORLD_SIZE_ATTR, world_size)
+    ranks = TrialRanks(ctx.spec, world_size)
+    clean = False
+    try:
+        ranks.start({"params": dict(trial.params), "output_dir": output_dir, "resume": resume})
+        output = train_trial(
+            ctx, trial, output_dir=output_dir, resume_from_checkpoint=resume, callbacks=[recorder]
+        )
+        clean = True
+        return output
+    except optuna.TrialPruned:
+        clean = True  # a prune every rank obeyed: they stop at the same step
+        raise
+    except Exception as error:
+        failed = ranks.failure()
+        if failed is not None:
+            raise failed from error
+        raise
+    finally:
+        ranks.close(clean=clean)
+        if clean:
+            trial.set_user_attr(RANKS_STOPPED_AT_ATTR, [recorder.last_step, *ranks.stopped_at()])
 
 
 def _is_retry(trial: optuna.Trial) -> bool:
@@ -355,6 +410,7 @@ class StorageRecorder:
         self._first_step_seen = not resumed  # a fresh trial's first step is 1: nothing to say
         self._best: str | None = None
         self.interrupted = False
+        self.last_step = 0
         self._began: tuple[float, int] | None = None  # (time, step) when this run began
         self._progress_step: int | None = None
 
@@ -377,6 +433,7 @@ class StorageRecorder:
         self._trial.set_user_attr(PROGRESS_ATTR, progress)
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self.last_step = int(state.global_step)
         if not self._first_step_seen:
             self._first_step_seen = True
             self._trial.set_user_attr(FIRST_STEP_ATTR, int(state.global_step))

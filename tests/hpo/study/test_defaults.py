@@ -22,7 +22,7 @@ import optuna
 import pytest
 from helpers.study_files import DELETE, write_study
 
-from hpo.backends.optuna.processes import available_cores, thread_split
+from hpo.backends.placement import available_cores, thread_split
 from hpo.search.components import build_pruner
 from hpo.study import load
 

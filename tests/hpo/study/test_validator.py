@@ -8,7 +8,7 @@ import pytest
 from helpers.study_files import DELETE, base_study, problems_of, write_study
 
 from hpo.errors import StudyFileError
-from hpo.spec import ComponentSpec, ParamSpec
+from hpo.spec import ComponentSpec, ParamSpec, PlacementSpec
 from hpo.study import load
 
 
@@ -152,6 +152,7 @@ def test_the_design_contract_example_loads(tmp_path):
         "model.n_layer",
     ]
     assert spec.ray["address"] == "auto"
+    assert spec.placement == PlacementSpec(trials_per_device=1, trial_processes=1)
     assert spec.warnings == ("scheduler: ignored by backend optuna, which prunes with `pruner`",)
 
 

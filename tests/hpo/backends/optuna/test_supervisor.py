@@ -17,8 +17,8 @@ from optuna.trial import TrialState
 from hpo.attrs import WORKER_ATTR
 from hpo.backends import EXIT_OK
 from hpo.backends.optuna.budget import TrialCounts, slot_free, stop_reason
-from hpo.backends.optuna.processes import thread_split
 from hpo.backends.optuna.supervisor import OptunaRun, run_study
+from hpo.backends.placement import thread_split
 from hpo.report.progress import format_progress
 from hpo.spec import BudgetSpec, ComponentSpec, ModelSpec, ObjectiveSpec
 from hpo.storage import reader
