@@ -273,6 +273,12 @@ class TrainingArguments:
             values["hub_token"] = "<HUB_TOKEN>"
         return values
 
+    def to_sanitized_dict(self) -> dict[str, Any]:
+        """to_dict() with only int / float / str / bool values (others as str), for TensorBoard
+        hparams (Transformers' method, which its TensorBoard callback calls)."""
+        valid = (bool, int, float, str)
+        return {k: v if isinstance(v, valid) else str(v) for k, v in self.to_dict().items()}
+
     def to_json_string(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
