@@ -83,7 +83,9 @@ def evaluation_loop(
     metrics: dict[str, float] = {}
     if has_loss and rows:
         metrics[f"{prefix}_loss"] = float(loss_sum) / rows
-    if trainer.compute_metrics is not None and predictions is not None and labels is not None:
+    # Also without labels (label_ids=None), where Transformers skips compute_metrics: a model
+    # that takes no `labels` argument can still be scored from its predictions.
+    if trainer.compute_metrics is not None and predictions is not None:
         from transformers.trainer_utils import EvalPrediction
 
         extra = trainer.compute_metrics(EvalPrediction(predictions=predictions, label_ids=labels))

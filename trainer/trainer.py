@@ -87,7 +87,10 @@ class Trainer(TrainerBase):
             # its own size, so a retry with a smaller batch starts from scratch.
             resume, checkpoint = checkpoint, None
             self.args = args
-            if (batch_size, accumulation_steps) != (batch, accumulation):
+            if (batch_size, accumulation_steps) != (
+                args.per_device_train_batch_size,
+                args.gradient_accumulation_steps,
+            ):
                 self.args = dataclasses.replace(
                     args,
                     per_device_train_batch_size=batch_size,

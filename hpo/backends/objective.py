@@ -98,7 +98,7 @@ def train_trial(
     trainer applies the params to a copy of the args, passes the trial to `model_init` and
     reports the objective at every evaluation (and raises optuna.TrialPruned when told to).
     """
-    from trainer import Trainer
+    from trainer import ProgressCallback, Trainer
 
     trainer = Trainer(
         model_init=ctx.model_init,
@@ -107,6 +107,8 @@ def train_trial(
         eval_dataset=ctx.eval_dataset,
         callbacks=list(callbacks),
     )
+    # No log rows from trials either: the storage and the progress line report them.
+    trainer.remove_callback(ProgressCallback)
     return trainer.train(resume_from_checkpoint=resume_from_checkpoint, trial=trial)
 
 

@@ -378,11 +378,12 @@ def test_checkpoint_resumes_into_a_run_with_another_weight_decay(tmp_path):
     mutated.train(resume_from_checkpoint=str(tmp_path / "checkpoint-2"))
     assert mutated.state.global_step == 4
     assert [g["weight_decay"] for g in mutated.optimizer.param_groups] == [0.1, 0.0]
-    # lr logged after step k is the linear schedule at k, with the donor's then the new base
+    # lr logged at step k is the rate step k used, the linear schedule at k - 1 (as
+    # Transformers logs it), with the donor's then the new base
     rates = {
         row["step"]: row["learning_rate"]
         for row in mutated.state.log_history
         if "learning_rate" in row
     }
-    assert rates[1] == pytest.approx(0.01 * 3 / 4)
-    assert rates[3] == pytest.approx(0.02 * 1 / 4)
+    assert rates[1] == pytest.approx(0.01 * 4 / 4)
+    assert rates[3] == pytest.approx(0.02 * 2 / 4)
