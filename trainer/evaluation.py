@@ -12,6 +12,7 @@ import torch
 from trainer.args import TrainingArguments
 from trainer.callbacks import objective_name
 from trainer.data import batch_rows
+from trainer.hooks import label_names
 from trainer.state import TrainerState
 
 
@@ -83,9 +84,10 @@ def evaluation_loop(
     metrics: dict[str, float] = {}
     if has_loss and rows:
         metrics[f"{prefix}_loss"] = float(loss_sum) / rows
-    # Also without labels (label_ids=None), where Transformers skips compute_metrics: a model
-    # that takes no `labels` argument can still be scored from its predictions.
-    if trainer.compute_metrics is not None and predictions is not None:
+    # Transformers calls compute_metrics only with labels; a model that takes no label
+    # argument at all (a plain nn.Module) is scored from its predictions (label_ids=None).
+    scorable = labels is not None or not label_names(model, args)
+    if trainer.compute_metrics is not None and predictions is not None and scorable:
         from transformers.trainer_utils import EvalPrediction
 
         extra = trainer.compute_metrics(EvalPrediction(predictions=predictions, label_ids=labels))
