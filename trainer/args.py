@@ -138,7 +138,10 @@ class TrainingArguments:
     use_cpu: bool = False
     torch_compile_backend: str | None = None
     torch_compile_mode: str | None = None
-    gradient_checkpointing: bool = False
+    # Transformers 5's name, and the deprecated alias it keeps (None: off).
+    activation_checkpointing: bool | None = None
+    activation_checkpointing_kwargs: dict[str, Any] | None = None
+    gradient_checkpointing: bool | None = None
     gradient_checkpointing_kwargs: dict[str, Any] | None = None
     # TF32 matmuls on Ampere+ GPUs: True / False set torch's flags, None leaves them alone.
     tf32: bool | None = None
@@ -340,8 +343,9 @@ def _normalise(args: TrainingArguments) -> None:
         _set(args, "report_to", [] if args.report_to == "none" else [args.report_to])
     if args.report_to is None:
         _set(args, "report_to", [])
-    if isinstance(args.gradient_checkpointing_kwargs, str):
-        _set(args, "gradient_checkpointing_kwargs", json.loads(args.gradient_checkpointing_kwargs))
+    for name in ("gradient_checkpointing_kwargs", "activation_checkpointing_kwargs"):
+        if isinstance(getattr(args, name), str):
+            _set(args, name, json.loads(getattr(args, name)))
     if isinstance(args.include_num_input_tokens_seen, bool):
         mode = "all" if args.include_num_input_tokens_seen else "no"
         _set(args, "include_num_input_tokens_seen", mode)
@@ -401,12 +405,9 @@ def _problems(args: TrainingArguments) -> list[ArgumentProblem]:
         "lr_scheduler_type",
         f"one of the transformers.get_scheduler names: {', '.join(SCHEDULER_NAMES)}",
     )
-    need(
-        args.gradient_checkpointing_kwargs is None
-        or isinstance(args.gradient_checkpointing_kwargs, dict),
-        "gradient_checkpointing_kwargs",
-        "a dict (or a JSON object string)",
-    )
+    for name in ("gradient_checkpointing_kwargs", "activation_checkpointing_kwargs"):
+        value = getattr(args, name)
+        need(value is None or isinstance(value, dict), name, "a dict (or a JSON object string)")
     need(
         _is_number(args.label_smoothing_factor) and 0 <= args.label_smoothing_factor < 1,
         "label_smoothing_factor",

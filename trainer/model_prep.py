@@ -19,14 +19,18 @@ def prepare_model(model: torch.nn.Module, args: TrainingArguments) -> list[Any]:
     config = getattr(model, "config", None)
     if config is not None and hasattr(config, "use_cache"):
         config.use_cache = args.use_cache
-    if args.gradient_checkpointing:
-        enable = getattr(model, "gradient_checkpointing_enable", None)
+    if args.activation_checkpointing or args.gradient_checkpointing:
+        name = "activation" if args.activation_checkpointing else "gradient"
+        enable = getattr(model, f"{name}_checkpointing_enable", None)
         if enable is None or not getattr(model, "supports_gradient_checkpointing", True):
             raise ValueError(
-                f"gradient_checkpointing=True: {type(model).__name__} does not support gradient "
-                "checkpointing (no gradient_checkpointing_enable()); set it to False"
+                f"{name}_checkpointing=True: {type(model).__name__} does not support it (no "
+                f"{name}_checkpointing_enable()); set it to False"
             )
-        enable(gradient_checkpointing_kwargs=args.gradient_checkpointing_kwargs)
+        if args.activation_checkpointing:
+            enable(**(args.activation_checkpointing_kwargs or {}))
+        else:
+            enable(gradient_checkpointing_kwargs=args.gradient_checkpointing_kwargs)
     handles = []
     if args.neftune_noise_alpha is not None:
         embeddings = getattr(model, "get_input_embeddings", lambda: None)()

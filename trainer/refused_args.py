@@ -19,8 +19,6 @@ REFUSED: dict[str, tuple[Any, str]] = {
     "optim_target_modules": (None, "GaLore/APOLLO optimizers (which read it) are not supported"),
     "bf16_full_eval": (False, "evaluation runs under the training precision (bf16=/fp16=); a half-precision copy of the model for evaluation is not supported"),
     "fp16_full_eval": (False, "evaluation runs under the training precision (bf16=/fp16=); a half-precision copy of the model for evaluation is not supported"),
-    "activation_checkpointing": (None, "use gradient_checkpointing=True (FSDP activation checkpointing is not supported)"),
-    "activation_checkpointing_kwargs": (None, "use gradient_checkpointing_kwargs= (FSDP activation checkpointing is not supported)"),
     "use_liger_kernel": (False, _LIGER),
     "liger_kernel_config": (None, _LIGER),
     "logging_nan_inf_filter": (True, "a NaN or infinite loss stops training with NonFiniteLossError; there is nothing left to filter"),

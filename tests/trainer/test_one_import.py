@@ -170,6 +170,7 @@ def test_every_hook_a_subclass_overrides_is_called_as_transformers_calls_it(tmp_
         "compute_loss_func",
         "tokens_seen",
         "gradient_checkpointing",
+        "activation_checkpointing",
         "single_process_options",
     ],
 )
@@ -179,7 +180,7 @@ def test_transformers_5_options_behave_as_in_transformers(tmp_path, case):
     assert ours["optimizer"] == theirs["optimizer"]
     assert ours["tokens_seen"] == theirs["tokens_seen"]
     assert ours["checkpointing"] == theirs["checkpointing"]
-    if case == "gradient_checkpointing":
+    if case in ("gradient_checkpointing", "activation_checkpointing"):
         assert ours["checkpointing"] is True
     if case == "adafactor":
         assert ours["optimizer"] == "Adafactor"

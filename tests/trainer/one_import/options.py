@@ -26,6 +26,9 @@ CASES = {
             "gradient_checkpointing_kwargs": {"use_reentrant": False},
         }
     ),
+    "activation_checkpointing": dict(
+        options={"activation_checkpointing": True, "activation_checkpointing_kwargs": {"every_n_layers": 2}}
+    ),
     "single_process_options": dict(
         options={
             "average_tokens_across_devices": False,
