@@ -206,7 +206,9 @@ def step_groups(
         yield group
 
 
-def loader_groups(loader: Any, accumulation: int, epoch: int, skip_steps: int) -> Iterator[list[Any]]:
+def loader_groups(
+    loader: Any, accumulation: int, epoch: int, skip_steps: int
+) -> Iterator[list[Any]]:
     """The micro-batches of one epoch of a subclass's own train loader, grouped per optimizer
     step; a resume reads and drops the seen ones (the loader's order is its own)."""
     sampler = getattr(loader, "sampler", None)

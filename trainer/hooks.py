@@ -139,7 +139,9 @@ class TrainerHooks:
         names = label_names(model, self.args)
         has_labels = bool(names) and all(inputs.get(name) is not None for name in names)
         if ignore_keys is None:
-            ignore_keys = list(getattr(getattr(model, "config", None), "keys_to_ignore_at_inference", []))
+            ignore_keys = list(
+                getattr(getattr(model, "config", None), "keys_to_ignore_at_inference", [])
+            )
         with torch.no_grad(), autocast(self.args, self.args.device):
             if has_labels:
                 loss, outputs = self.compute_loss(model, inputs, return_outputs=True)
@@ -246,12 +248,11 @@ def refused_overrides(cls: type, ours: type) -> list[str]:
     for klass in cls.__mro__:
         if klass is ours or not issubclass(klass, ours):
             break
-        for name, value in vars(klass).items():
+        for name in vars(klass):
             if name.startswith("__") or not callable(getattr(klass, name, None)):
                 continue
             if hasattr(TransformersTrainer, name) and not hasattr(ours, name):
                 found.add(name)
-        del value
     return sorted(found)
 
 

@@ -11,7 +11,6 @@ import torch
 from trainer.args import TrainingArguments
 from trainer.compat import reschedule_from
 
-
 # The optimizers built here; every other `optim` name goes to Transformers' factory.
 OWN_OPTIMIZERS = ("adamw_torch", "adamw_torch_fused", "sgd")
 

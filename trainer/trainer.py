@@ -6,7 +6,7 @@ own timing: `_after_step` decides logging, evaluation, checkpointing and reporti
 loop calls lives beside it: the run's setup in `run`, the optimizer and schedule in `optim`,
 model inputs and losses in `model_io`, evaluation in `evaluation`, seeding in `rng`.
 
-Why ~400 lines: the loop and its per-step decisions are one story; splitting it further would
+Why ~450 lines: the loop and its per-step decisions are one story; splitting it further would
 make a reader jump between files to follow one optimizer step.
 """
 
@@ -134,7 +134,9 @@ class Trainer(TrainerBase):
             create_optimizer=self._optimizer_for,
             create_scheduler=self._scheduler_for,
             ignore_keys_for_eval=ignore_keys_for_eval,
-            train_loader=self.get_train_dataloader() if overrides(self, "get_train_dataloader") else None,
+            train_loader=self.get_train_dataloader()
+            if overrides(self, "get_train_dataloader")
+            else None,
         )
         self._scaler = run.scaler
         self.model, self.optimizer, self.lr_scheduler = run.model, run.optimizer, run.scheduler
@@ -437,7 +439,10 @@ class Trainer(TrainerBase):
         return metrics
 
     def predict(
-        self, test_dataset: Any, ignore_keys: list[str] | None = None, metric_key_prefix: str = "test"
+        self,
+        test_dataset: Any,
+        ignore_keys: list[str] | None = None,
+        metric_key_prefix: str = "test",
     ) -> PredictionOutput:
         """Predictions (numpy, padded with -100 across batches), label ids (None without labels)
         and metrics (`test_loss`, compute_metrics' values, runtime) of one pass."""

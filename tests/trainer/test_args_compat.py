@@ -50,7 +50,9 @@ def test_a_refused_field_names_its_reason_and_reads_as_the_default(name):
     other = "x" if not isinstance(default, bool) else not default
     with pytest.raises(TrainingArgumentsError) as error:
         TrainingArguments(**{name: other})
-    assert str(error.value).endswith(f"{name}={other!r} is not supported ({reason}); leave it at {default!r}")
+    assert str(error.value).endswith(
+        f"{name}={other!r} is not supported ({reason}); leave it at {default!r}"
+    )
     args = TrainingArguments()
     with pytest.raises(TrainingArgumentsError, match=name):
         setattr(args, name, other)

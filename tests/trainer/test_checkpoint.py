@@ -403,17 +403,26 @@ def test_checkpoint_modes_follow_the_umask_like_transformers(tmp_path, umask):
         for name, module in (("ours", None), ("theirs", transformers)):
             output = tmp_path / name
             arguments = dict(
-                output_dir=str(output), max_steps=1, save_steps=1, report_to="none", disable_tqdm=True
+                output_dir=str(output),
+                max_steps=1,
+                save_steps=1,
+                report_to="none",
+                disable_tqdm=True,
             )
             if module is None:
-                Trainer(model=gpt2(), args=TrainingArguments(**arguments), train_dataset=TokenDataset(8)).train()
+                Trainer(
+                    model=gpt2(), args=TrainingArguments(**arguments), train_dataset=TokenDataset(8)
+                ).train()
             else:
                 module.Trainer(
-                    model=gpt2(), args=module.TrainingArguments(**arguments), train_dataset=TokenDataset(8)
+                    model=gpt2(),
+                    args=module.TrainingArguments(**arguments),
+                    train_dataset=TokenDataset(8),
                 ).train()
             folder = output / "checkpoint-1"
             modes[name] = {
-                entry.name: stat.S_IMODE(entry.stat().st_mode) for entry in [folder, *folder.iterdir()]
+                entry.name: stat.S_IMODE(entry.stat().st_mode)
+                for entry in [folder, *folder.iterdir()]
             }
     finally:
         os.umask(previous)
@@ -425,5 +434,7 @@ def test_checkpoint_modes_follow_the_umask_like_transformers(tmp_path, umask):
     # ours are readable as the umask allows, like every other file of the checkpoint.
     assert ours["model.safetensors"] == 0o666 & ~umask
     # and the checkpoint loads the way a Transformers user loads one
-    model = transformers.AutoModelForCausalLM.from_pretrained(str(tmp_path / "ours" / "checkpoint-1"))
+    model = transformers.AutoModelForCausalLM.from_pretrained(
+        str(tmp_path / "ours" / "checkpoint-1")
+    )
     assert type(model).__name__ == "GPT2LMHeadModel"

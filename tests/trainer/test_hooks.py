@@ -16,7 +16,9 @@ def test_an_override_the_loop_never_calls_is_refused(tmp_path, method):
 
     assert hasattr(transformers.Trainer, method)  # a real Transformers hook
     subclass = type("Custom", (Trainer,), {method: lambda self, *a, **k: None})
-    with pytest.raises(TypeError, match=rf"Custom overrides transformers.Trainer method\(s\) \['{method}'\]"):
+    with pytest.raises(
+        TypeError, match=rf"Custom overrides transformers.Trainer method\(s\) \['{method}'\]"
+    ):
         subclass(model=Regression(), args=quiet_args(tmp_path), train_dataset=RegressionData())
 
 

@@ -48,10 +48,14 @@ def main(output_dir):
             n for n in os.listdir(output_dir) if n.startswith("checkpoint-")
         ),
         "resumed_losses": {
-            step: loss for step, loss in common.losses(resumed.state.log_history).items() if step > 6
+            step: loss
+            for step, loss in common.losses(resumed.state.log_history).items()
+            if step > 6
         },
         "global_step": out.global_step,
-        "eval_losses": {r["step"]: r["eval_loss"] for r in resumed.state.log_history if "eval_loss" in r},
+        "eval_losses": {
+            r["step"]: r["eval_loss"] for r in resumed.state.log_history if "eval_loss" in r
+        },
         "checkpoint_files": sorted(os.listdir(newest)),
         "reloaded_class": type(reloaded).__name__,
     }

@@ -13,7 +13,9 @@ from trainer import EarlyStoppingCallback, Trainer, TrainingArguments
 
 
 def accuracy(prediction):
-    return {"accuracy": float((np.argmax(prediction.predictions, -1) == prediction.label_ids).mean())}
+    return {
+        "accuracy": float((np.argmax(prediction.predictions, -1) == prediction.label_ids).mean())
+    }
 
 
 def main(output_dir):

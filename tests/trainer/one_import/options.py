@@ -27,7 +27,10 @@ CASES = {
         }
     ),
     "activation_checkpointing": dict(
-        options={"activation_checkpointing": True, "activation_checkpointing_kwargs": {"every_n_layers": 2}}
+        options={
+            "activation_checkpointing": True,
+            "activation_checkpointing_kwargs": {"every_n_layers": 2},
+        }
     ),
     "single_process_options": dict(
         options={
