@@ -168,6 +168,7 @@ def test_every_hook_a_subclass_overrides_is_called_as_transformers_calls_it(tmp_
         "adafactor",
         "optim_args",
         "compute_loss_func",
+        "optimizer_cls_and_kwargs",
         "tokens_seen",
         "gradient_checkpointing",
         "activation_checkpointing",
@@ -184,5 +185,7 @@ def test_transformers_5_options_behave_as_in_transformers(tmp_path, case):
         assert ours["checkpointing"] is True
     if case == "adafactor":
         assert ours["optimizer"] == "Adafactor"
+    if case == "optimizer_cls_and_kwargs":
+        assert ours["optimizer"] == "SGD"
     if case == "tokens_seen":
         assert ours["tokens_seen"][0] == 8 * 16  # one step: 8 rows of 16 tokens

@@ -19,6 +19,9 @@ CASES = {
     "adafactor": dict(options={"optim": "adafactor"}),
     "optim_args": dict(options={"optim": "adamw_torch", "optim_args": "foreach=False"}),
     "compute_loss_func": dict(options={}, trainer={"compute_loss_func": summed_cross_entropy}),
+    "optimizer_cls_and_kwargs": dict(
+        options={}, trainer={"optimizer_cls_and_kwargs": (torch.optim.SGD, {"lr": 0.5})}
+    ),
     "tokens_seen": dict(options={"include_num_input_tokens_seen": True}),
     "gradient_checkpointing": dict(
         options={
