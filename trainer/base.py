@@ -94,7 +94,9 @@ class TrainerBase(TrainerHooks):
         self.label_smoother: Any = None  # set by train() from label_smoothing_factor
         # A tokenizer or processor (Transformers' name); saved into every checkpoint if it can be.
         self.processing_class = processing_class
-        self._run_args: TrainingArguments | None = None  # the args of the last train()
+        # What self.args was last set to by the trainer itself: a different object there means
+        # the user assigned trainer.args, and the next train() starts from it.
+        self._run_args: TrainingArguments | None = args
         self.optimizer, self.lr_scheduler = optimizers
         self._user_optimizer = optimizers[0] is not None
         self.state = TrainerState()

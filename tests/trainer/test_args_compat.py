@@ -97,6 +97,8 @@ def test_fields_assign_like_transformers_and_are_checked_again_by_train(tmp_path
     assert trainer.train().global_step == 3
     trainer.args.max_steps = 5  # the same object: a rerun trains to the new value
     assert trainer.train().global_step == 5
+    trainer.args = dataclasses.replace(args, max_steps=2)  # a new object: the next run's args
+    assert trainer.train().global_step == 2
     trainer.args.learning_rate = -1.0
     with pytest.raises(TrainingArgumentsError, match="learning_rate=-1.0"):
         trainer.train()
