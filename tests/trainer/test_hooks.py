@@ -1,6 +1,6 @@
 """Subclass hooks: an override of a transformers.Trainer method our loop never calls is
 refused when the trainer is built (Transformers would call it; we would silently not); the
-hooks our loop calls are compared with Transformers in test_one_import.py."""
+hooks our loop calls are compared with Transformers in tests/one_import/test_training_scripts.py."""
 
 import pytest
 from helpers.tiny_models import Regression, RegressionData, TokenDataset, gpt2, quiet_args

@@ -5,9 +5,8 @@ from the newest checkpoint; the checkpoint loads with AutoModelForCausalLM."""
 import os
 
 import common
-from transformers import AutoModelForCausalLM
-
-from trainer import Trainer, TrainingArguments
+from transformers import Trainer, TrainingArguments  # the one import
+from transformers.models.auto import AutoModelForCausalLM
 
 
 def main(output_dir):

@@ -4,8 +4,7 @@ without labels."""
 
 import common
 import numpy as np
-
-from trainer import Trainer, TrainingArguments
+from transformers import Trainer, TrainingArguments  # the one import
 
 
 def preprocess_logits_for_metrics(logits, labels):

@@ -3,8 +3,7 @@ Transformers' documentation shows it."""
 
 import common
 import torch
-
-from trainer import Trainer, TrainingArguments
+from transformers import Trainer, TrainingArguments  # the one import
 
 
 class WeightedLossTrainer(Trainer):

@@ -4,8 +4,7 @@ that it ran and then doing the default work (super()), so both trainers train al
 import collections
 
 import common
-
-from trainer import Trainer, TrainingArguments
+from transformers import Trainer, TrainingArguments  # the one import
 
 CALLS = collections.Counter()
 

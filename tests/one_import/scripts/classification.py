@@ -7,9 +7,8 @@ import os
 
 import common
 import numpy as np
-from transformers import AutoModelForSequenceClassification
-
-from trainer import EarlyStoppingCallback, Trainer, TrainingArguments
+from transformers import EarlyStoppingCallback, Trainer, TrainingArguments  # the one import
+from transformers.models.auto import AutoModelForSequenceClassification
 
 
 def accuracy(prediction):

@@ -4,8 +4,7 @@ multi-device options that mean nothing on one process, tf32 off."""
 
 import common
 import torch
-
-from trainer import Trainer, TrainingArguments
+from transformers import Trainer, TrainingArguments  # the one import
 
 
 def summed_cross_entropy(outputs, labels, num_items_in_batch=None):
