@@ -385,6 +385,9 @@ class Trainer(TrainerBase):
             # A snapshot now (hard links), the upload in the background.
             self._hub().submit_checkpoint(args, final, self.state.global_step)
         self.control = self._call("on_save", checkpoint_dir=final)
+        # After on_save: the older checkpoints go only once the new one is recorded, so a
+        # process that dies (or a record that fails) in between still finds them.
+        ckpt.rotate(args.output_dir, args.save_total_limit, self.state.best_model_checkpoint)
         return final
 
     def _finish(
