@@ -1,4 +1,5 @@
-"""TrainingArguments: Transformers' field names, defaults and meanings, frozen and checked once.
+"""TrainingArguments: Transformers' field names, defaults and meanings, checked on creation and
+again when train() starts (fields may be assigned in between, as in Transformers).
 
 This module must stay importable without torch: the orchestrator inspects the fields of
 `TrainingArguments` (for search spaces, study validation) in processes that never train.
@@ -16,6 +17,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from trainer.refused_args import REFUSED, refusal
+
 # The names `transformers.get_scheduler` accepts (transformers.trainer_utils.SchedulerType).
 # Kept literally so that this module does not import torch; tests check it against transformers.
 SCHEDULER_NAMES = (
@@ -32,7 +35,21 @@ SCHEDULER_NAMES = (
     "warmup_stable_decay",
     "greedy",
 )
-OPTIMIZER_NAMES = ("adamw_torch", "adamw_torch_fused", "sgd")
+# transformers.training_args.OptimizerNames (a test checks the list against it). The first three
+# are built here; the others by Transformers' own factory (`Trainer.get_optimizer_cls_and_kwargs`).
+OPTIMIZER_NAMES = (
+    "adamw_torch", "adamw_torch_fused", "adamw_torch_xla", "adamw_torch_npu_fused", "adafactor",
+    "adamw_anyprecision", "adamw_torch_4bit", "adamw_torch_8bit", "ademamix", "sgd", "adagrad",
+    "adamw_bnb_8bit", "adamw_8bit", "ademamix_8bit", "lion_8bit", "lion_32bit",
+    "paged_adamw_32bit", "paged_adamw_8bit", "paged_ademamix_32bit", "paged_ademamix_8bit",
+    "paged_lion_32bit", "paged_lion_8bit", "rmsprop", "rmsprop_bnb", "rmsprop_bnb_8bit",
+    "rmsprop_bnb_32bit", "galore_adamw", "galore_adamw_8bit", "galore_adafactor",
+    "galore_adamw_layerwise", "galore_adamw_8bit_layerwise", "galore_adafactor_layerwise", "lomo",
+    "adalomo", "grokadamw", "schedule_free_radam", "schedule_free_adamw", "schedule_free_sgd",
+    "apollo_adamw", "apollo_adamw_layerwise", "stable_adamw",
+)  # fmt: skip
+INPUT_TOKEN_MODES = ("no", "all", "non_padding")
+LOG_LEVELS = ("passive", "debug", "info", "warning", "error", "critical")
 INTERVAL_STRATEGIES = ("no", "steps", "epoch")
 SAVE_STRATEGIES = ("no", "steps", "epoch", "best")
 HUB_STRATEGIES = ("end", "every_save", "checkpoint", "all_checkpoints")
@@ -74,12 +91,15 @@ class TrainingArgumentsError(ValueError):
         return (type(self), (self.problems, self.unknown_fields))
 
 
-@dataclass(frozen=True)
+@dataclass
 class TrainingArguments:
     """The arguments of one training run; `dataclasses.replace(args, **changes)` makes a variant.
 
     Field names, defaults and meanings follow `transformers.TrainingArguments` (5.x), so a script
-    written for Transformers runs unchanged. Every value is checked when the object is created.
+    written for Transformers runs unchanged. Every value is checked when the object is created
+    and again by `validate()` when train() starts, since fields may be assigned in between.
+    Transformers fields the trainer does not implement (`trainer/refused_args.py`) read as their
+    default and are refused, with the reason, at any other value.
     """
 
     # --- output ---
@@ -102,6 +122,8 @@ class TrainingArguments:
     adam_epsilon: float = 1e-8
     # Transformers 5.x's default with torch >= 2.8 (torch's fused AdamW kernel).
     optim: str = "adamw_torch_fused"
+    # Extra optimizer options as "key=value,key=value" (Transformers' format).
+    optim_args: str | None = None
     max_grad_norm: float = 1.0
     lr_scheduler_type: str = "linear"
     lr_scheduler_kwargs: dict[str, Any] | None = None
@@ -114,12 +136,33 @@ class TrainingArguments:
     fp16: bool = False
     torch_compile: bool = False
     use_cpu: bool = False
-    gradient_checkpointing: bool = False
+    torch_compile_backend: str | None = None
+    torch_compile_mode: str | None = None
+    # Transformers 5's name, and the deprecated alias it keeps (None: off).
+    activation_checkpointing: bool | None = None
+    activation_checkpointing_kwargs: dict[str, Any] | None = None
+    gradient_checkpointing: bool | None = None
+    gradient_checkpointing_kwargs: dict[str, Any] | None = None
+    # TF32 matmuls on Ampere+ GPUs: True / False set torch's flags, None leaves them alone.
+    tf32: bool | None = None
+    # --- loss ---
+    label_smoothing_factor: float = 0.0
+    neftune_noise_alpha: float | None = None
+    # One process: the token count is already the whole batch's (nothing to average across).
+    average_tokens_across_devices: bool = True
+    # Written into model.config.use_cache for training (Transformers 5 default: no cache).
+    use_cache: bool = False
+    torch_empty_cache_steps: int | None = None
     # --- logging ---
     logging_strategy: str = "steps"
     logging_steps: float = 500
     logging_first_step: bool = False
     disable_tqdm: bool | None = None
+    include_num_input_tokens_seen: str | bool = "no"
+    log_level: str = "passive"
+    log_level_replica: str = "warning"  # one process: there are no replicas
+    log_on_each_node: bool = True  # one process: one node
+    project: str = "huggingface"  # the project name report_to integrations log under
     # --- evaluation ---
     eval_strategy: str = "no"
     eval_steps: float | None = None
@@ -127,6 +170,7 @@ class TrainingArguments:
     eval_on_start: bool = False
     eval_accumulation_steps: int | None = None
     prediction_loss_only: bool = False
+    eval_use_gather_object: bool = False  # one process: nothing to gather
     # --- checkpoints ---
     save_strategy: str = "steps"
     save_steps: float = 500
@@ -137,6 +181,7 @@ class TrainingArguments:
     greater_is_better: bool | None = None
     resume_from_checkpoint: str | None = None
     ignore_data_skip: bool = False
+    save_on_each_node: bool = False  # one process: one node
     # --- hub ---
     push_to_hub: bool = False
     hub_model_id: str | None = None
@@ -155,16 +200,58 @@ class TrainingArguments:
     dataloader_prefetch_factor: int | None = None
     remove_unused_columns: bool = True
     label_names: list[str] | None = None
+    length_column_name: str = "length"  # read only by group_by_length sampling (refused)
     # --- script flags (read by user scripts, not by the trainer) ---
     do_train: bool = False
     do_eval: bool = False
     do_predict: bool = False
 
     def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Derives the dependent defaults and raises TrainingArgumentsError listing every
+        invalid value; train() calls it again, after any assignment to the fields."""
         _normalise(self)
         problems = _problems(self)
         if problems:
             raise TrainingArgumentsError(problems)
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached for names that are not fields: the refused Transformers fields read as
+        # their Transformers default (scripts read e.g. args.local_rank).
+        if name in REFUSED:
+            return REFUSED[name][0]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in REFUSED:
+            reason = refusal(name, value)
+            if reason is not None:
+                raise TrainingArgumentsError([ArgumentProblem(name, value, reason, text=reason)])
+            return
+        if name not in FIELD_NAMES and not name.startswith("_"):
+            raise TrainingArgumentsError([_unknown_field(name, value)], unknown_fields=True)
+        object.__setattr__(self, name, value)
+
+    # --- the process and device (Transformers names; always one process here) ---
+    @property
+    def device(self) -> Any:
+        import torch
+
+        return torch.device("cuda" if torch.cuda.is_available() and not self.use_cpu else "cpu")
+
+    @property
+    def n_gpu(self) -> int:
+        # One device even on a multi-GPU machine: no DataParallel.
+        return 1 if self.device.type == "cuda" else 0
+
+    world_size = property(lambda self: 1, doc="Processes training together: always 1.")
+    process_index = property(lambda self: 0, doc="This process's rank: always 0.")
+    local_process_index = property(lambda self: 0, doc="This process's local rank: always 0.")
+    should_save = property(lambda self: True, doc="Whether this process writes: always.")
+    should_log = property(lambda self: True, doc="Whether this process logs: always.")
+    parallel_mode = property(lambda self: "not_parallel", doc="Transformers' ParallelMode value.")
 
     # --- derived values (Transformers names) ---
     @property
@@ -189,6 +276,12 @@ class TrainingArguments:
             values["hub_token"] = "<HUB_TOKEN>"
         return values
 
+    def to_sanitized_dict(self) -> dict[str, Any]:
+        """to_dict() with only int / float / str / bool values (others as str), for TensorBoard
+        hparams (Transformers' method, which its TensorBoard callback calls)."""
+        valid = (bool, int, float, str)
+        return {k: v if isinstance(v, valid) else str(v) for k, v in self.to_dict().items()}
+
     def to_json_string(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
@@ -198,13 +291,20 @@ _dataclass_init = TrainingArguments.__init__
 
 
 def _checked_init(self: TrainingArguments, *args: Any, **kwargs: Any) -> None:
-    # A frozen dataclass answers an unknown keyword with a bare TypeError; users deserve the
+    # A dataclass answers an unknown keyword with a bare TypeError; users deserve the
     # field's name, the closest real one and a ValueError like every other bad value.
-    unknown = sorted(set(kwargs) - FIELD_NAMES)
+    unknown = sorted(set(kwargs) - FIELD_NAMES - set(REFUSED))
     if unknown:
         problems = [_unknown_field(name, kwargs[name]) for name in unknown]
         raise TrainingArgumentsError(problems, unknown_fields=True)
-    _dataclass_init(self, *args, **kwargs)
+    refused = [
+        ArgumentProblem(name, kwargs[name], reason, text=reason)
+        for name in sorted(set(kwargs) & set(REFUSED))
+        if (reason := refusal(name, kwargs[name])) is not None
+    ]
+    if refused:
+        raise TrainingArgumentsError(refused)
+    _dataclass_init(self, *args, **{k: v for k, v in kwargs.items() if k not in REFUSED})
 
 
 def _unknown_field(name: str, value: Any) -> ArgumentProblem:
@@ -219,7 +319,7 @@ TrainingArguments.__init__ = _checked_init  # type: ignore[method-assign]
 
 
 def _set(args: TrainingArguments, name: str, value: Any) -> None:
-    object.__setattr__(args, name, value)
+    object.__setattr__(args, name, value)  # no per-field check: _normalise's own values
 
 
 def _normalise(args: TrainingArguments) -> None:
@@ -241,6 +341,14 @@ def _normalise(args: TrainingArguments) -> None:
         _set(args, "lr_scheduler_kwargs", json.loads(args.lr_scheduler_kwargs))
     if isinstance(args.report_to, str):
         _set(args, "report_to", [] if args.report_to == "none" else [args.report_to])
+    if args.report_to is None:
+        _set(args, "report_to", [])
+    for name in ("gradient_checkpointing_kwargs", "activation_checkpointing_kwargs"):
+        if isinstance(getattr(args, name), str):
+            _set(args, name, json.loads(getattr(args, name)))
+    if isinstance(args.include_num_input_tokens_seen, bool):
+        mode = "all" if args.include_num_input_tokens_seen else "no"
+        _set(args, "include_num_input_tokens_seen", mode)
     if args.eval_strategy == "steps" and not args.eval_steps:
         _set(args, "eval_steps", args.logging_steps)
     if args.load_best_model_at_end and args.metric_for_best_model is None:
@@ -296,6 +404,33 @@ def _problems(args: TrainingArguments) -> list[ArgumentProblem]:
         args.lr_scheduler_type in SCHEDULER_NAMES,
         "lr_scheduler_type",
         f"one of the transformers.get_scheduler names: {', '.join(SCHEDULER_NAMES)}",
+    )
+    for name in ("gradient_checkpointing_kwargs", "activation_checkpointing_kwargs"):
+        value = getattr(args, name)
+        need(value is None or isinstance(value, dict), name, "a dict (or a JSON object string)")
+    need(
+        _is_number(args.label_smoothing_factor) and 0 <= args.label_smoothing_factor < 1,
+        "label_smoothing_factor",
+        "a number in [0, 1)",
+    )
+    need(
+        args.neftune_noise_alpha is None
+        or (_is_number(args.neftune_noise_alpha) and args.neftune_noise_alpha > 0),
+        "neftune_noise_alpha",
+        "None or a number > 0",
+    )
+    need(
+        args.include_num_input_tokens_seen in INPUT_TOKEN_MODES,
+        "include_num_input_tokens_seen",
+        f"one of {', '.join(INPUT_TOKEN_MODES)} (or a bool)",
+    )
+    for name in ("log_level", "log_level_replica"):
+        need(getattr(args, name) in LOG_LEVELS, name, f"one of {', '.join(LOG_LEVELS)}")
+    need(
+        args.torch_empty_cache_steps is None
+        or (_is_int(args.torch_empty_cache_steps) and args.torch_empty_cache_steps >= 1),
+        "torch_empty_cache_steps",
+        "None or an integer >= 1",
     )
     need(
         args.lr_scheduler_kwargs is None or isinstance(args.lr_scheduler_kwargs, dict),

@@ -18,28 +18,43 @@ import torch
 from trainer import checkpoint as ckpt
 from trainer.args import TrainingArguments
 from trainer.callbacks import CallbackHandler, ProgressCallback, TrainerControl
-from trainer.data import default_collate, is_map_style
+from trainer.data import default_collator, is_map_style
+from trainer.hooks import TrainerHooks, refused_overrides
+from trainer.reporting import reporting_callbacks
 from trainer.state import TrainerState
 from trainer.trial import TrialPlan, plan_trial
 
 
-class TrainerBase:
+class TrainerBase(TrainerHooks):
     """The Trainer's constructor, callbacks and post-training helpers (see the module doc)."""
 
     def __init__(
         self,
         model: torch.nn.Module | None = None,
         args: TrainingArguments | None = None,
+        data_collator: Callable[[Any], Any] | None = None,
         train_dataset: Any = None,
         eval_dataset: Any = None,
-        data_collator: Callable[[Any], Any] | None = None,
+        processing_class: Any = None,
         model_init: Callable[..., torch.nn.Module] | None = None,
+        compute_loss_func: Callable[..., Any] | None = None,
         compute_metrics: Callable[[Any], dict[str, float]] | None = None,
         callbacks: list[Any] | None = None,
         optimizers: tuple[Any, Any] = (None, None),
-        *,
-        processing_class: Any = None,
+        optimizer_cls_and_kwargs: tuple[type, dict[str, Any]] | None = None,
+        preprocess_logits_for_metrics: Callable[[Any, Any], Any] | None = None,
     ) -> None:
+        """Transformers' parameters, in Transformers' order."""
+        refused = refused_overrides(type(self), _own_trainer_class(self))
+        if refused:
+            raise TypeError(
+                f"{type(self).__name__} overrides transformers.Trainer method(s) {refused} that "
+                "trainer.Trainer never calls, so the override would be silently ignored; override "
+                "compute_loss, training_step, prediction_step, evaluate, create_optimizer, "
+                "create_scheduler, get_train_dataloader, get_eval_dataloader or log instead"
+            )
+        if optimizer_cls_and_kwargs is not None and optimizers[0] is not None:
+            raise ValueError("pass optimizers= or optimizer_cls_and_kwargs=, not both")
         args = args if args is not None else TrainingArguments()
         if not isinstance(args, TrainingArguments):
             raise ValueError(
@@ -71,15 +86,24 @@ class TrainerBase:
         self.model_init = model_init
         self.train_dataset = train_dataset
         self.eval_dataset = eval_dataset
-        self.data_collator = data_collator or default_collate
+        self.data_collator = data_collator or default_collator(processing_class)
         self.compute_metrics = compute_metrics
+        self.compute_loss_func = compute_loss_func
+        self.preprocess_logits_for_metrics = preprocess_logits_for_metrics
+        self.optimizer_cls_and_kwargs = optimizer_cls_and_kwargs
+        self.label_smoother: Any = None  # set by train() from label_smoothing_factor
         # A tokenizer or processor (Transformers' name); saved into every checkpoint if it can be.
         self.processing_class = processing_class
+        # What self.args was last set to by the trainer itself: a different object there means
+        # the user assigned trainer.args, and the next train() starts from it.
+        self._run_args: TrainingArguments | None = args
         self.optimizer, self.lr_scheduler = optimizers
         self._user_optimizer = optimizers[0] is not None
         self.state = TrainerState()
         self.control = TrainerControl()
-        self.callback_handler = CallbackHandler([ProgressCallback(), *(callbacks or [])])
+        self.callback_handler = CallbackHandler(
+            [*reporting_callbacks(args.report_to), ProgressCallback(), *(callbacks or [])]
+        )
         self._initial_weights: dict[str, torch.Tensor] | None = None
         if args.push_to_hub:  # named now, as Transformers does (its repo is made by the uploader)
             self._hub()
@@ -107,10 +131,13 @@ class TrainerBase:
             **kwargs,
         )
 
-    def log(self, logs: dict[str, float]) -> None:
-        """Appends a row (with epoch and step) to state.log_history and calls on_log."""
-        row = {**logs, "epoch": round(self.state.epoch, 4), "step": self.state.global_step}
-        self.state.log_history.append(row)
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        """Adds epoch (and the input tokens seen, when counted) to `logs`, appends the row with
+        its step to state.log_history and calls on_log (Transformers' signature)."""
+        logs["epoch"] = round(self.state.epoch, 4)
+        if self.args.include_num_input_tokens_seen != "no":
+            logs["num_input_tokens_seen"] = self.state.num_input_tokens_seen
+        self.state.log_history.append({**logs, "step": self.state.global_step})
         self.control = self._call("on_log", logs=logs)
 
     # --- the model and optimizer of a run ---
@@ -259,3 +286,11 @@ class TrainerBase:
         """Writes the trainer state as `trainer_state.json` into output_dir."""
         os.makedirs(self.args.output_dir, exist_ok=True)
         self.state.save_to_json(os.path.join(self.args.output_dir, ckpt.TRAINER_STATE_NAME))
+
+
+def _own_trainer_class(trainer: Any) -> type:
+    """The first class of trainer's MRO defined in this package (trainer.Trainer)."""
+    for klass in type(trainer).__mro__:
+        if klass.__module__.startswith("trainer."):
+            return klass
+    return TrainerBase

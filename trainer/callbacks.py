@@ -6,12 +6,15 @@ an evaluation, a save or a log at the current step. The trainer resets the per-s
 
 from __future__ import annotations
 
+import logging
 import sys
 from dataclasses import dataclass
 from typing import Any
 
 from trainer.args import TrainingArguments
 from trainer.state import TrainerState
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -71,6 +74,11 @@ class TrainerCallback:
         pass
 
     def on_evaluate(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> None:
+        pass
+
+    def on_predict(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
     ) -> None:
         pass
@@ -153,10 +161,15 @@ class EarlyStoppingCallback(TrainerCallback):
         name = objective_name(args)
         metrics = kwargs.get("metrics") or {}
         if name not in metrics:
-            raise ValueError(
-                f"EarlyStoppingCallback watches {name!r} (metric_for_best_model), but the "
-                f"evaluation returned only {sorted(metrics)}; set metric_for_best_model to one of them"
+            # Transformers warns and goes on: an evaluate(test_ds, metric_key_prefix="test")
+            # after training has test_* metrics only, and must not fail.
+            logger.warning(
+                "EarlyStoppingCallback watches %r (metric_for_best_model), but the evaluation "
+                "returned only %s; early stopping skips this evaluation",
+                name,
+                sorted(metrics),
             )
+            return
         value = float(metrics[name])
         greater = (
             args.greater_is_better
@@ -178,14 +191,24 @@ class EarlyStoppingCallback(TrainerCallback):
 
 
 class ProgressCallback(TrainerCallback):
-    """A tqdm bar over optimizer steps; `disable_tqdm=None` shows it only on a terminal."""
+    """Log and evaluation rows as Transformers prints them, one line per row on stdout
+    (`{'loss': '2.31', 'learning_rate': '5e-05', 'epoch': '0.5'}`), and a tqdm bar over
+    optimizer steps on a terminal.
+
+    `disable_tqdm=None` shows the bar only on a terminal (Transformers shows it everywhere, which
+    fills log files with bar redraws); off a terminal, and with `disable_tqdm=True`
+    (Transformers' PrinterCallback), the rows are printed without a bar. As with Transformers,
+    rows print during train(), and always with disable_tqdm=True.
+    """
 
     def __init__(self) -> None:
         self.bar: Any = None
+        self.training = False
 
     def on_train_begin(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
     ) -> None:
+        self.training = True
         disabled = args.disable_tqdm if args.disable_tqdm is not None else not sys.stderr.isatty()
         if disabled:
             return
@@ -202,15 +225,20 @@ class ProgressCallback(TrainerCallback):
     def on_log(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
     ) -> None:
+        if not (self.training or args.disable_tqdm):
+            return
+        logs = kwargs.get("logs") or {}
+        row = {k: f"{v:.4g}" if isinstance(v, float) else v for k, v in logs.items()}
+        row.pop("total_flos", None)
         if self.bar is not None:
-            logs = {
-                k: f"{v:.4g}" for k, v in (kwargs.get("logs") or {}).items() if isinstance(v, float)
-            }
-            self.bar.set_postfix(logs, refresh=False)
+            self.bar.write(str(row))
+        else:
+            print(row, flush=True)
 
     def on_train_end(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
     ) -> None:
+        self.training = False
         if self.bar is not None:
             self.bar.close()
             self.bar = None

@@ -84,9 +84,16 @@ def write_atomically(output_dir: str, step: int, write: Callable[[str], None]) -
         _raise_if_disk_error(error, output_dir, final)
         raise
     try:
+        # mkdtemp creates the folder owner-only; a checkpoint gets what the umask allows, like
+        # any folder (a team sharing a volume must be able to read it).
+        mask = current_umask()
+        os.chmod(tmp, 0o777 & ~mask)
         write(tmp)
         for name in os.listdir(tmp):
-            _fsync_path(os.path.join(tmp, name))
+            path = os.path.join(tmp, name)
+            if os.path.isfile(path):
+                os.chmod(path, 0o666 & ~mask)  # safetensors writes its files owner-only
+            _fsync_path(path)
         _fsync_path(tmp)
         if os.path.exists(final):
             # Same step written again (a rerun into the same output_dir): move the old one
@@ -101,6 +108,20 @@ def write_atomically(output_dir: str, step: int, write: Callable[[str], None]) -
         raise
     _fsync_path(output_dir)
     return final
+
+
+def current_umask() -> int:
+    """The process's umask (read from /proc where it can be, else set and restored)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def disk_errno(error: BaseException, directory: str) -> int | None:
@@ -184,6 +205,7 @@ def save_training_state(
 ) -> None:
     """Writes every file of a checkpoint into `directory` (the temporary one)."""
     save_model(uncompiled(model), os.path.join(directory, WEIGHTS_NAME))
+    save_model_config(uncompiled(model), directory)
     if not model_only:
         if optimizer is not None:
             torch.save(optimizer.state_dict(), os.path.join(directory, OPTIMIZER_NAME))
@@ -195,6 +217,19 @@ def save_training_state(
     with open(os.path.join(directory, TRAINING_ARGS_NAME), "w", encoding="utf-8") as handle:
         json.dump(args_dict, handle, indent=2, sort_keys=True, default=str)
     state.save_to_json(os.path.join(directory, TRAINER_STATE_NAME))
+
+
+def save_model_config(model: torch.nn.Module, directory: str) -> None:
+    """config.json (and generation_config.json for a model that generates), so that
+    `AutoModel...from_pretrained(checkpoint)` loads a checkpoint as it loads a saved model."""
+    config = getattr(model, "config", None)
+    if not hasattr(config, "save_pretrained"):
+        return
+    config.save_pretrained(directory)
+    generation = getattr(model, "generation_config", None)
+    can_generate = getattr(model, "can_generate", None)
+    if generation is not None and callable(can_generate) and can_generate():
+        generation.save_pretrained(directory)
 
 
 def save_checkpoint(

@@ -52,6 +52,17 @@ def default_collate(samples: Any) -> dict[str, Any]:
     return batch
 
 
+def default_collator(processing_class: Any) -> Callable[[Any], Any]:
+    """The collator a Trainer gets without data_collator=: with a tokenizer (anything that
+    can `pad`), Transformers' DataCollatorWithPadding, as transformers.Trainer does, so that
+    rows of different lengths batch; else `default_collate`."""
+    if processing_class is not None and callable(getattr(processing_class, "pad", None)):
+        from transformers import DataCollatorWithPadding
+
+        return DataCollatorWithPadding(processing_class)
+    return default_collate
+
+
 class EpochBatches(torch.utils.data.Sampler[list[int]]):
     """Index lists of one epoch, shuffled by a generator seeded with (seed, epoch), starting
     at batch `skip`; `skip` is where a resumed run picks up inside the epoch."""
@@ -201,6 +212,19 @@ def step_groups(
         loader if sampler is not None else itertools.islice(loader, skip_steps * accumulation, None)
     )
     iterator = iter(batches)
+    while group := list(itertools.islice(iterator, accumulation)):
+        yield group
+
+
+def loader_groups(
+    loader: Any, accumulation: int, epoch: int, skip_steps: int
+) -> Iterator[list[Any]]:
+    """The micro-batches of one epoch of a subclass's own train loader, grouped per optimizer
+    step; a resume reads and drops the seen ones (the loader's order is its own)."""
+    sampler = getattr(loader, "sampler", None)
+    if hasattr(sampler, "set_epoch"):
+        sampler.set_epoch(epoch)
+    iterator = itertools.islice(iter(loader), skip_steps * accumulation, None)
     while group := list(itertools.islice(iterator, accumulation)):
         yield group
 

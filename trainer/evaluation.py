@@ -4,90 +4,114 @@ reports for it, and the bookkeeping of the best value of the objective metric.""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, NamedTuple
 
 import torch
 
 from trainer.args import TrainingArguments
 from trainer.callbacks import objective_name
-from trainer.data import EpochBatches, is_map_style, loader_for
+from trainer.data import batch_rows
 from trainer.distributed import Ranks
-from trainer.model_io import autocast, maybe_loss, model_inputs
+from trainer.hooks import label_names
 from trainer.state import TrainerState
 
 
-def evaluate_model(
-    model: torch.nn.Module,
-    dataset: Any,
-    args: TrainingArguments,
+class EvalLoopOutput(NamedTuple):
+    predictions: Any
+    label_ids: Any
+    metrics: dict[str, float]
+    num_samples: int
+
+
+class PredictionOutput(NamedTuple):
+    """What `Trainer.predict()` returns (Transformers' fields)."""
+
+    predictions: Any
+    label_ids: Any
+    metrics: dict[str, float]
+
+
+def evaluation_loop(
+    trainer: Any,
+    loader: Any,
     *,
-    collate: Callable[[Any], Any],
-    compute_metrics: Callable[[Any], dict[str, float]] | None,
+    prediction_loss_only: bool,
     ignore_keys: list[str] | None,
     prefix: str,
     ranks: Ranks | None = None,
-) -> dict[str, float]:
-    """`{prefix}_loss`, the compute_metrics values (prefixed) and the runtime figures; the model
-    is left in the mode (train or eval) it was in. Under torch.distributed each rank evaluates
-    every world_size-th row and the loss sums are added up (with compute_metrics, which needs
-    every prediction in one place, each rank evaluates all rows)."""
-    device = next(model.parameters()).device
-    batch_size = args.per_device_eval_batch_size
-    want_predictions = compute_metrics is not None and not args.prediction_loss_only
-    if want_predictions or not is_map_style(dataset):
-        ranks = None
-    sampler: Any = None
-    if ranks is not None:
-        sampler = ranks.eval_indices(len(dataset), batch_size)
-    elif is_map_style(dataset):
-        sampler = EpochBatches(len(dataset), batch_size, 0, 0, shuffle=False)
-    loader = loader_for(
-        dataset, args, batch_size=batch_size, collate=collate, sampler=sampler, on_accelerator=False
-    )
+) -> EvalLoopOutput:
+    """One pass of `trainer.prediction_step` over `loader`: `{prefix}_loss`, the compute_metrics
+    values (prefixed) and the runtime figures, with the predictions and labels (numpy, padded
+    with -100 across batches of different lengths, as Transformers does). The model is left in
+    the mode (train or eval) it was in. With `ranks` (torch.distributed), `loader` holds this
+    rank's share of the rows and the loss sums are added up over the ranks."""
+    from transformers.trainer_pt_utils import nested_concat, nested_numpify
+
+    model = trainer.model
+    args = trainer.args
     was_training = model.training
     model.eval()
-    loss_sum = torch.zeros((), device=device)
+    loss_sum: Any = 0.0  # a tensor on the model's device: no sync per batch
     rows = batches = 0
     has_loss = False
-    predictions: list[Any] = []
-    labels: list[Any] = []
+    predictions: Any = None
+    labels: Any = None
+    preprocess = trainer.preprocess_logits_for_metrics
     started = time.perf_counter()
-    with torch.no_grad():
+    try:
         for batch in loader:
-            inputs = model_inputs(batch, device, model, args.remove_unused_columns)
-            with autocast(args, device):
-                outputs = model(**inputs)
-            n = _rows(inputs)
-            loss = maybe_loss(outputs)
+            loss, logits, batch_labels = trainer.prediction_step(
+                model, batch, prediction_loss_only, ignore_keys=ignore_keys
+            )
+            n = batch_rows(batch)
             if loss is not None:
-                loss_sum += loss.detach().float() * n
+                loss_sum = loss_sum + loss * n
                 has_loss = True
             rows += n
             batches += 1
-            if want_predictions:
-                predictions.append(_logits(outputs, ignore_keys))
-                labels.append(inputs.get("labels"))
-    if was_training:
-        model.train()
-    if ranks is not None:
+            if logits is not None:
+                if preprocess is not None:
+                    logits = preprocess(logits, batch_labels)
+                logits = _to_cpu(logits)
+                predictions = logits if predictions is None else nested_concat(predictions, logits)
+            if batch_labels is not None:
+                batch_labels = _to_cpu(batch_labels)
+                labels = batch_labels if labels is None else nested_concat(labels, batch_labels)
+    finally:
+        if was_training:
+            model.train()
+    if ranks is not None:  # each rank evaluated its share of the rows: add the sums up
         loss_sum, rows = ranks.sum(loss_sum), ranks.sum(rows)
         has_loss = ranks.sum(int(has_loss)) > 0
     runtime = time.perf_counter() - started
+    predictions = nested_numpify(predictions) if predictions is not None else None
+    labels = nested_numpify(labels) if labels is not None else None
     metrics: dict[str, float] = {}
     if has_loss and rows:
-        metrics[f"{prefix}_loss"] = loss_sum.item() / rows
-    if want_predictions:
+        metrics[f"{prefix}_loss"] = float(loss_sum) / rows
+    # Transformers calls compute_metrics only with labels; a model that takes no label
+    # argument at all (a plain nn.Module) is scored from its predictions (label_ids=None).
+    scorable = labels is not None or not label_names(model, args)
+    if trainer.compute_metrics is not None and predictions is not None and scorable:
         from transformers.trainer_utils import EvalPrediction
 
-        assert compute_metrics is not None
-        extra = compute_metrics(EvalPrediction(_concat(predictions), _concat(labels)))
+        extra = trainer.compute_metrics(EvalPrediction(predictions=predictions, label_ids=labels))
         for key, value in extra.items():
             metrics[key if key.startswith(f"{prefix}_") else f"{prefix}_{key}"] = value
     metrics[f"{prefix}_runtime"] = round(runtime, 4)
     metrics[f"{prefix}_samples_per_second"] = round(rows / runtime, 3) if runtime else 0.0
     metrics[f"{prefix}_steps_per_second"] = round(batches / runtime, 3) if runtime else 0.0
-    return metrics
+    return EvalLoopOutput(predictions, labels, metrics, rows)
+
+
+def _to_cpu(value: Any) -> Any:
+    if isinstance(value, (tuple, list)):
+        return type(value)(_to_cpu(v) for v in value)
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu()
+        return value.float() if value.is_floating_point() else value
+    return value
 
 
 def objective_value(metrics: Mapping[str, float], args: TrainingArguments) -> float | None:
@@ -113,28 +137,3 @@ def record_if_best(state: TrainerState, args: TrainingArguments, value: float) -
         state.best_global_step = state.global_step
         return True
     return False
-
-
-def _logits(outputs: Any, ignore_keys: list[str] | None) -> Any:
-    if isinstance(outputs, Mapping) or hasattr(outputs, "keys"):
-        values = [v for k, v in outputs.items() if k != "loss" and k not in (ignore_keys or [])]
-    else:
-        values = [getattr(outputs, "logits", None)]
-    values = [v for v in values if isinstance(v, torch.Tensor)]
-    if not values:
-        return None
-    return values[0].detach().float().cpu()
-
-
-def _concat(parts: list[Any]) -> Any:
-    tensors = [p for p in parts if p is not None]
-    if not tensors:
-        return None
-    return torch.cat(tensors).numpy()
-
-
-def _rows(inputs: Mapping[str, Any]) -> int:
-    for value in inputs.values():
-        if isinstance(value, torch.Tensor) and value.dim() > 0:
-            return value.shape[0]
-    return 1

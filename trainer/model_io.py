@@ -120,13 +120,14 @@ def loss_shifts_labels(model: torch.nn.Module) -> bool:
     cls = type(model)
     if cls not in _SHIFTS:
         shifts = False
-        loss_type = getattr(model, "loss_type", None)
-        if loss_type is not None:
+        if hasattr(model, "loss_type"):
             try:
-                from transformers.loss.loss_utils import LOSS_MAPPING, ForCausalLMLoss
+                from transformers.loss.loss_utils import ForCausalLMLoss
 
                 config = getattr(model, "config", None)
-                shifts = LOSS_MAPPING.get(loss_type) is ForCausalLMLoss and not getattr(
+                # The loss the model really uses: a config without loss_type falls back to
+                # ForCausalLMLoss in Transformers (whose Trainer then counts position 0 too).
+                shifts = getattr(model, "loss_function", None) is ForCausalLMLoss and not getattr(
                     config, "is_encoder_decoder", False
                 )
             except ImportError:  # pragma: no cover - transformers is a dependency

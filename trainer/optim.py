@@ -3,6 +3,7 @@ back their own hyperparameters after a checkpoint's state is loaded into them.""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -10,9 +11,18 @@ import torch
 from trainer.args import TrainingArguments
 from trainer.compat import reschedule_from
 
+# The optimizers built here; every other `optim` name goes to Transformers' factory.
+OWN_OPTIMIZERS = ("adamw_torch", "adamw_torch_fused", "sgd")
 
-def build_optimizer(model: torch.nn.Module, args: TrainingArguments) -> torch.optim.Optimizer:
-    """AdamW (or SGD) over two groups: decayed weights, then biases and norms without decay."""
+
+def build_optimizer(
+    model: torch.nn.Module,
+    args: TrainingArguments,
+    factory: Callable[..., tuple[Any, dict[str, Any]]] | None = None,
+) -> torch.optim.Optimizer:
+    """The optimizer `args.optim` names over two groups: decayed weights, then biases and norms
+    without decay. AdamW and SGD are built here; any other name by `factory` (Transformers'
+    `Trainer.get_optimizer_cls_and_kwargs`), which raises naming a missing library."""
     decay, no_decay = [], []
     norm_params = {
         id(p)
@@ -33,6 +43,13 @@ def build_optimizer(model: torch.nn.Module, args: TrainingArguments) -> torch.op
     # must load into a run with another weight_decay (PBT mutates it), and group 0 is the
     # decayed one for code that adjusts it.
     groups = [group for group in groups if group["params"]]
+    if args.optim not in OWN_OPTIMIZERS or args.optim_args:
+        if factory is None:
+            from transformers import Trainer as TransformersTrainer
+
+            factory = TransformersTrainer.get_optimizer_cls_and_kwargs
+        optimizer_cls, kwargs = factory(args, model)
+        return optimizer_cls(groups, **kwargs)
     if args.optim == "sgd":
         return torch.optim.SGD(groups, lr=args.learning_rate)
     return torch.optim.AdamW(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,7 +15,8 @@ import torch
 from trainer import checkpoint as ckpt
 from trainer.args import TrainingArguments
 from trainer.data import EpochBatches, is_map_style
-from trainer.optim import apply_hyperparameters, build_optimizer, build_scheduler
+from trainer.model_prep import prepare_model
+from trainer.optim import apply_hyperparameters
 from trainer.state import TrainerState
 from trainer.trial import TrialPlan
 
@@ -55,6 +57,9 @@ class Run:
     last_save_step: int = -1
     last_metrics: dict[str, float] = field(default_factory=dict)
     stopped_by_reporter: bool = False
+    last_lr: float = 0.0  # the rate the last optimizer step used (what a log shows)
+    hooks: list[Any] = field(default_factory=list)  # NEFTune's, removed when the run ends
+    train_loader: Any = None  # a subclass's get_train_dataloader(), iterated every epoch
 
 
 def build_run(
@@ -65,22 +70,23 @@ def build_run(
     *,
     batch_size: int,
     accumulation: int,
-    optimizer: torch.optim.Optimizer | None,
-    scheduler: Any,
+    create_optimizer: Callable[[torch.nn.Module], torch.optim.Optimizer],
+    create_scheduler: Callable[[torch.optim.Optimizer, int], Any],
     ignore_keys_for_eval: list[str] | None,
+    train_loader: Any = None,
 ) -> Run:
-    """Moves the model to the training device in train mode, sizes the schedule, and builds the
-    optimizer and the scheduler that were not given (Transformers' defaults for `args`)."""
-    device = torch.device("cuda" if torch.cuda.is_available() and not args.use_cpu else "cpu")
+    """Moves the model to the training device in train mode, applies the model arguments
+    (gradient checkpointing, NEFTune, ...), sizes the schedule, and has the trainer's
+    create_optimizer / create_scheduler build (or hand back) the optimizer and scheduler."""
+    device = args.device
     model = model.to(device)
     model.train()
+    hooks = prepare_model(model, args)
     steps_per_epoch, max_steps, num_epochs = schedule_length(
-        dataset, args, batch_size, accumulation
+        dataset, args, batch_size, accumulation, train_loader
     )
-    if optimizer is None:
-        optimizer = build_optimizer(model, args)
-    if scheduler is None:
-        scheduler = build_scheduler(optimizer, args, max_steps)
+    optimizer = create_optimizer(model)
+    scheduler = create_scheduler(optimizer, max_steps)
     return Run(
         model=model,
         optimizer=optimizer,
@@ -94,16 +100,29 @@ def build_run(
         num_epochs=num_epochs,
         plan=plan,
         ignore_keys_for_eval=ignore_keys_for_eval,
+        hooks=hooks,
+        train_loader=train_loader,
     )
 
 
 def schedule_length(
-    dataset: Any, args: TrainingArguments, batch_size: int, accumulation: int
+    dataset: Any, args: TrainingArguments, batch_size: int, accumulation: int, loader: Any = None
 ) -> tuple[int | None, int, int]:
-    """(optimizer steps per epoch or None, total optimizer steps, epochs to iterate)."""
-    if not is_map_style(dataset):
+    """(optimizer steps per epoch or None, total optimizer steps, epochs to iterate); `loader`
+    is a subclass's own train loader, whose length (if it has one) counts the batches."""
+    if loader is not None:
+        try:
+            batches = len(loader)
+        except TypeError:
+            batches = None
+        if batches is None:
+            return None, args.max_steps, 1_000_000_000
+    elif not is_map_style(dataset):
         return None, args.max_steps, 1_000_000_000  # epochs end when the iterable does
-    batches = len(EpochBatches(len(dataset), batch_size, 0, 0, drop_last=args.dataloader_drop_last))
+    else:
+        batches = len(
+            EpochBatches(len(dataset), batch_size, 0, 0, drop_last=args.dataloader_drop_last)
+        )
     if batches == 0:
         raise ValueError(
             f"train_dataset has {len(dataset)} rows: fewer than one batch of "

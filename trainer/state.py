@@ -40,6 +40,7 @@ class TrainerState:
     is_hyper_param_search: bool = False
     trial_name: str | None = None
     trial_params: dict[str, Any] | None = None
+    num_input_tokens_seen: int = 0
     epoch_index: int = 0
     steps_in_epoch: int = 0
     is_local_process_zero: bool = True

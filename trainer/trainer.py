@@ -6,7 +6,7 @@ own timing: `_after_step` decides logging, evaluation, checkpointing and reporti
 loop calls lives beside it: the run's setup in `run`, the optimizer and schedule in `optim`,
 model inputs and losses in `model_io`, evaluation in `evaluation`, seeding in `rng`.
 
-Why ~400 lines: the loop and its per-step decisions are one story; splitting it further would
+Why ~450 lines: the loop and its per-step decisions are one story; splitting it further would
 make a reader jump between files to follow one optimizer step.
 """
 
@@ -26,17 +26,17 @@ from trainer import distributed
 from trainer.base import TrainerBase
 from trainer.batch_size import batch_size_to_resume, find_executable_batch_size
 from trainer.callbacks import TrainerCallback, TrainerControl
-from trainer.data import step_groups
-from trainer.evaluation import evaluate_model, objective_value, record_if_best
-from trainer.model_io import (
-    accepts_loss_kwargs,
-    autocast,
-    extract_loss,
-    loss_items,
-    loss_shifts_labels,
-    model_inputs,
-    to_device,
+from trainer.data import is_map_style, loader_groups, step_groups
+from trainer.evaluation import (
+    PredictionOutput,
+    evaluation_loop,
+    objective_value,
+    record_if_best,
 )
+from trainer.hooks import overrides
+from trainer.loss import count_input_tokens, label_smoother
+from trainer.model_io import loss_items, loss_shifts_labels, to_device
+from trainer.model_prep import release_model
 from trainer.optim import steps_on_metrics
 from trainer.rng import set_seed
 from trainer.run import Run, build_run, fresh_state, restore
@@ -72,6 +72,10 @@ class Trainer(TrainerBase):
             raise ValueError(f"train() got unexpected arguments {sorted(kwargs)}")
         if self.train_dataset is None:
             raise ValueError("train() needs train_dataset= in the Trainer")
+        if self.args is not self._run_args:  # assigned (trainer.args = ...) since the last run
+            self._args_template = self.args
+        self._args_template.validate()  # its fields may have been assigned since creation
+        self.label_smoother = label_smoother(self._args_template)
         plan = plan_trial(
             self._args_template,
             trial,
@@ -93,11 +97,17 @@ class Trainer(TrainerBase):
             # Only the first attempt resumes: a checkpoint's data position counts batches of
             # its own size, so a retry with a smaller batch starts from scratch.
             resume, checkpoint = checkpoint, None
-            self.args = dataclasses.replace(
-                args,
-                per_device_train_batch_size=batch_size,
-                gradient_accumulation_steps=accumulation_steps,
-            )
+            self.args = args
+            if (batch_size, accumulation_steps) != (
+                args.per_device_train_batch_size,
+                args.gradient_accumulation_steps,
+            ):
+                self.args = dataclasses.replace(
+                    args,
+                    per_device_train_batch_size=batch_size,
+                    gradient_accumulation_steps=accumulation_steps,
+                )
+            self._run_args = self.args
             return self._train_once(plan, resume, ignore_keys_for_eval)
 
         try:
@@ -126,17 +136,22 @@ class Trainer(TrainerBase):
         set_seed(args.seed, args.full_determinism)
         # Under torch.distributed a step reads one global batch, shared out by rank.
         ranks = self._ranks = distributed.current()
+        self.model = self._model_for_run(plan)
         run = build_run(
             args,
             plan,
-            self._model_for_run(plan),
+            self.model,
             self.train_dataset,
             batch_size=args.per_device_train_batch_size * (ranks.world_size if ranks else 1),
             accumulation=args.gradient_accumulation_steps,
-            optimizer=self.optimizer if self._user_optimizer else None,
-            scheduler=self.lr_scheduler,
+            create_optimizer=self._optimizer_for,
+            create_scheduler=self._scheduler_for,
             ignore_keys_for_eval=ignore_keys_for_eval,
+            train_loader=self.get_train_dataloader()
+            if overrides(self, "get_train_dataloader")
+            else None,
         )
+        self._scaler = run.scaler
         self.model, self.optimizer, self.lr_scheduler = run.model, run.optimizer, run.scheduler
         self.state = fresh_state(run, args)
         if ranks is not None:
@@ -147,8 +162,19 @@ class Trainer(TrainerBase):
             if ranks is not None:
                 ranks.restore_rng(checkpoint)
         if args.torch_compile:
-            run.model = torch.compile(run.model)
+            options = {"backend": args.torch_compile_backend, "mode": args.torch_compile_mode}
+            run.model = torch.compile(run.model, **{k: v for k, v in options.items() if v})
         return self._loop(run)
+
+    def _optimizer_for(self, model: torch.nn.Module) -> torch.optim.Optimizer:
+        self.model = model
+        if self.optimizer is None and self.optimizer_cls_and_kwargs is not None:
+            optimizer_cls, kwargs = self.optimizer_cls_and_kwargs
+            self.optimizer = optimizer_cls(model.parameters(), **kwargs)
+        return self.create_optimizer()
+
+    def _scheduler_for(self, optimizer: torch.optim.Optimizer, max_steps: int) -> Any:
+        return self.create_scheduler(num_training_steps=max_steps, optimizer=optimizer)
 
     # --- the loop ---
     def _loop(self, run: Run) -> TrainOutput:
@@ -171,16 +197,20 @@ class Trainer(TrainerBase):
             self.control.should_epoch_stop = False  # Transformers clears it as each epoch begins
             self.control = self._call("on_epoch_begin")
             exhausted = False
-            groups = step_groups(
-                self.train_dataset,
-                args,
-                collate=self.data_collator,
-                batch_size=run.batch_size,
-                accumulation=run.accumulation,
-                epoch=epoch,
-                skip_steps=skip,
-                on_accelerator=run.device.type == "cuda",
-                ranks=self._ranks,
+            groups = (
+                loader_groups(run.train_loader, run.accumulation, epoch, skip)
+                if run.train_loader is not None
+                else step_groups(
+                    self.train_dataset,
+                    args,
+                    collate=self.data_collator,
+                    batch_size=run.batch_size,
+                    accumulation=run.accumulation,
+                    epoch=epoch,
+                    skip_steps=skip,
+                    on_accelerator=run.device.type == "cuda",
+                    ranks=self._ranks,
+                )
             )
             for group in groups:
                 self.control = self._call("on_step_begin")
@@ -233,28 +263,21 @@ class Trainer(TrainerBase):
         """
         model = run.model
         shifts = loss_shifts_labels(model)
-        counts = [loss_items(batch, shifts) for batch in group]
-        total = sum(counts)
+        total = sum(loss_items(batch, shifts) for batch in group)
         if self._ranks is not None:  # normalised by the global step's tokens
             total = self._ranks.sum(total)
-        model_normalises = accepts_loss_kwargs(model) and "labels" in group[0]
-        remove_unused = self.args.remove_unused_columns
+        self._items_in_step = to_device(total, run.device)
+        # Transformers passes the count only when the batch has labels to count.
+        num_items = self._items_in_step if "labels" in group[0] else None
+        if self.args.include_num_input_tokens_seen != "no":
+            self.state.num_input_tokens_seen += sum(
+                count_input_tokens(batch, self.args, self.processing_class) for batch in group
+            )
         step_loss: torch.Tensor | None = None
-        for batch, count in zip(group, counts, strict=True):
-            inputs = model_inputs(batch, run.device, model, remove_unused)
-            with autocast(self.args, run.device):
-                if model_normalises:
-                    # The model sums its token losses and divides by the group's token count.
-                    loss = extract_loss(
-                        model(**inputs, num_items_in_batch=to_device(total, run.device))
-                    )
-                else:
-                    loss = extract_loss(model(**inputs)) * (
-                        to_device(count, run.device) / to_device(total, run.device)
-                    )
-            (run.scaler.scale(loss) if run.scaler is not None else loss).backward()
-            detached = loss.detach().float()
+        for batch in group:
+            detached = self.training_step(model, batch, num_items_in_batch=num_items).float()
             step_loss = detached if step_loss is None else step_loss + detached
+        self._items_in_step = None
         assert step_loss is not None  # a group holds at least one batch
         if self._ranks is not None:
             step_loss = self._ranks.sum(step_loss)
@@ -285,9 +308,14 @@ class Trainer(TrainerBase):
             run.scaler.update()
         else:
             run.optimizer.step()
+        # The rate this step used is the one to log (Transformers reads it before stepping).
+        run.last_lr = float(run.optimizer.param_groups[0]["lr"])
         if not steps_on_metrics(self.args):
             run.scheduler.step()
         run.optimizer.zero_grad(set_to_none=True)
+        every = self.args.torch_empty_cache_steps
+        if every and run.device.type == "cuda" and (self.state.global_step + 1) % every == 0:
+            torch.cuda.empty_cache()
         return grad_norm
 
     # --- timing of logs, evaluations, checkpoints, reports ---
@@ -351,7 +379,7 @@ class Trainer(TrainerBase):
         logs: dict[str, float] = {"loss": round((total - logged_before) / max(steps, 1), 6)}
         if grad_norm is not None:
             logs["grad_norm"] = float(grad_norm)
-        logs["learning_rate"] = float(run.optimizer.param_groups[0]["lr"])
+        logs["learning_rate"] = run.last_lr
         self.log(logs)
         return total
 
@@ -391,8 +419,10 @@ class Trainer(TrainerBase):
             self._hub().submit_checkpoint(args, final, self.state.global_step)
         self.control = self._call("on_save", checkpoint_dir=final)
         # After on_save: the older checkpoints go only once the new one is recorded, so a
-        # process that dies (or a record that fails) in between still finds them.
-        ckpt.rotate(args.output_dir, args.save_total_limit, self.state.best_model_checkpoint)
+        # process that dies (or a record that fails) in between still finds them. Only the
+        # rank that writes checkpoints deletes them (two ranks rotating race each other).
+        if main:
+            ckpt.rotate(args.output_dir, args.save_total_limit, self.state.best_model_checkpoint)
         return final
 
     def _finish(
@@ -404,6 +434,7 @@ class Trainer(TrainerBase):
                 self._evaluate_in_loop(run)
             if args.save_strategy in ("steps", "epoch") and run.last_save_step != state.global_step:
                 self._save(run)
+        release_model(run.model, run.hooks)
         if self._hub_sync is not None:
             self._hub_sync.wait()  # the last upload finishes before train() returns
             self._record_hub_failures()
@@ -448,7 +479,7 @@ class Trainer(TrainerBase):
             self, hp_space, compute_objective, n_trials, direction, backend, hp_name, **kwargs
         )
 
-    # --- evaluate ---
+    # --- evaluate and predict ---
     def evaluate(
         self,
         eval_dataset: Any = None,
@@ -456,25 +487,56 @@ class Trainer(TrainerBase):
         metric_key_prefix: str = "eval",
     ) -> dict[str, float]:
         """Metrics of one pass over eval_dataset, logged and passed to on_evaluate."""
+        # Predictions are gathered only for compute_metrics (as Transformers does).
+        loss_only = self.compute_metrics is None or self.args.prediction_loss_only
         dataset = eval_dataset if eval_dataset is not None else self.eval_dataset
-        if dataset is None:
-            raise ValueError("evaluate() needs eval_dataset= (here or in the Trainer)")
+        # Under torch.distributed each rank evaluates every world_size-th row and the loss sums
+        # are added up. Predictions for compute_metrics (needed in one place), an iterable set
+        # or a subclass's own get_eval_dataloader mean that every rank evaluates every row.
+        ranks = distributed.current()
+        if ranks is None or not loss_only or not is_map_style(dataset):
+            ranks = None
+        elif overrides(self, "get_eval_dataloader"):
+            ranks = None
+        if ranks is not None:
+            loader = self._inference_loader(dataset, ranks)
+        else:
+            loader = self.get_eval_dataloader(eval_dataset)
         if self.model is None:
             self.model = self._model_outside_train()
-        metrics = evaluate_model(
-            self.model,
-            dataset,
-            self.args,
-            collate=self.data_collator,
-            compute_metrics=self.compute_metrics,
+        output = evaluation_loop(
+            self,
+            loader,
+            prediction_loss_only=loss_only,
             ignore_keys=ignore_keys,
             prefix=metric_key_prefix,
-            ranks=distributed.current(),
+            ranks=ranks,
         )
-        metrics["epoch"] = self.state.epoch
-        self.log(dict(metrics))
+        metrics = output.metrics
+        self.log(metrics)  # adds epoch, as Transformers' evaluate() returns it
         self.control = self._call("on_evaluate", metrics=metrics)
         return metrics
+
+    def predict(
+        self,
+        test_dataset: Any,
+        ignore_keys: list[str] | None = None,
+        metric_key_prefix: str = "test",
+    ) -> PredictionOutput:
+        """Predictions (numpy, padded with -100 across batches), label ids (None without labels)
+        and metrics (`test_loss`, compute_metrics' values, runtime) of one pass."""
+        loader = self.get_test_dataloader(test_dataset)
+        if self.model is None:
+            self.model = self._model_outside_train()
+        output = evaluation_loop(
+            self,
+            loader,
+            prediction_loss_only=self.args.prediction_loss_only,
+            ignore_keys=ignore_keys,
+            prefix=metric_key_prefix,
+        )
+        self.control = self._call("on_predict", metrics=output.metrics)
+        return PredictionOutput(output.predictions, output.label_ids, output.metrics)
 
 
 __all__ = ["Trainer", "TrainerCallback", "NonFiniteLossError", "set_seed"]

@@ -156,7 +156,7 @@ def train_trial(
     With a `final_eval_dataset`, the returned metrics are those of the whole eval set, unless
     `interrupted()` says the trial stopped short.
     """
-    from trainer import Trainer
+    from trainer import ProgressCallback, Trainer
 
     trainer = Trainer(
         model_init=ctx.model_init,
@@ -165,6 +165,8 @@ def train_trial(
         eval_dataset=ctx.eval_dataset,
         callbacks=list(callbacks),
     )
+    # No log rows from trials either: the storage and the live view report them.
+    trainer.remove_callback(ProgressCallback)
     output = trainer.train(resume_from_checkpoint=resume_from_checkpoint, trial=trial)
     # Reached only by a trial that was not pruned (a pruned one raised in train()); one that
     # was interrupted is re-queued, and resumes, so it has no final value yet.

@@ -16,7 +16,10 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `helpers` importable
+# `helpers` importable, and this checkout's `trainer` package ahead of the tests' `trainer/`
+# folder (which would otherwise shadow it as a namespace package under an editable install).
+_ROOT = Path(__file__).resolve().parents[2]
+sys.path[0:0] = [str(_ROOT), str(_ROOT / "tests")]
 
 from helpers.tiny_models import TokenDataset, gpt2, quiet_args  # noqa: E402
 from trainer import Trainer  # noqa: E402

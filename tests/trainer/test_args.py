@@ -145,10 +145,18 @@ def test_unknown_fields_are_structured_too():
     )
 
 
-def test_frozen_and_replace_revalidates():
+def test_assignable_validate_and_replace_revalidates():
+    # Transformers scripts assign fields after creation (args.max_steps = 50); the values are
+    # checked again by validate(), which train() calls.
     args = TrainingArguments(output_dir="o", eval_strategy="steps", eval_steps=5)
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        args.learning_rate = 1.0  # type: ignore[misc]
+    args.learning_rate = 1.0
+    assert args.learning_rate == 1.0
+    args.learning_rate = -1.0
+    with pytest.raises(ValueError, match="learning_rate=-1.0"):
+        args.validate()
+    args.learning_rate = 1.0
+    with pytest.raises(ValueError, match="did you mean 'max_steps'"):
+        args.max_stepz = 3  # a typo is refused at once, not silently stored
     assert dataclasses.replace(args, learning_rate=0.1).learning_rate == 0.1
     with pytest.raises(ValueError, match="learning_rate=-0.1"):
         dataclasses.replace(args, learning_rate=-0.1)

@@ -408,14 +408,66 @@ def test_checkpoint_resumes_into_a_run_with_another_weight_decay(tmp_path):
     mutated.train(resume_from_checkpoint=str(tmp_path / "checkpoint-2"))
     assert mutated.state.global_step == 4
     assert [g["weight_decay"] for g in mutated.optimizer.param_groups] == [0.1, 0.0]
-    # lr logged after step k is the linear schedule at k, with the donor's then the new base
+    # lr logged at step k is the rate step k used, the linear schedule at k - 1 (as
+    # Transformers logs it), with the donor's then the new base
     rates = {
         row["step"]: row["learning_rate"]
         for row in mutated.state.log_history
         if "learning_rate" in row
     }
-    assert rates[1] == pytest.approx(0.01 * 3 / 4)
-    assert rates[3] == pytest.approx(0.02 * 1 / 4)
+    assert rates[1] == pytest.approx(0.01 * 4 / 4)
+    assert rates[3] == pytest.approx(0.02 * 2 / 4)
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o002])
+def test_checkpoint_modes_follow_the_umask_like_transformers(tmp_path, umask):
+    # A team sharing a volume reads each other's checkpoints: not owner-only (mkdtemp's 0700).
+    import stat
+
+    import transformers
+    from helpers.tiny_models import TokenDataset, gpt2
+
+    previous = os.umask(umask)
+    try:
+        modes = {}
+        for name, module in (("ours", None), ("theirs", transformers)):
+            output = tmp_path / name
+            arguments = dict(
+                output_dir=str(output),
+                max_steps=1,
+                save_steps=1,
+                report_to="none",
+                disable_tqdm=True,
+            )
+            if module is None:
+                Trainer(
+                    model=gpt2(), args=TrainingArguments(**arguments), train_dataset=TokenDataset(8)
+                ).train()
+            else:
+                module.Trainer(
+                    model=gpt2(),
+                    args=module.TrainingArguments(**arguments),
+                    train_dataset=TokenDataset(8),
+                ).train()
+            folder = output / "checkpoint-1"
+            modes[name] = {
+                entry.name: stat.S_IMODE(entry.stat().st_mode)
+                for entry in [folder, *folder.iterdir()]
+            }
+    finally:
+        os.umask(previous)
+    ours, theirs = modes["ours"], modes["theirs"]
+    assert ours["checkpoint-1"] == theirs["checkpoint-1"] == 0o777 & ~umask
+    for name in ("config.json", "trainer_state.json", "optimizer.pt"):
+        assert ours[name] == theirs[name] == 0o666 & ~umask, name
+    # safetensors writes weights owner-only (Transformers' model.safetensors is 0600 here);
+    # ours are readable as the umask allows, like every other file of the checkpoint.
+    assert ours["model.safetensors"] == 0o666 & ~umask
+    # and the checkpoint loads the way a Transformers user loads one
+    model = transformers.AutoModelForCausalLM.from_pretrained(
+        str(tmp_path / "ours" / "checkpoint-1")
+    )
+    assert type(model).__name__ == "GPT2LMHeadModel"
 
 
 def test_a_full_disk_is_a_checkpoint_disk_error_with_nothing_half_written(tmp_path):

@@ -78,6 +78,7 @@ def test_every_trial_is_in_a_storage_that_hpo_status_reads(tmp_path, capsys):
 
     study_file = tmp_path / "search.yaml"
     study_file.write_text(f"name: search\nstorage: {url}\n", encoding="utf-8")
+    capsys.readouterr()  # the trials' log rows, printed as Transformers prints them
     assert main(["status", str(study_file), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["counts"]["COMPLETE"] == 3
     # the trainer is left as it was: its own args, no model held

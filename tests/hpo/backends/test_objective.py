@@ -115,6 +115,11 @@ def test_prepare_once_then_train_real_trials_that_report_every_evaluation(tmp_pa
     # Each trial's model follows its own model.n_layer (model_init reads the trial).
     for number, (params, _) in enumerate(outputs):
         assert layers_in(tmp_path / f"trial-{number}" / "checkpoint-8") == params["model.n_layer"]
+    # A trial's checkpoint (what `hpo best` prints) loads the way a Transformers user loads one.
+    from transformers import AutoModelForCausalLM
+
+    loaded = AutoModelForCausalLM.from_pretrained(str(tmp_path / "trial-1" / "checkpoint-8"))
+    assert loaded.config.n_layer == outputs[1][0]["model.n_layer"]
 
 
 def test_the_study_file_twin_of_tiny_spec_loads(tmp_path):
