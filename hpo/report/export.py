@@ -13,13 +13,14 @@ YAML when the file name ends in .yaml/.yml, JSON otherwise.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
 from pathlib import Path
 from typing import Any
 
-from hpo.errors import HpoError
+from hpo.errors import HpoError, UsageError
 from hpo.spec import (
     BudgetSpec,
     ComponentSpec,
@@ -105,16 +106,27 @@ def export_best(spec: Any, path: str | os.PathLike[str], trial: int | None = Non
 
 
 def write_config(config: dict[str, Any], path: str | os.PathLike[str]) -> Path:
+    """Write `config` to `path` whole: a temporary file beside it, renamed into place."""
     path = Path(path)
-    if path.parent != Path(""):
-        path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix.lower() in (".yaml", ".yml"):
         import yaml
 
         text = yaml.safe_dump(config, sort_keys=False)
     else:
         text = json.dumps(config, indent=2) + "\n"
-    path.write_text(text, encoding="utf-8")
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        if path.parent != Path(""):
+            path.parent.mkdir(parents=True, exist_ok=True)
+        partial.write_text(text, encoding="utf-8")
+        os.replace(partial, path)
+    except OSError as error:
+        with contextlib.suppress(OSError):
+            partial.unlink(missing_ok=True)
+        raise UsageError(
+            f"-o {path}: cannot write it ({error.strerror or error}); "
+            "give a file in a folder you can write to"
+        ) from None
     return path
 
 
@@ -133,6 +145,11 @@ def read_config(path: str | os.PathLike[str]) -> dict[str, Any]:
             config = json.loads(text)
     except Exception as error:
         raise HpoError(f"{path}: cannot parse: {error}") from None
+    if isinstance(config, dict) and "hpo_export" not in config and "space" in config:
+        raise HpoError(
+            f"{path}: a study file, not an exported config; run `hpo export {path} -o "
+            "best.yaml` after the study, then `hpo train best.yaml`"
+        )
     missing = [s for s in SECTIONS if not isinstance(config, dict) or s not in config]
     if missing:
         raise HpoError(

@@ -18,7 +18,6 @@ import yaml
 
 from hpo.errors import StudyFileError
 
-
 MAX_FILE_BYTES = 1_000_000
 MAX_DEPTH = 100
 MAX_NODES = 100_000
