@@ -23,7 +23,7 @@ MAX_DEPTH = 100
 MAX_NODES = 100_000
 
 
-class _TooLarge(Exception):
+class DocumentTooLarge(Exception):
     """The document breaks one of the bounds; the message says which and what to do."""
 
 
@@ -59,7 +59,7 @@ class _StudyLoader(yaml.SafeLoader):
         depth = getattr(self, "_depth", 0)
         if depth >= MAX_DEPTH:
             mark = self.peek_event().start_mark
-            raise _TooLarge(
+            raise DocumentTooLarge(
                 f"line {mark.line + 1}: nested more than {MAX_DEPTH} levels deep; "
                 "a study file needs a few levels"
             )
@@ -143,7 +143,7 @@ def _too_big(source: str, size: int) -> str:
 
 
 def parse_yaml(text: str) -> Any:
-    """The YAML document in `text`, within the bounds above; a _TooLarge or YAMLError otherwise."""
+    """The YAML document in `text`, within the bounds above; a DocumentTooLarge or YAMLError otherwise."""
     loader = _StudyLoader(text)
     try:
         node = loader.get_single_node()
@@ -151,7 +151,7 @@ def parse_yaml(text: str) -> Any:
             return None
         size = expanded_size(node, MAX_NODES)
         if size > MAX_NODES:
-            raise _TooLarge(
+            raise DocumentTooLarge(
                 f"more than {MAX_NODES:,} values once its aliases (*name) are expanded; "
                 "a study file needs a few hundred"
             )
@@ -166,7 +166,7 @@ def read_study_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     text = read_text(path)
     try:
         raw = parse_yaml(text)
-    except _TooLarge as error:
+    except DocumentTooLarge as error:
         raise StudyFileError(source, [str(error)]) from None
     except yaml.MarkedYAMLError as error:
         raise StudyFileError(source, [_yaml_problem(error)]) from None

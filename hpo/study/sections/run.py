@@ -9,7 +9,6 @@ from hpo.spec import DIRECTIONS, BudgetSpec, ObjectiveSpec
 from hpo.study.keys import BUDGET_KEYS, OBJECTIVE_KEYS
 from hpo.study.reader import Reader
 
-
 # Each local worker is a process with its own model, optimizer and data loader; beyond a few
 # per core they only compete for memory. A Ray study's trials spread over a cluster instead.
 WORKERS_PER_CORE = 4
