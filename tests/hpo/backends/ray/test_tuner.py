@@ -338,7 +338,7 @@ def test_a_crashed_trial_is_retried_from_its_checkpoint(ray_local, tmp_path):
     study = ray_study(
         tmp_path,
         budget={"n_trials": 1},
-        scheduler={"name": "asha", "max_t": 10, "grace_period": 10},
+        scheduler={"name": "asha", "max_t": MAX_STEPS, "grace_period": MAX_STEPS},
         ray={"max_concurrent_trials": 1, "max_failures": 1},
     )
     spec = load_study(tmp_path, study)
