@@ -51,6 +51,7 @@ def worker_process_main(
     deadline: float | None,
     threads: int | None,
     heartbeat: dict[str, int] | None = None,
+    run_start: dict[str, int] | None = None,
 ) -> None:
     """Entry point of a worker process; exits with `work`'s code (or EXIT_WORKER_ERROR)."""
     stop = threading.Event()
@@ -67,7 +68,12 @@ def worker_process_main(
     transformers_logging.set_verbosity_error()
     try:
         code = work(
-            spec, worker_index=worker_index, deadline=deadline, stop=stop, **(heartbeat or {})
+            spec,
+            worker_index=worker_index,
+            deadline=deadline,
+            stop=stop,
+            **(heartbeat or {}),
+            **(run_start or {}),
         )
     except HpoError as error:
         print(f"worker {worker_index}: error: {error}", file=sys.stderr, flush=True)
@@ -112,10 +118,19 @@ def worker_context(spec: StudySpec) -> Any:
 class LocalWorkers:
     """The worker processes of one `hpo run` on this machine."""
 
-    def __init__(self, spec: StudySpec, *, deadline: float | None, heartbeat: dict[str, int]):
+    def __init__(
+        self,
+        spec: StudySpec,
+        *,
+        deadline: float | None,
+        heartbeat: dict[str, int],
+        run_start: dict[str, int] | None = None,
+    ):
         self.spec = spec
         self.deadline = deadline
         self.heartbeat = heartbeat
+        # What the study held when the run started (`work`'s trials_before, failed_earlier).
+        self.run_start = dict(run_start or {})
         self.threads = thread_split(available_cores(), spec.workers)
         self.processes: dict[int, Any] = {}  # worker index -> Process
         self.exit_codes: dict[int, int] = {}  # worker index -> exit code of its last process
@@ -126,7 +141,7 @@ class LocalWorkers:
         threads = self.threads[index]
         process = self._context.Process(
             target=worker_process_main,
-            args=(self.spec, index, self.deadline, threads, self.heartbeat),
+            args=(self.spec, index, self.deadline, threads, self.heartbeat, self.run_start),
             name=f"hpo-worker-{index}",
         )
         # OpenMP and MKL read these when torch loads in the child; set them for its start only.

@@ -21,6 +21,7 @@ from typing import Any
 from hpo.backends import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_WORKER_ERROR
 from hpo.backends.optuna.budget import (
     count_trials,
+    failure_limit_text,
     failures_exceeded,
     stop_reason,
     too_many_failures_message,
@@ -92,6 +93,7 @@ class OptunaRun:
         self.heartbeat = heartbeat_options(heartbeat_interval, grace_period)
         self.started = time.time()
         self.deadline = self.started + spec.budget.timeout_s if spec.budget.timeout_s else None
+        self.failed_earlier = 0  # the study's failures when this run started
 
     def run(self) -> int:
         import optuna
@@ -106,9 +108,16 @@ class OptunaRun:
         reaped = reap_dead_local_trials(self.study)
         if reaped:
             self.out.message(f"re-queued trials {reaped} of a previous run whose workers are gone")
+        # Failures before this run do not count against its limit; the trial count seeds the
+        # workers' samplers so that a rerun does not replay the first run's params.
+        at_start = count_trials(self.study)
+        self.failed_earlier = at_start.failed
         if not self._work_left():
             return self._finish(interrupted=False)
-        self.workers = LocalWorkers(spec, deadline=self.deadline, heartbeat=self.heartbeat)
+        run_start = {"trials_before": at_start.total, "failed_earlier": self.failed_earlier}
+        self.workers = LocalWorkers(
+            spec, deadline=self.deadline, heartbeat=self.heartbeat, run_start=run_start
+        )
         self.workers.start_all()
         # SIGTERM (docker stop, a batch scheduler) stops the run as cleanly as Ctrl-C does.
         # Signal handlers can only be set from the main thread (an embedding app may not be).
@@ -161,10 +170,12 @@ class OptunaRun:
                 self.out.message("workers keep getting killed; not starting another one")
                 continue
             self.workers.restarts += 1
+            # A replacement's sampler must not replay the sequence its predecessor drew.
+            self.workers.run_start["trials_before"] = count_trials(self.study).total
             self.workers.start(index)
 
     def _work_left(self) -> bool:
-        counts = count_trials(self.study)
+        counts = count_trials(self.study, failed_earlier=self.failed_earlier)
         return stop_reason(self.spec, counts, deadline=self.deadline, now=time.time()) is None
 
     def _show_progress(self) -> dict[str, int]:
@@ -223,8 +234,7 @@ class OptunaRun:
             limits.append(f"{budget.n_trials} trials")
         if budget.timeout_s is not None:
             limits.append(f"timeout {format_clock(budget.timeout_s)}")
-        if budget.max_failed_trials is not None:
-            limits.append(f"at most {budget.max_failed_trials} failed")
+        limits.append(failure_limit_text(spec))
         threads = thread_split(available_cores(), spec.workers)
         per_worker = str(threads[0]) if threads[0] == threads[-1] else f"{threads[-1]}-{threads[0]}"
         self.out.message(
@@ -246,7 +256,7 @@ class OptunaRun:
         self._show_progress()
         self.out.close()
         self._retain()
-        counts = count_trials(self.study)
+        counts = count_trials(self.study, failed_earlier=self.failed_earlier)
         print(
             f"{counts.finished} finished ({counts.complete} complete, {counts.pruned} pruned), "
             f"{counts.failed} failed, {counts.running} running, {counts.waiting} queued "
