@@ -18,7 +18,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 
-_RUNNER = r'''
+_RUNNER = r"""
 import json, os, resource, signal, sys, time
 import hpo.cli, hpo.study.validator, transformers, torch, optuna, sqlalchemy  # preloaded
 
@@ -68,7 +68,7 @@ for line in sys.stdin:
         time.sleep(0.02)
     code = os.waitstatus_to_exitcode(status)
     print(json.dumps({"returncode": code, "timed_out": timed_out}), flush=True)
-'''
+"""
 
 
 @dataclass

@@ -170,7 +170,9 @@ def _run_trials(
     return EXIT_INTERRUPTED
 
 
-def _claim(spec: StudySpec, study: optuna.Study, trial: optuna.Trial, failed_earlier: int) -> bool:
+def _claim(
+    spec: StudySpec, study: optuna.Study, trial: optuna.Trial, failed_earlier: int = 0
+) -> bool:
     """Keep the trial just asked for only if it fits the budget with every other running one.
 
     Two workers can ask in the same instant for the last slot; both then see each other and

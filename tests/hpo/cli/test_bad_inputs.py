@@ -155,9 +155,7 @@ CASES = [
         2,
         "budget.max_failed_trials",
     ),
-    Case(
-        "direction-up", study({"objective": {"direction": "up"}}), RUN, 2, "objective.direction"
-    ),
+    Case("direction-up", study({"objective": {"direction": "up"}}), RUN, 2, "objective.direction"),
     Case("backend-unknown", study({"backend": "tensorflow"}), RUN, 2, "backend: found"),
     Case("keep-unknown", study({"keep": "some"}), RUN, 2, "keep: found"),
     # --- model ---------------------------------------------------------------------------------
@@ -310,9 +308,7 @@ CASES = [
     ),
     Case(
         "asha-grace-beyond-max-t",
-        study(
-            {"backend": "ray", "scheduler": {"name": "asha", "grace_period": 50, "max_t": 40}}
-        ),
+        study({"backend": "ray", "scheduler": {"name": "asha", "grace_period": 50, "max_t": 40}}),
         RUN,
         2,
         "grace_period",
@@ -374,7 +370,9 @@ CASES = [
     Case("no-command", lambda f: None, (), 2, "usage: hpo"),
     Case("unknown-command", lambda f: None, ("fly",), 2, "invalid choice"),
     Case("run-without-study", lambda f: None, ("run",), 2, "the following arguments"),
-    Case("dashboard-port-99999", study(), ("dashboard", "study.yaml", "--port", "99999"), 2, "65535"),
+    Case(
+        "dashboard-port-99999", study(), ("dashboard", "study.yaml", "--port", "99999"), 2, "65535"
+    ),
     Case("dashboard-port-text", study(), ("dashboard", "study.yaml", "--port", "http"), 2, "65535"),
     Case(
         "export-under-a-file",

@@ -40,7 +40,9 @@ def with_budget(spec, **budget):
 
 def failing(spec):
     """Every trial fails: 3 heads cannot split a 32-wide embedding."""
-    return dataclasses.replace(spec, space=(ParamSpec("model.n_head", "categorical", choices=(3,)),))
+    return dataclasses.replace(
+        spec, space=(ParamSpec("model.n_head", "categorical", choices=(3,)),)
+    )
 
 
 # ---------------------------------------------------------------------------------------------
