@@ -15,12 +15,20 @@ Keys beyond the contract in docs/ARCHITECTURE.md, and the defaults a user gets w
   sampler with a seed. With `backend: ray` it is the search: random or tpe (OptunaSearch).
 - `pruner`: default `default_pruner(training)`: hyperband on the evaluation grid.
   `patient` takes `wrapped_pruner: {name, ...}`.
-- `scheduler` (ray): default `default_scheduler(training)`: ASHA counted in evaluations.
+- `scheduler` (ray): default `default_scheduler(training)`: ASHA counted in optimizer steps
+  (first rung at eval_steps, max_t = max_steps). Any scheduler counts steps (`time_attr: step`,
+  `max_t: max_steps`) unless the file names its `time_attr` (`sections/horizons.py`).
   pbt/pb2 mutate the training params of `space` unless `hyperparam_mutations` /
   `hyperparam_bounds` are given; the sampler then defaults to random.
 - `ray`: address, resources_per_trial {cpu: 1, gpu: 0}, max_concurrent_trials (= workers),
   storage_path, max_failures (0).
-- `workers`: 1. `keep`: best.
+- `workers`: 1, at most 4 per core for optuna (1024 for ray). `keep`: best.
+- `model.trust_remote_code`: false; true only as written there (never through `space`, which
+  refuses security-relevant keys: `keys.UNSEARCHABLE_PARAMS`), and the run says it is on.
+- `budget.max_failed_trials`: the failures one run tolerates; default n_trials, else 10 per
+  worker (`hpo.backends.optuna.budget`).
+- The file itself: a regular file of at most 1 MB, nested at most 100 deep, at most 100,000
+  values with its aliases expanded (`yaml_file`).
 
 Public API: `load` (the full validation, into a `StudySpec`), `load_for_inspection` (name and
 storage only, into a `StudyRef`, for `hpo status` / `hpo best`), `resolve_storage` (which
