@@ -152,8 +152,8 @@ def _numeric(
     if low == high:
         problems.add(
             path,
-            f"low == high ({low!r}): a parameter that cannot vary is not searched; "
-            f"set it in training: (or model.config:) instead",
+            f"low == high ({low!r}): a parameter that cannot vary belongs in training: "
+            "(or model.config:), not in space",
         )
     elif step is not None and low < high and step > high - low:
         problems.add(
