@@ -28,7 +28,8 @@ class DocumentTooLarge(Exception):
 
 
 class _StudyLoader(yaml.SafeLoader):
-    """`yaml.safe_load`, plus: a repeated key is an error, and `1e-4` is a float (YAML 1.2).
+    """`yaml.safe_load`, plus: a repeated key is an error, `1e-4` is a float (YAML 1.2), and
+    nesting deeper than MAX_DEPTH is an error (not a RecursionError).
 
     PyYAML follows YAML 1.1, where `1e-4` is the *string* "1e-4": a learning rate written that
     way would fail far from the file. A silently overwritten duplicate key is as bad.
@@ -54,9 +55,11 @@ class _StudyLoader(yaml.SafeLoader):
             seen[key] = key_node.start_mark.line + 1
         return super().construct_mapping(node, deep=deep)
 
+    _depth = 0  # how deep the node being composed is nested
+
     def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
         # PyYAML composes recursively: without a bound, deep nesting ends in a RecursionError.
-        depth = getattr(self, "_depth", 0)
+        depth = self._depth
         if depth >= MAX_DEPTH:
             mark = self.peek_event().start_mark
             raise DocumentTooLarge(
