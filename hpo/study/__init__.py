@@ -29,6 +29,8 @@ Keys beyond the contract in docs/ARCHITECTURE.md, and the defaults a user gets w
   worker (`hpo.backends.optuna.budget`).
 - The file itself: a regular file of at most 1 MB, nested at most 100 deep, at most 100,000
   values with its aliases expanded (`yaml_file`).
+- `push_best_to_hub`: a Hub repo id; after `hpo run` the best trial's model and `hpo_best.json`
+  are uploaded there (hpo.report.hub). Absent: nothing is pushed.
 
 Public API: `load` (the full validation, into a `StudySpec`), `load_for_inspection` (name and
 storage only, into a `StudyRef`, for `hpo status` / `hpo best`), `resolve_storage` (which

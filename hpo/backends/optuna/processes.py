@@ -17,8 +17,8 @@ import threading
 import time
 from typing import Any
 
-from hpo.backends import EXIT_WORKER_ERROR
-from hpo.backends.optuna.worker import install_stop_handlers, work
+from hpo.backends import EXIT_DISK_ERROR, EXIT_WORKER_ERROR
+from hpo.backends.optuna.worker import OutputDiskError, install_stop_handlers, work
 from hpo.errors import HpoError
 from hpo.spec import StudySpec
 from hpo.storage.urls import scrub_passwords
@@ -75,6 +75,9 @@ def worker_process_main(
             **(heartbeat or {}),
             **(run_start or {}),
         )
+    except OutputDiskError as error:
+        print(f"worker {worker_index}: error: {error}", file=sys.stderr, flush=True)
+        code = EXIT_DISK_ERROR
     except HpoError as error:
         print(f"worker {worker_index}: error: {error}", file=sys.stderr, flush=True)
         code = EXIT_WORKER_ERROR
