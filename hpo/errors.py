@@ -9,6 +9,12 @@ class HpoError(Exception):
     exit_code = 1
 
 
+class UsageError(HpoError):
+    """A command-line value that cannot work (a path that cannot be written, ...): exit 2."""
+
+    exit_code = 2
+
+
 class StudyFileError(HpoError):
     """A study file that cannot run. Lists every problem found, each with its key path."""
 

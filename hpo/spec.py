@@ -70,6 +70,7 @@ class ModelSpec:
     pretrained: str | None = None  # local path or hub id
     factory: str | None = None  # "package.module:function"
     num_labels: int | None = None  # sequence-classification
+    trust_remote_code: bool = False  # run the pretrained folder's own Python code
 
 
 @dataclass(frozen=True)

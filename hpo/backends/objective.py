@@ -99,9 +99,11 @@ def check_output_dir(spec: StudySpec) -> None:
     """Refuse to start when the study's output folder cannot be written (read-only, a file):
     before the storage is created, and in one line instead of a failure in every trial."""
     path = Path(spec.output_dir).expanduser()
+    # Probe the nearest folder that exists rather than create the output folder: a run that
+    # then stops (an unreachable storage) must leave nothing behind.
+    existing = next(p for p in (path, *path.parents) if p.exists())
     try:
-        path.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=path):
+        with tempfile.TemporaryFile(dir=existing):
             pass
     except OSError as error:
         reason = error.strerror or type(error).__name__

@@ -112,6 +112,17 @@ def _load_for_inspection(args: argparse.Namespace):
     return load_for_inspection(args.study, storage=getattr(args, "storage", None))
 
 
+def _port(text: str) -> int:
+    """A TCP port number, 0 (any free port) to 65535."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a port number from 0 to 65535")
+    return port
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hpo", description="Hyperparameter search for PyTorch / Transformers models."
@@ -163,7 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_submit_parser(sub)
 
     dash = add("dashboard", cmd_dashboard, "Open optuna-dashboard on the study's storage.")
-    dash.add_argument("--port", type=int, default=8080)
+    dash.add_argument("--port", type=_port, default=8080, help="0 picks a free port")
     dash.add_argument("--host", default="127.0.0.1", help="bind address (default: local only)")
     dash.add_argument("--storage", help="storage URL (overrides the study file and HPO_STORAGE)")
     return parser

@@ -159,7 +159,9 @@ def _pretrained_model_init(model: ModelSpec, pad_token_id: int | None) -> ModelI
 
     def load(overrides: dict[str, Any]) -> Any:
         try:
-            return auto_model.from_pretrained(path, **{**task_kwargs, **overrides})
+            return auto_model.from_pretrained(
+                path, trust_remote_code=model.trust_remote_code, **{**task_kwargs, **overrides}
+            )
         except (OSError, ValueError) as error:
             raise HpoError(
                 f"model.pretrained: {path!r} could not be loaded ({error}); give a local "

@@ -13,13 +13,14 @@ YAML when the file name ends in .yaml/.yml, JSON otherwise.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
 from pathlib import Path
 from typing import Any
 
-from hpo.errors import HpoError
+from hpo.errors import HpoError, UsageError
 from hpo.spec import (
     BudgetSpec,
     ComponentSpec,
@@ -111,40 +112,63 @@ def best_trial(spec: StudySpec, trial: int | None = None) -> dict[str, Any]:
 
 
 def write_config(config: dict[str, Any], path: str | os.PathLike[str]) -> Path:
+    """Write `config` to `path` whole: a temporary file beside it, renamed into place."""
     path = Path(path)
-    if path.parent != Path(""):
-        path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix.lower() in (".yaml", ".yml"):
         import yaml
 
         text = yaml.safe_dump(config, sort_keys=False)
     else:
         text = json.dumps(config, indent=2) + "\n"
-    path.write_text(text, encoding="utf-8")
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        if path.parent != Path(""):
+            path.parent.mkdir(parents=True, exist_ok=True)
+        partial.write_text(text, encoding="utf-8")
+        os.replace(partial, path)
+    except OSError as error:
+        with contextlib.suppress(OSError):
+            partial.unlink(missing_ok=True)
+        raise UsageError(
+            f"-o {path}: cannot write it ({error.strerror or error}); "
+            "give a file in a folder you can write to"
+        ) from None
     return path
 
 
 def read_config(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read a file written by `export_best`, with a clear error for anything else."""
+    import yaml
+
+    from hpo.study.yaml_file import DocumentTooLarge, parse_yaml, read_text
+
     path = Path(path)
-    if not path.is_file():
-        raise HpoError(f"{path}: no such file; write one with `hpo export STUDY -o {path}`")
-    text = path.read_text(encoding="utf-8")
+    if not path.exists():
+        raise UsageError(f"{path}: no such file; write one with `hpo export STUDY -o {path}`")
+    text = read_text(path)  # a regular file of bounded size, or a one-line error
     try:
         if path.suffix.lower() in (".yaml", ".yml"):
-            import yaml
-
-            config = yaml.safe_load(text)
+            config = parse_yaml(text)
         else:
             config = json.loads(text)
-    except Exception as error:
-        raise HpoError(f"{path}: cannot parse: {error}") from None
+    except (DocumentTooLarge, ValueError, yaml.YAMLError) as error:
+        raise UsageError(f"{path}: cannot parse: {one_line(error)}") from None
+    if isinstance(config, dict) and "hpo_export" not in config and "space" in config:
+        raise UsageError(
+            f"{path}: a study file, not an exported config; run `hpo export {path} -o "
+            "best.yaml` after the study, then `hpo train best.yaml`"
+        )
     missing = [s for s in SECTIONS if not isinstance(config, dict) or s not in config]
     if missing:
-        raise HpoError(
+        raise UsageError(
             f"{path}: missing section(s) {missing}; expected a file written by `hpo export`"
         )
     return config
+
+
+def one_line(error: Exception) -> str:
+    text = " ".join(str(error).split())
+    return text if len(text) <= 200 else text[:197] + "..."
 
 
 def spec_from_config(config: dict[str, Any]) -> StudySpec:

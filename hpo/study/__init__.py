@@ -17,15 +17,24 @@ Keys beyond the contract in docs/ARCHITECTURE.md, and the defaults a user gets w
   `patient` takes `wrapped_pruner: {name, ...}`.
 - evaluations during a search: a fixed subset of `SEARCH_EVAL_SAMPLES` eval rows unless
   `data.max_eval_samples` is set; a completed trial is valued on the whole eval set.
-- `scheduler` (ray): default `default_scheduler(training)`: ASHA counted in evaluations.
+- `scheduler` (ray): default `default_scheduler(training)`: ASHA counted in optimizer steps
+  (first rung at eval_steps, max_t = max_steps). Any scheduler counts steps (`time_attr: step`,
+  `max_t: max_steps`) unless the file names its `time_attr` (`sections/horizons.py`).
   pbt/pb2 mutate the training params of `space` unless `hyperparam_mutations` /
   `hyperparam_bounds` are given; the sampler then defaults to random.
 - `ray`: address, resources_per_trial {cpu: 1, gpu: 0}, max_concurrent_trials (= workers),
   storage_path, max_failures (0).
-- `workers`: 1, or `auto` (one per visible GPU, one on CPU). `devices` (indices of visible GPUs;
-  [] = CPU only; without `workers` it means auto), `trials_per_device` (1), `trial_processes`
-  (1; torch.distributed ranks per trial, optuna backend only): see hpo.backends.placement.
+- `workers`: 1, or `auto` (one per visible GPU, one on CPU); at most 4 per core for optuna
+  (1024 for ray). `devices` (indices of visible GPUs; [] = CPU only; without `workers` it means
+  auto), `trials_per_device` (1), `trial_processes` (1; torch.distributed ranks per trial,
+  optuna backend only): see hpo.backends.placement.
 - `keep`: best.
+- `model.trust_remote_code`: false; true only as written there (never through `space`, which
+  refuses security-relevant keys: `keys.UNSEARCHABLE_PARAMS`), and the run says it is on.
+- `budget.max_failed_trials`: the failures one run tolerates; default n_trials, else 10 per
+  worker (`hpo.backends.optuna.budget`).
+- The file itself: a regular file of at most 1 MB, nested at most 100 deep, at most 100,000
+  values with its aliases expanded (`yaml_file`).
 - `push_best_to_hub`: a Hub repo id; after `hpo run` the best trial's model and `hpo_best.json`
   are uploaded there (hpo.report.hub). Absent: nothing is pushed.
 

@@ -6,6 +6,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from hpo.attrs import STEP_KEY
 from hpo.spec import ComponentSpec
 from hpo.study.reader import is_int, is_number
 
@@ -53,22 +54,30 @@ def default_pruner(training: Mapping[str, Any]) -> ComponentSpec:
 
 
 def default_scheduler(training: Mapping[str, Any]) -> ComponentSpec:
-    """ASHA counted in evaluations (Tune's `training_iteration`: one per report).
+    """ASHA counted in optimizer steps (the global step every Ray report carries), like the
+    default pruner: its first rung is the first evaluation and `max_t` is max_steps.
 
-    The grace period is the first evaluation; `max_t` is the number of evaluations in a run
-    when max_steps and eval_steps are known.
+    Without a known evaluation grid it counts reports instead (Tune's `training_iteration`),
+    with up to 100 of them.
     """
     eval_steps = training.get("eval_steps")
     max_steps = training.get("max_steps", -1)
-    evaluations = 100
-    if is_int(max_steps) and max_steps > 0 and is_int(eval_steps) and eval_steps >= 1:
-        evaluations = max(1, math.ceil(max_steps / eval_steps))
+    if is_int(max_steps) and max_steps > 0 and is_int(eval_steps) and 1 <= eval_steps <= max_steps:
+        return ComponentSpec(
+            "asha",
+            {
+                "time_attr": STEP_KEY,
+                "grace_period": eval_steps,
+                "max_t": max_steps,
+                "reduction_factor": 3,
+            },
+        )
     return ComponentSpec(
         "asha",
         {
             "time_attr": "training_iteration",
             "grace_period": 1,
-            "max_t": evaluations,
+            "max_t": 100,
             "reduction_factor": 3,
         },
     )

@@ -30,7 +30,7 @@ TOP_LEVEL_KEYS = (
 )
 OBJECTIVE_KEYS = ("metric", "direction")
 BUDGET_KEYS = ("n_trials", "timeout", "max_failed_trials")
-MODEL_KEYS = ("config", "pretrained", "factory", "task", "num_labels")
+MODEL_KEYS = ("config", "pretrained", "factory", "task", "num_labels", "trust_remote_code")
 MODEL_SOURCES = ("config", "pretrained", "factory")
 DATA_KEYS = (
     "files",
@@ -54,6 +54,30 @@ RAY_KEYS = (
     "max_failures",
 )
 RESOURCE_KEYS = ("cpu", "gpu")
+# What decides which code runs, which credentials are used or where files and uploads go: never
+# searched, so no sampler switches one on without a person writing it down.
+UNSEARCHABLE_PARAMS = frozenset(
+    {
+        "model.trust_remote_code",
+        "model.code_revision",
+        "model.revision",
+        "model.token",
+        "model.use_auth_token",
+        "model.cache_dir",
+        "model.local_files_only",
+        "model.auto_map",
+        "output_dir",
+        "logging_dir",
+        "overwrite_output_dir",
+        "resume_from_checkpoint",
+        "push_to_hub",
+        "hub_model_id",
+        "hub_token",
+        "hub_strategy",
+        "hub_private_repo",
+        "save_safetensors",
+    }
+)
 PARAM_KEYS = {
     "float": ("type", "low", "high", "log", "step"),
     "int": ("type", "low", "high", "log", "step"),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 
@@ -49,10 +49,48 @@ class Problems:
             self.add(path, f"found {found}; expected exactly one of {', '.join(sources)}")
 
 
+SHOW_CHARS = 80
+
+
 def show(value: Any) -> str:
-    """`value` as the user wrote it, cut short so one problem stays on one line."""
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
+    """`value` as the user wrote it, cut short so one problem stays on one line.
+
+    Rendered piece by piece and stopped at the limit: a value built from YAML aliases can be
+    small in memory and astronomically long as text.
+    """
+    pieces: list[str] = []
+    length = 0
+    for piece in _repr_pieces(value):
+        pieces.append(piece)
+        length += len(piece)
+        if length > SHOW_CHARS:
+            break
+    text = "".join(pieces)
+    return text if len(text) <= SHOW_CHARS else text[: SHOW_CHARS - 3] + "..."
+
+
+def _repr_pieces(value: Any) -> Iterator[str]:
+    """repr(value) in pieces, lazily (lists, tuples and dicts are walked, the rest repr'd)."""
+    if isinstance(value, dict):
+        yield "{"
+        for index, (key, item) in enumerate(value.items()):
+            yield ", " if index else ""
+            yield from _repr_pieces(key)
+            yield ": "
+            yield from _repr_pieces(item)
+        yield "}"
+    elif isinstance(value, (list, tuple)):
+        yield "[" if isinstance(value, list) else "("
+        for index, item in enumerate(value):
+            yield ", " if index else ""
+            yield from _repr_pieces(item)
+        yield "]" if isinstance(value, list) else ")"
+    elif isinstance(value, str) and len(value) > SHOW_CHARS:
+        yield repr(value[: SHOW_CHARS + 1])
+    elif isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 256:
+        yield f"<an integer of about {int(value.bit_length() * 0.30103) + 1} digits>"
+    else:
+        yield repr(value)
 
 
 def did_you_mean(word: Any, options: Any) -> str:

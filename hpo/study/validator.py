@@ -43,7 +43,12 @@ from hpo.study.sections.run import (
 from hpo.study.sections.search import read_search
 from hpo.study.sections.space import read_space
 from hpo.study.sections.storage import read_storage
-from hpo.study.sections.training import check_training_values, read_training
+from hpo.study.sections.training import (
+    check_eval_grid,
+    check_output_dir,
+    check_training_values,
+    read_training,
+)
 
 
 def validate(
@@ -65,7 +70,7 @@ def validate(
     problems.unknown_keys(raw, TOP_LEVEL_KEYS, "")
     name = study_name(raw.get("name"), problems)
     backend = reader.choice(raw.get("backend", "optuna"), "backend", BACKENDS)
-    worker_count = read_workers(reader, workers)
+    worker_count = read_workers(reader, workers, backend)
     placement = read_placement(reader, workers)
     keep = reader.choice(raw.get("keep", "best"), "keep", KEEP_CHOICES)
     objective = read_objective(reader)
@@ -86,6 +91,8 @@ def validate(
     training, field_names = read_training(reader)
     space = read_space(reader, built_model, field_names)
     check_training_values(reader, training, space, field_names)
+    check_eval_grid(reader, training, space)
+    check_output_dir(reader, training, name or "study")
     check_model_ends(reader, built_model, space)
     sampler, pruner, scheduler = read_search(reader, backend, objective, training, space)
     # `workers: auto` on Ray: as many trials at once as the cluster's resources allow.

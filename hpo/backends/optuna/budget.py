@@ -4,16 +4,27 @@ and reruns.
 `n_trials` counts finished trials (COMPLETE + PRUNED) over the whole study; a worker starts a
 trial only while finished + running < n_trials. Interrupted trials (Ctrl-C) are neither
 failures nor finished: their retry finishes them.
+
+`max_failed_trials` counts the failures of this run (those before it are `failed_earlier`): a
+rerun after fixing the cause starts afresh. It is exact across workers: a trial starts only
+while the failures so far plus every running trial stay within the limit, so even if all of
+them fail, one failure past the limit stops the run and no more happen. Every study has a
+limit: n_trials, or FAILURES_PER_WORKER per worker without one.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from hpo.attrs import FAIL_REASON_ATTR, INTERRUPTED
 from hpo.spec import StudySpec
+
+# The failure limit of a study that sets neither max_failed_trials nor n_trials (a timeout
+# budget): without one, an always-failing study fails trials as fast as it can until the end.
+FAILURES_PER_WORKER = 10
 
 if TYPE_CHECKING:
     import optuna
@@ -29,15 +40,27 @@ class TrialCounts:
     interrupted: int = 0
     running: int = 0
     waiting: int = 0
+    failed_earlier: int = 0  # failures before this run started: not counted against its limit
 
     @property
     def finished(self) -> int:
         return self.complete + self.pruned
 
+    @property
+    def failed_in_run(self) -> int:
+        return max(0, self.failed - self.failed_earlier)
 
-def count_trials(study: optuna.Study) -> TrialCounts:
+    @property
+    def total(self) -> int:
+        """Every trial the study holds, in any state."""
+        return self.finished + self.failed + self.interrupted + self.running + self.waiting
+
+
+def count_trials(study: optuna.Study, *, failed_earlier: int = 0) -> TrialCounts:
     """The study's trials by state, counted in SQL: every worker asks before every trial, and
-    loading the trials through optuna would cost more with each trial of the study."""
+    loading the trials through optuna would cost more with each trial of the study.
+
+    `failed_earlier`: the failures the study had when this run started."""
     import json
 
     import sqlalchemy
@@ -46,7 +69,7 @@ def count_trials(study: optuna.Study) -> TrialCounts:
 
     engine = rdb_engine_of(study)
     if engine is None:  # not an RDB storage: count through optuna
-        return _count_loaded_trials(study)
+        return dataclasses.replace(_count_loaded_trials(study), failed_earlier=failed_earlier)
     # One round trip: the trials by state, and how many FAIL ones were interrupted (a trial
     # has at most one fail_reason attr, so the outer join adds no rows).
     with engine.connect() as connection:
@@ -73,6 +96,7 @@ def count_trials(study: optuna.Study) -> TrialCounts:
         interrupted=interrupted,
         running=by_state.get("RUNNING", 0),
         waiting=by_state.get("WAITING", 0),
+        failed_earlier=failed_earlier,
     )
 
 
@@ -110,30 +134,47 @@ def stop_reason(
     return None
 
 
-def max_failed_trials(spec: StudySpec) -> int | None:
-    """The study's max_failed_trials; unset, n_trials: a study whose every trial fails must
-    stop some time, not ask for trials forever."""
+def max_failed_trials(spec: StudySpec) -> int:
+    """The failures one run tolerates: budget.max_failed_trials; unset, n_trials, or
+    FAILURES_PER_WORKER per worker for a study without n_trials. One more stops the run."""
     budget = spec.budget
-    return budget.max_failed_trials if budget.max_failed_trials is not None else budget.n_trials
+    if budget.max_failed_trials is not None:
+        return budget.max_failed_trials
+    if budget.n_trials is not None:
+        return budget.n_trials
+    return FAILURES_PER_WORKER * spec.workers
 
 
 def failures_exceeded(spec: StudySpec, counts: TrialCounts) -> bool:
-    """Whether more trials failed than the study allows (the run then stops with EXIT_FAILED)."""
-    limit = max_failed_trials(spec)
-    return limit is not None and counts.failed > limit
+    """Whether more trials failed in this run than the study allows (the run then stops
+    with EXIT_FAILED)."""
+    return counts.failed_in_run > max_failed_trials(spec)
 
 
 def too_many_failures_message(spec: StudySpec, counts: TrialCounts) -> str:
     """What `hpo run` says when failures stopped the study, and what to do about it."""
     return (
-        f"stopped: {counts.failed} trials failed, more than budget.max_failed_trials="
-        f"{max_failed_trials(spec)}. The reasons are in each trial's "
+        f"stopped: {counts.failed_in_run} trials failed in this run, more than "
+        f"budget.max_failed_trials={max_failed_trials(spec)}. The reasons are in each trial's "
         f"'{FAIL_REASON_ATTR}' user attr (`hpo status`, the dashboard); fix the cause and "
-        "run again to continue the study, or raise max_failed_trials"
+        "run again to continue the study (failures count per run), or raise max_failed_trials"
     )
 
 
-def slot_free(spec: StudySpec, counts: TrialCounts) -> bool:
-    """Whether one more trial fits in n_trials, counting the ones running now."""
+def failure_limit_text(spec: StudySpec) -> str:
+    """The failure limit as the run's header shows it."""
+    limit = max_failed_trials(spec)
+    return f"stops at {limit + 1} failed"
+
+
+def slot_free(spec: StudySpec, counts: TrialCounts, *, asking: bool = False) -> bool:
+    """Whether one more trial fits in n_trials, counting the ones running now, and within the
+    failure limit even if it and every running trial fail.
+
+    `asking`: the trial in question was already asked for, so it is one of the running ones.
+    """
+    others_running = counts.running - (1 if asking else 0)
     n_trials = spec.budget.n_trials
-    return n_trials is None or counts.finished + counts.running < n_trials
+    if n_trials is not None and counts.finished + others_running >= n_trials:
+        return False
+    return counts.failed_in_run + others_running <= max_failed_trials(spec)

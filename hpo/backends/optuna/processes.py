@@ -43,6 +43,7 @@ def worker_process_main(
     slot: WorkerSlot,
     deadline: float | None,
     heartbeat: dict[str, int] | None = None,
+    run_start: dict[str, int] | None = None,
 ) -> None:
     """Entry point of a worker process; exits with `work`'s code (or EXIT_WORKER_ERROR)."""
     stop = threading.Event()
@@ -67,7 +68,12 @@ def worker_process_main(
     transformers_logging.set_verbosity_error()
     try:
         code = work(
-            spec, worker_index=worker_index, deadline=deadline, stop=stop, **(heartbeat or {})
+            spec,
+            worker_index=worker_index,
+            deadline=deadline,
+            stop=stop,
+            **(heartbeat or {}),
+            **(run_start or {}),
         )
     except OutputDiskError as error:
         print(f"worker {worker_index}: error: {error}", file=sys.stderr, flush=True)
@@ -159,11 +165,14 @@ class LocalWorkers:
         deadline: float | None,
         heartbeat: dict[str, int],
         placement: Placement | None = None,
+        run_start: dict[str, int] | None = None,
     ):
         self.spec = spec
         self.deadline = deadline
         self.heartbeat = heartbeat
         self.placement = placement or place_study(spec)
+        # What the study held when the run started (`work`'s trials_before, failed_earlier).
+        self.run_start = dict(run_start or {})
         self.processes: dict[int, Any] = {}  # worker index -> Process
         self.exit_codes: dict[int, int] = {}  # worker index -> exit code of its last process
         self.restarts = 0
@@ -174,7 +183,7 @@ class LocalWorkers:
         threads = slot.threads
         process = self._context.Process(
             target=worker_process_main,
-            args=(self.spec, slot, self.deadline, self.heartbeat),
+            args=(self.spec, slot, self.deadline, self.heartbeat, self.run_start),
             name=f"hpo-worker-{index}",
         )
         # OpenMP and MKL read these when torch loads in the child; set them for its start only.

@@ -3,6 +3,8 @@ pruner; the heartbeat settings its storage is opened with (`hpo.storage.rdb.open
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 from typing import TYPE_CHECKING
 
 from hpo.errors import HpoError
@@ -31,16 +33,42 @@ def heartbeat_options(interval: int | None, grace_period: int | None) -> dict[st
     return {key: value for key, value in options.items() if value is not None}
 
 
+def worker_seed(seed: int, worker_index: int, trials_before: int) -> int:
+    """The sampler seed of worker `worker_index` in a run that found `trials_before` trials.
+
+    A fresh study's workers get `seed + worker_index`: the same study file reproduces the same
+    search. A rerun (or a worker started later) must not replay the sequence an earlier
+    worker drew, so the seed then also depends on how many trials the study already holds,
+    a number that only grows.
+    """
+    if trials_before == 0:
+        return seed + worker_index
+    digest = hashlib.sha256(f"{seed}:{worker_index}:{trials_before}".encode()).digest()
+    return int.from_bytes(digest[:4], "big")
+
+
 def open_study(
-    spec: StudySpec, storage: optuna.storages.BaseStorage, *, worker_index: int = 0
+    spec: StudySpec,
+    storage: optuna.storages.BaseStorage,
+    *,
+    worker_index: int = 0,
+    trials_before: int = 0,
 ) -> optuna.Study:
     """Create the study (or load it: reruns and other workers continue the same one) with
-    this worker's sampler, seeded `seed + worker_index`, and the study's pruner."""
+    this worker's sampler (seeded by `worker_seed`) and the study's pruner."""
     import optuna
 
     from hpo.search.components import build_pruner, build_sampler
 
-    sampler = build_sampler(spec.sampler, space=spec.space, seed_offset=worker_index)
+    sampler_spec = spec.sampler
+    seed = sampler_spec.options.get("seed")
+    if seed is not None:
+        options = {
+            **sampler_spec.options,
+            "seed": worker_seed(int(seed), worker_index, trials_before),
+        }
+        sampler_spec = dataclasses.replace(sampler_spec, options=options)
+    sampler = build_sampler(sampler_spec, space=spec.space)
     pruner = (
         optuna.pruners.NopPruner() if pruning_note(spec) is not None else build_pruner(spec.pruner)
     )

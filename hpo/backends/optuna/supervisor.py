@@ -29,6 +29,7 @@ from hpo.backends import (
 from hpo.backends.objective import check_output_dir
 from hpo.backends.optuna.budget import (
     count_trials,
+    failure_limit_text,
     failures_exceeded,
     stop_reason,
     too_many_failures_message,
@@ -106,6 +107,7 @@ class OptunaRun:
         self.heartbeat = heartbeat_options(heartbeat_interval, grace_period)
         self.started = time.time()
         self.deadline = self.started + spec.budget.timeout_s if spec.budget.timeout_s else None
+        self.failed_earlier = 0  # the study's failures when this run started
 
     def run(self) -> int:
         import optuna
@@ -121,11 +123,20 @@ class OptunaRun:
         reaped = reap_dead_local_trials(self.study)
         if reaped:
             self.out.message(f"re-queued trials {reaped} of a previous run whose workers are gone")
+        # Failures before this run do not count against its limit; the trial count seeds the
+        # workers' samplers so that a rerun does not replay the first run's params.
+        at_start = count_trials(self.study)
+        self.failed_earlier = at_start.failed
         if not self._work_left():
             return self._finish(interrupted=False)
         self.disk_error = False  # a worker stopped because training.output_dir's disk refused
+        run_start = {"trials_before": at_start.total, "failed_earlier": self.failed_earlier}
         self.workers = LocalWorkers(
-            spec, deadline=self.deadline, heartbeat=self.heartbeat, placement=self.placement
+            spec,
+            deadline=self.deadline,
+            heartbeat=self.heartbeat,
+            placement=self.placement,
+            run_start=run_start,
         )
         self.workers.start_all()
         # SIGTERM (docker stop, a batch scheduler) stops the run as cleanly as Ctrl-C does.
@@ -185,10 +196,12 @@ class OptunaRun:
                 self.out.message("workers keep getting killed; not starting another one")
                 continue
             self.workers.restarts += 1
+            # A replacement's sampler must not replay the sequence its predecessor drew.
+            self.workers.run_start["trials_before"] = count_trials(self.study).total
             self.workers.start(index)
 
     def _work_left(self) -> bool:
-        counts = count_trials(self.study)
+        counts = count_trials(self.study, failed_earlier=self.failed_earlier)
         return stop_reason(self.spec, counts, deadline=self.deadline, now=time.time()) is None
 
     def _show_progress(self) -> dict[str, int]:
@@ -248,8 +261,7 @@ class OptunaRun:
             limits.append(f"{budget.n_trials} trials")
         if budget.timeout_s is not None:
             limits.append(f"timeout {format_clock(budget.timeout_s)}")
-        if budget.max_failed_trials is not None:
-            limits.append(f"at most {budget.max_failed_trials} failed")
+        limits.append(failure_limit_text(spec))
         self.out.message(
             f"study {spec.name!r} on {mask_url(spec.storage)}: {self.placement.describe()}, "
             f"sampler {spec.sampler.name}, "
@@ -269,7 +281,7 @@ class OptunaRun:
         self._show_progress()
         self.out.close()
         self._retain()
-        counts = count_trials(self.study)
+        counts = count_trials(self.study, failed_earlier=self.failed_earlier)
         print(
             f"{counts.finished} finished ({counts.complete} complete, {counts.pruned} pruned), "
             f"{counts.failed} failed, {counts.running} running, {counts.waiting} queued "

@@ -98,9 +98,14 @@ def work(
     stop: threading.Event | None = None,
     heartbeat_interval: int | None = None,
     grace_period: int | None = None,
+    trials_before: int | None = None,
+    failed_earlier: int | None = None,
 ) -> int:
     """Run trials of the study until its budget, the deadline or a stop request.
 
+    `trials_before` and `failed_earlier`: the study's trials and failures when the run (or
+    this worker, by default) started; they seed the sampler and set what failures count
+    against the run's limit (see `budget`, `shared_study.worker_seed`).
     Returns EXIT_OK, EXIT_FAILED or EXIT_INTERRUPTED.
     """
     import optuna
@@ -111,10 +116,16 @@ def work(
     storage = open_storage(
         spec.storage, workers=spec.workers, **heartbeat_options(heartbeat_interval, grace_period)
     )
-    study = open_study(spec, storage, worker_index=worker_index)
+    if trials_before is None or failed_earlier is None:
+        at_start = count_trials(open_study(spec, storage))
+        trials_before = at_start.total if trials_before is None else trials_before
+        failed_earlier = at_start.failed if failed_earlier is None else failed_earlier
+    study = open_study(spec, storage, worker_index=worker_index, trials_before=trials_before)
     frozen_before = gc.get_freeze_count()
     try:
-        return _run_trials(spec, storage, study, deadline=deadline, stop=stop)
+        return _run_trials(
+            spec, storage, study, deadline=deadline, stop=stop, failed_earlier=failed_earlier
+        )
     finally:
         if frozen_before == 0:
             # Hand the frozen objects back to the collector: work() may run inside a process
@@ -129,6 +140,7 @@ def _run_trials(
     *,
     deadline: float | None,
     stop: threading.Event,
+    failed_earlier: int = 0,
 ) -> int:
     from hpo.storage.rdb import sweep_stale_trials
 
@@ -142,13 +154,14 @@ def _run_trials(
         if time.monotonic() >= next_sweep:
             sweep_stale_trials(storage, spec.name)
             next_sweep = time.monotonic() + sweep_every_s
-        counts = count_trials(study)
+        counts = count_trials(study, failed_earlier=failed_earlier)
         reason = stop_reason(spec, counts, deadline=deadline, now=time.time())
         if reason is not None:
             return EXIT_FAILED if failures_exceeded(spec, counts) else EXIT_OK
         if not slot_free(spec, counts):
-            # Every slot is taken by a running trial; wait in case one of them dies (its
-            # retry then needs a worker) or fails (its slot opens again).
+            # Every slot is taken by a running trial (or the running ones could use up the
+            # failure limit); wait in case one of them dies (its retry then needs a worker)
+            # or ends (its slot opens again).
             stop.wait(_POLL_S)
             continue
         if ctx is None:
@@ -158,7 +171,7 @@ def _run_trials(
             # "Heartbeat ... supposed to be used with Study.optimize": _Heartbeat does its job.
             warnings.simplefilter("ignore", UserWarning)
             trial = study.ask()
-        if not _claim(spec, study, trial):
+        if not _claim(spec, study, trial, failed_earlier):
             stop.wait(random.uniform(0.05, 0.5))  # the other claimant goes first
             continue
         run_trial(study, trial, ctx, stop)
@@ -173,21 +186,19 @@ def _run_trials(
     return EXIT_INTERRUPTED
 
 
-def _claim(spec: StudySpec, study: optuna.Study, trial: optuna.Trial) -> bool:
+def _claim(
+    spec: StudySpec, study: optuna.Study, trial: optuna.Trial, failed_earlier: int = 0
+) -> bool:
     """Keep the trial just asked for only if it fits the budget with every other running one.
 
     Two workers can ask in the same instant for the last slot; both then see each other and
     give their trial back (WAITING), then retry after a random pause. Never more than
-    n_trials finish.
+    n_trials finish, and never more than one failure past max_failed_trials.
     """
     from optuna.trial import TrialState
 
-    n_trials = spec.budget.n_trials
-    if n_trials is None:
-        return True
-    counts = count_trials(study)
-    others = counts.finished + counts.running - 1  # this trial is one of the running ones
-    if others < n_trials:
+    counts = count_trials(study, failed_earlier=failed_earlier)
+    if slot_free(spec, counts, asking=True):
         return True
     trial.storage.set_trial_state_values(trial_id_of(trial), state=TrialState.WAITING)
     return False

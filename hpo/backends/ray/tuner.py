@@ -76,6 +76,8 @@ def run_study(spec: StudySpec, *, address: str | None = None, callbacks: Sequenc
         f"study {spec.name!r} on Ray Tune, storage {mask_url(spec.storage)}, "
         f"experiment {experiment}" + (f"; {packing}" if packing else "")
     )
+    for warning in spec.warnings:  # e.g. that model.trust_remote_code is on
+        print(f"note: {warning}")
     if tune.Tuner.can_restore(experiment):
         print("restoring the interrupted experiment (its finished trials are kept)")
         tuner = tune.Tuner.restore(

@@ -11,6 +11,24 @@ from hpo.study.guarded_calls import one_line, quiet
 from hpo.study.problems import did_you_mean
 from hpo.study.reader import Reader
 
+# Options that count trials, steps or reports: a negative value is never meant (optuna takes a
+# negative n_startup_trials silently, as "no startup phase").
+COUNT_OPTIONS = frozenset(
+    {
+        "n_startup_trials",
+        "n_warmup_steps",
+        "n_ei_candidates",
+        "interval_steps",
+        "min_resource",
+        "max_resource",
+        "grace_period",
+        "max_t",
+        "perturbation_interval",
+        "n_min_trials",
+        "patience",
+    }
+)
+
 
 def read_component(
     reader: Reader,
@@ -50,6 +68,10 @@ def read_component(
             f"{kind} {name} needs the `{package}` package, which is not installed (pip install {package})",
         )
     options = {k: v for k, v in options.items() if k in allowed}
+    for key in COUNT_OPTIONS.intersection(options):
+        value = options[key]
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
+            problems.found(f"{path}.{key}", value, "a count >= 0")
     if kind == "sampler" and "seed" in allowed and "seed" not in options:
         options["seed"] = 0  # reproducible by default; `seed: null` asks for a random one
     if kind == "pruner" and name == "patient" and options.get("wrapped_pruner") is not None:

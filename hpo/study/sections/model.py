@@ -43,10 +43,38 @@ def read_model(reader: Reader) -> tuple[ModelSpec, BuiltModel]:
         config = _model_config(reader, built, section["config"], task, num_labels)
     pretrained = read_local_or_hub(reader, section.get("pretrained"), "model.pretrained", "a model")
     factory_ref = read_factory(reader, section.get("factory"), "model.factory")
+    trust_remote_code = _read_trust_remote_code(reader, section, pretrained)
     spec = ModelSpec(
-        task=task, config=config, pretrained=pretrained, factory=factory_ref, num_labels=num_labels
+        task=task,
+        config=config,
+        pretrained=pretrained,
+        factory=factory_ref,
+        num_labels=num_labels,
+        trust_remote_code=trust_remote_code,
     )
     return spec, built
+
+
+def _read_trust_remote_code(
+    reader: Reader, section: Mapping[str, Any], pretrained: str | None
+) -> bool:
+    """`model.trust_remote_code`: only `true` or `false`, written here, and said aloud when on."""
+    value = section.get("trust_remote_code", False)
+    if not isinstance(value, bool):
+        reader.problems.found("model.trust_remote_code", value, "true or false")
+        return False
+    config = section.get("config")
+    if isinstance(config, dict) and "trust_remote_code" in config:
+        reader.problems.add(
+            "model.config.trust_remote_code",
+            "not a config attribute; if you mean it, write model.trust_remote_code: true",
+        )
+    if value:
+        reader.warnings.append(
+            f"model.trust_remote_code is on: Python code shipped with {pretrained or 'the model'}"
+            " runs in every trial; keep it only for a model whose code you trust"
+        )
+    return value
 
 
 def _model_config(

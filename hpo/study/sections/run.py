@@ -2,14 +2,34 @@
 
 from __future__ import annotations
 
+import os
+
 from hpo.durations import DURATION_HELP, parse_duration
 from hpo.spec import DIRECTIONS, BudgetSpec, ObjectiveSpec, PlacementSpec
 from hpo.study.keys import BUDGET_KEYS, OBJECTIVE_KEYS
 from hpo.study.reader import Reader
 
+# Each local worker is a process with its own model, optimizer and data loader; beyond a few
+# per core they only compete for memory. A Ray study's trials spread over a cluster instead.
+WORKERS_PER_CORE = 4
+MAX_RAY_WORKERS = 1024
 
-def read_workers(reader: Reader, cli_workers: int | None) -> int:
-    """`workers` (default 1; `auto` counts as 1 here: the run places them), or `--workers`."""
+
+def max_workers(backend: str) -> tuple[int, str]:
+    """(the most workers a study may ask for, why), for this machine and backend."""
+    if backend == "ray":
+        return MAX_RAY_WORKERS, "concurrent Ray trials"
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    limit = WORKERS_PER_CORE * max(1, cores)
+    return limit, f"{WORKERS_PER_CORE} per core on this machine's {cores} core(s)"
+
+
+def read_workers(reader: Reader, cli_workers: int | None, backend: str = "optuna") -> int:
+    """`workers` (default 1; `auto` counts as 1 here: the run places them), or `--workers`;
+    at most `max_workers(backend)`."""
     raw = reader.raw.get("workers")
     if raw == "auto":
         raw = None
@@ -17,8 +37,15 @@ def read_workers(reader: Reader, cli_workers: int | None) -> int:
         reader.problems.found("workers", raw, "an integer >= 1, or auto (one per GPU)")
         raw = None
     workers = reader.integer(raw, "workers", minimum=1, default=1)
+    path = "workers"
     if cli_workers is not None:
         workers = reader.integer(cli_workers, "--workers", minimum=1, default=workers)
+        path = "--workers"
+    limit, why = max_workers(backend)
+    if workers is not None and workers > limit:
+        more = "add machines with `hpo worker`" if backend == "optuna" else "lower it"
+        reader.problems.found(path, workers, f"at most {limit} ({why}); lower it, or {more}")
+        return 1
     return workers or 1
 
 

@@ -10,6 +10,7 @@ from hpo.study.defaults import default_pruner, default_sampler, default_schedule
 from hpo.study.problems import did_you_mean
 from hpo.study.reader import Reader, is_number
 from hpo.study.sections.components import check_built, read_component
+from hpo.study.sections.horizons import check_pruner_horizon, check_scheduler_horizon, in_steps
 
 
 def read_search(
@@ -45,6 +46,7 @@ def _optuna_search(
         reader.warnings.append("scheduler: ignored by backend optuna, which prunes with `pruner`")
     if pruner is None or pruner.name == "none":
         return sampler, pruner, None
+    check_pruner_horizon(reader, pruner, training)
     check_built(reader, "pruner", pruner, lambda: components.build_pruner(pruner))
     if objective.is_multi:
         reader.warnings.append(
@@ -69,6 +71,8 @@ def _ray_search(
     if raw.get("scheduler") is not None:
         scheduler = read_component(reader, "scheduler", raw["scheduler"], components.SCHEDULERS)
     if scheduler is not None:
+        scheduler = in_steps(scheduler, training)
+        check_scheduler_horizon(reader, scheduler, training)
         _check_scheduler(reader, scheduler, objective, space)
     # Population-based schedulers explore by themselves; a model-based search would fight them.
     population_based = scheduler is not None and scheduler.name in ("pbt", "pb2")

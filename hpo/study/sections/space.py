@@ -8,7 +8,7 @@ from typing import Any
 
 from hpo.attrs import MODEL_PREFIX
 from hpo.spec import ParamSpec
-from hpo.study.keys import PARAM_KEYS
+from hpo.study.keys import PARAM_KEYS, UNSEARCHABLE_PARAMS
 from hpo.study.problems import did_you_mean
 from hpo.study.reader import Reader, is_int, is_number
 from hpo.study.sections.model import BuiltModel, config_keys
@@ -36,6 +36,14 @@ def _check_param_name(
 ) -> None:
     path = f"space.{name}"
     config = built.config
+    if name in UNSEARCHABLE_PARAMS:
+        where = "model:" if name == "model.trust_remote_code" else "training:"
+        reader.problems.add(
+            path,
+            "decides which code runs, which credentials are used or where files go, so it is "
+            f"never searched; if you mean it, set it as a fixed key of {where}",
+        )
+        return
     if name.startswith(MODEL_PREFIX):
         attribute = name[len(MODEL_PREFIX) :]
         if not attribute:
@@ -141,6 +149,18 @@ def _numeric(
         )
     if log and step is not None and not (kind == "int" and step == 1):
         problems.add(f"{path}.step", f"found {step!r} with log: true; a log scale takes no step")
+    if low == high:
+        problems.add(
+            path,
+            f"low == high ({low!r}): a parameter that cannot vary belongs in training: "
+            "(or model.config:), not in space",
+        )
+    elif step is not None and low < high and step > high - low:
+        problems.add(
+            f"{path}.step",
+            f"{step!r} exceeds the range {low!r}..{high!r}, so the only value is {low!r}; "
+            "expected a step <= high - low",
+        )
     if len(problems) > problems_before:
         return None
     if kind == "float":

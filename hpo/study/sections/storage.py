@@ -91,4 +91,7 @@ def _sqlite_url(parsed: Any, shown: str, where: str, problems: Problems, *, work
     path = Path(database).expanduser().absolute()
     if path.is_dir():
         problems.add(where, f"found {shown!r}: {path} is a directory; expected a database file")
+    blocking = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        problems.add(where, f"found {shown!r}: {blocking} is a file, so no folder can hold it")
     return parsed.set(database=str(path)).render_as_string(hide_password=False)

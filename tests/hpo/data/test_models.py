@@ -193,3 +193,39 @@ def test_bad_model_specs_fail_before_any_trial():
         build_model_init(ModelSpec())
     with pytest.raises(HpoError, match="model.task: 'translation'"):
         build_model_init(ModelSpec(config=TINY_GPT2, task="translation"))
+
+
+def folder_with_its_own_code(folder) -> None:
+    """A saved tiny GPT-2 whose config names a model class in the folder's own Python file
+    (as a hub repository with custom code does); importing that file leaves a marker."""
+    import json
+
+    build_model_init(ModelSpec(config=TINY_GPT2))().save_pretrained(folder)
+    marker = folder / "code-ran"  # transformers runs a copy of the file from its own cache
+    (folder / "custom_gpt.py").write_text(
+        textwrap.dedent(
+            f"""
+            from pathlib import Path
+            from transformers import GPT2LMHeadModel
+
+            Path({str(marker)!r}).write_text("yes")
+
+
+            class CustomGPT(GPT2LMHeadModel):
+                pass
+            """
+        )
+    )
+    config = json.loads((folder / "config.json").read_text())
+    config["auto_map"] = {"AutoModelForCausalLM": "custom_gpt.CustomGPT"}
+    (folder / "config.json").write_text(json.dumps(config))
+
+
+def test_trust_remote_code_reaches_from_pretrained_only_when_set(tmp_path):
+    folder = tmp_path / "remote"
+    folder_with_its_own_code(folder)
+    # Off (the default): transformers builds its own GPT-2 class; the folder's code never ran.
+    model = build_model_init(ModelSpec(pretrained=str(folder)))()
+    assert type(model).__name__ == "GPT2LMHeadModel" and not (folder / "code-ran").exists()
+    model = build_model_init(ModelSpec(pretrained=str(folder), trust_remote_code=True))()
+    assert type(model).__name__ == "CustomGPT" and (folder / "code-ran").exists()

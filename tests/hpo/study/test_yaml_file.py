@@ -49,3 +49,39 @@ def test_missing_file_and_non_mapping(tmp_path):
     (tmp_path / "list.yaml").write_text("- a\n- b\n")
     with pytest.raises(StudyFileError, match="expected a mapping"):
         load(tmp_path / "list.yaml")
+
+
+def test_hostile_files_are_refused_before_they_are_built(tmp_path):
+    import os
+    import tracemalloc
+
+    lines = ['l0: &l0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    lines += [f"l{n}: &l{n} [{', '.join([f'*l{n - 1}'] * 9)}]" for n in range(1, 10)]
+    cases = {
+        "bomb.yaml": ("name: x\n" + "\n".join(lines) + "\n", "aliases (*name) are expanded"),
+        "deep.yaml": ("name: x\nw: " + "[" * 50_000 + "]" * 50_000, "nested more than 100"),
+        "big.yaml": ("name: x\n" + "#" * 1_000_001, "more than a study file's limit"),
+    }
+    for name, (content, says) in cases.items():
+        (tmp_path / name).write_text(content)
+        tracemalloc.start()
+        with pytest.raises(StudyFileError) as caught:
+            load(tmp_path / name)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert says in str(caught.value) and len(str(caught.value)) < 400
+        assert peak < 50 * 2**20, (name, peak)  # the bomb expands to 387 million strings
+    os.mkfifo(tmp_path / "fifo.yaml")  # opening it would block until a writer comes
+    for path in (tmp_path / "fifo.yaml", "/dev/zero", tmp_path):
+        with pytest.raises(StudyFileError, match="not a regular file|a directory"):
+            load(path)
+
+
+def test_a_long_value_is_shown_short_without_rendering_it_whole():
+    from hpo.study.problems import show
+
+    nested: list = ["lol"] * 9
+    for _ in range(9):
+        nested = [nested] * 9  # 387 million strings if rendered
+    assert len(show(nested)) == 80 and show(nested).startswith("[[[[")
+    assert show(10**5000) == "<an integer of about 5001 digits>"

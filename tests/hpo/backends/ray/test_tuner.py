@@ -345,7 +345,7 @@ def test_a_crashed_trial_is_retried_from_its_checkpoint(ray_local, tmp_path):
     study = ray_study(
         tmp_path,
         budget={"n_trials": 1},
-        scheduler={"name": "asha", "max_t": 10, "grace_period": 10},
+        scheduler={"name": "asha", "max_t": MAX_STEPS, "grace_period": MAX_STEPS},
         ray={"max_concurrent_trials": 1, "max_failures": 1},
         keep="all",  # the trainer's own checkpoints below are the evidence (no retention)
     )
@@ -362,3 +362,28 @@ def test_a_crashed_trial_is_retried_from_its_checkpoint(ray_local, tmp_path):
     (retry_dir,) = trial_dir.glob("resumed-*")
     steps = sorted(int(p.name.split("-")[1]) for p in retry_dir.glob("checkpoint-*"))
     assert steps and steps[0] > EVAL_STEPS, steps
+
+
+@pytest.mark.slow
+def test_issue_asha_example_stops_trials_at_step_40(ray_local, tmp_path):
+    # grace_period 40 with max_steps 160 and eval_steps 40: counted in reports (4 per trial),
+    # ASHA never acted and all 6 trials completed. Counted in steps, its first rung is step 40.
+    from hpo.backends.ray.tuner import run_study
+
+    study = ray_study(
+        tmp_path,
+        budget={"n_trials": 6},
+        scheduler={"name": "asha", "grace_period": 40, "reduction_factor": 3},
+    )
+    study["training"].update(max_steps=160, eval_steps=40, logging_steps=40)
+    spec = load_study(tmp_path, study)
+    assert spec.scheduler.options["time_attr"] == "step"
+    assert run_study(spec) == 0
+
+    trials = stored_trials(spec)
+    assert len(trials) == 6
+    stopped = [t for t in trials if t.state == TrialState.PRUNED]
+    assert stopped, [(t.params, t.state.name) for t in trials]
+    for trial in stopped:
+        # Stopped at a rung (step 40 or 120), never after the run's last step.
+        assert max(trial.intermediate_values) in (40, 80, 120)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from helpers.study_files import DELETE, base_study, problems_of, the_problem
+from helpers.study_files import DELETE, base_study, problems_of, the_problem, write_study
 
 from hpo.errors import StudyFileError
 from hpo.study import load
@@ -60,3 +60,19 @@ def test_model_type_without_a_model_for_the_task(tmp_path):
         load(tmp_path / "t5.yaml")
     [problem] = caught.value.problems
     assert problem.startswith("model.config: no causal-lm model can be built from it")
+
+
+def test_trust_remote_code_only_as_an_explicit_model_key_and_said_aloud(tmp_path):
+    spec = load(write_study(tmp_path, {"model": {"trust_remote_code": True}}))
+    assert spec.model.trust_remote_code is True
+    assert any("model.trust_remote_code is on" in w for w in spec.warnings)
+    assert load(write_study(tmp_path)).model.trust_remote_code is False
+    problem = the_problem(
+        tmp_path,
+        {"space": {"model.trust_remote_code": {"type": "categorical", "choices": [True]}}},
+        "space.model.trust_remote_code",
+    )
+    assert "never searched" in problem and "model:" in problem
+    assert "expected true or false" in the_problem(
+        tmp_path, {"model": {"trust_remote_code": 1}}, "model.trust_remote_code"
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from helpers.study_files import the_problem, write_study
 
 from hpo.spec import ComponentSpec
@@ -58,9 +59,10 @@ def test_explicit_pruner_without_evaluations_warns(tmp_path):
 def test_ray_backend_defaults(tmp_path):
     spec = load(write_study(tmp_path, {"backend": "ray", "workers": 2}))
     assert spec.scheduler == default_scheduler({"max_steps": 60, "eval_steps": 20})
+    # Counted in optimizer steps like the default pruner: first rung at the first evaluation.
     assert spec.scheduler == ComponentSpec(
         "asha",
-        {"time_attr": "training_iteration", "grace_period": 1, "max_t": 3, "reduction_factor": 3},
+        {"time_attr": "step", "grace_period": 20, "max_t": 60, "reduction_factor": 3},
     )
     assert spec.pruner == ComponentSpec("none")
     assert spec.sampler == ComponentSpec("tpe", {"seed": 0})
@@ -96,3 +98,72 @@ def test_ray_takes_one_objective(tmp_path):
         "objective": {"metric": ["eval_loss", "x"], "direction": ["minimize", "maximize"]},
     }
     assert "one metric" in the_problem(tmp_path, changes, "objective")
+
+
+def test_ray_schedulers_count_optimizer_steps_by_default(tmp_path):
+    # The example: grace_period 40 means step 40, as Optuna's min_resource: 40 does.
+    changes = {
+        "backend": "ray",
+        "scheduler": {"name": "asha", "grace_period": 40, "reduction_factor": 3},
+        "training": {"max_steps": 160, "eval_steps": 40},
+    }
+    spec = load(write_study(tmp_path, changes))
+    assert spec.scheduler.options == {
+        "grace_period": 40,
+        "reduction_factor": 3,
+        "time_attr": "step",
+        "max_t": 160,
+    }
+    pbt = load(write_study(tmp_path, {"backend": "ray", "scheduler": {"name": "pbt"}}))
+    assert pbt.scheduler.options["time_attr"] == "step"
+    # Counting reports stays possible when asked for by name.
+    iterations = {**changes["scheduler"], "grace_period": 2, "time_attr": "training_iteration"}
+    spec = load(write_study(tmp_path, {**changes, "scheduler": iterations}))
+    assert spec.scheduler.options["time_attr"] == "training_iteration"
+
+
+@pytest.mark.parametrize(
+    ("changes", "path", "says"),
+    [
+        (
+            {"scheduler": {"name": "asha", "grace_period": 50, "max_t": 40}},
+            "scheduler.grace_period",
+            "50 > max_t 40",
+        ),
+        (
+            {"scheduler": {"name": "asha", "grace_period": 100}},
+            "scheduler.grace_period",
+            "a trial ends at step 60",
+        ),
+        (
+            {
+                "scheduler": {
+                    "name": "asha",
+                    "grace_period": 4,
+                    "max_t": 9,
+                    "time_attr": "training_iteration",
+                }
+            },
+            "scheduler.grace_period",
+            "a trial ends at training_iteration 3 (3 reports",
+        ),
+        (
+            {"scheduler": {"name": "pbt", "perturbation_interval": 61}},
+            "scheduler.perturbation_interval",
+            "a trial ends at step 60",
+        ),
+        (
+            {"backend": "optuna", "pruner": {"name": "hyperband", "min_resource": 61}},
+            "pruner.min_resource",
+            "61 > max_steps 60",
+        ),
+        (
+            {"backend": "optuna", "pruner": {"name": "median", "n_warmup_steps": 100}},
+            "pruner.n_warmup_steps",
+            "100 > max_steps 60",
+        ),
+    ],
+)
+def test_values_that_leave_a_scheduler_or_pruner_inert_are_refused(tmp_path, changes, path, says):
+    problem = the_problem(tmp_path, {"backend": "ray", **changes}, path)
+    assert says in problem and "expected" in problem
