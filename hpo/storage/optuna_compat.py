@@ -184,3 +184,32 @@ def stale_trial_ids(storage: optuna.storages.RDBStorage, study_id: int) -> list[
     Only meaningful with heartbeats on (`storage.get_heartbeat_interval()` not None).
     """
     return list(_private(storage, "_get_stale_trial_ids")(study_id))
+
+
+def claim_waiting_trial(engine: Any, trial_id: int) -> bool:
+    """Move a WAITING trial to RUNNING, in one compare-and-set statement; False when it was
+    not WAITING any more (another worker claimed it first, or it finished).
+
+    optuna's `set_trial_state_values` reads the state, then writes it. Its row lock means
+    nothing to SQLite, where two workers can both read WAITING before either writes: both then
+    train the same trial, and the slower one dies telling it (UpdateFinishedTrialError). Here
+    the database decides: the UPDATE matches the row only while it is WAITING. Writes optuna's
+    `trials` table as optuna does (state, and `datetime_start` in naive UTC).
+    """
+    import datetime
+
+    import sqlalchemy
+    from optuna.storages._rdb import models
+    from optuna.trial import TrialState
+
+    table = models.TrialModel.__table__
+    statement = (
+        sqlalchemy.update(table)
+        .where(table.c.trial_id == trial_id, table.c.state == TrialState.WAITING)
+        .values(
+            state=TrialState.RUNNING,
+            datetime_start=datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None),
+        )
+    )
+    with engine.begin() as connection:
+        return connection.execute(statement).rowcount == 1

@@ -25,7 +25,13 @@ from hpo.backends.optuna.budget import (
     stop_reason,
     too_many_failures_message,
 )
-from hpo.backends.optuna.processes import LocalWorkers, available_cores, thread_split
+from hpo.backends.optuna.processes import (
+    EXIT_STORAGE_LOST,
+    EXIT_UNKNOWN,
+    LocalWorkers,
+    available_cores,
+    thread_split,
+)
 from hpo.backends.optuna.requeue import local_worker_name, reap_dead_local_trials
 from hpo.backends.optuna.shared_study import (
     heartbeat_options,
@@ -132,7 +138,7 @@ class OptunaRun:
         from hpo.storage.rdb import sweep_stale_trials
 
         finished_seen, retained_at = 0, time.monotonic()
-        while self.workers.processes:
+        while self.workers.running():
             time.sleep(WATCH_INTERVAL_S)
             self._handle_exits()
             sweep_stale_trials(self.storage, self.spec.name)
@@ -152,11 +158,11 @@ class OptunaRun:
         gone = {pid: _exit_reason(pid, code) for pid, code in exited.values()}
         reaped = reap_dead_local_trials(self.study, dead_pids=gone)
         for pid, code in exited.values():
-            if code < 0:
+            if _replaceable(code):
                 self.out.message(f"{gone[pid]}; re-queued to resume: trials {reaped or 'none'}")
         for index, (_, code) in exited.items():
-            if code >= 0 or not self._work_left():
-                continue  # only a killed worker is replaced: an error would only repeat
+            if not _replaceable(code) or not self._work_left():
+                continue  # an error in the study would only repeat
             if self.workers.restarts >= MAX_RESTARTS_PER_WORKER * self.spec.workers:
                 self.out.message("workers keep getting killed; not starting another one")
                 continue
@@ -271,10 +277,32 @@ class OptunaRun:
         if exit_codes and all(c == EXIT_WORKER_ERROR for c in exit_codes.values()):
             print("error: every worker stopped with an error (see above)", file=sys.stderr)
             return EXIT_FAILED
+        left = stop_reason(spec, counts, deadline=self.deadline, now=time.time()) is None
+        if left:
+            # Exit 0 means the budget was met; workers that all stopped (or were lost) before
+            # it are a failed run, whatever their exit codes said.
+            target = f" of {spec.budget.n_trials}" if spec.budget.n_trials is not None else ""
+            print(
+                f"error: the run stopped before its budget: {counts.finished}{target} trials "
+                f"finished, {counts.waiting} queued; `hpo run {study_file}` continues the study",
+                file=sys.stderr,
+            )
+            return EXIT_FAILED
         return EXIT_OK
 
 
+def _replaceable(code: int) -> bool:
+    """Whether a worker that exited with `code` is replaced while the budget is open: one
+    that was killed, lost its fork server, or lost the storage, but not one that stopped on an
+    error of the study (which would only repeat)."""
+    return code < 0 or code in (EXIT_UNKNOWN, EXIT_STORAGE_LOST)
+
+
 def _exit_reason(pid: int, code: int) -> str:
+    if code == EXIT_UNKNOWN:
+        return f"worker process {pid} was lost with its fork server"
+    if code == EXIT_STORAGE_LOST:
+        return f"worker process {pid} could not reach the storage"
     if code < 0:
         try:
             name = f" ({signal.Signals(-code).name})"

@@ -53,6 +53,7 @@ from hpo.errors import HpoError
 from hpo.spec import StudySpec
 from hpo.storage.optuna_compat import frozen_trial_of, trial_id_of
 from hpo.storage.rdb import open_storage
+from hpo.storage.resilient import StorageUnavailable
 from hpo.storage.urls import scrub_passwords
 
 if TYPE_CHECKING:
@@ -96,7 +97,10 @@ def work(
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     stop = stop or threading.Event()
     storage = open_storage(
-        spec.storage, workers=spec.workers, **heartbeat_options(heartbeat_interval, grace_period)
+        spec.storage,
+        workers=spec.workers,
+        wait_for_server=True,  # a worker may start while the database restarts
+        **heartbeat_options(heartbeat_interval, grace_period),
     )
     study = open_study(spec, storage, worker_index=worker_index)
     frozen_before = gc.get_freeze_count()
@@ -141,10 +145,9 @@ def _run_trials(
         if ctx is None:
             ctx = prepare(spec)  # once per process, and only when there is work
             freeze_setup_objects()  # the per-trial gc.collect() then skips all of the above
-        with warnings.catch_warnings():
-            # "Heartbeat ... supposed to be used with Study.optimize": _Heartbeat does its job.
-            warnings.simplefilter("ignore", UserWarning)
-            trial = study.ask()
+        trial = _ask_within_budget(spec, storage, study, deadline=deadline)
+        if trial is None:
+            continue  # the slot went to another worker meanwhile: look again
         if not _claim(spec, study, trial):
             stop.wait(random.uniform(0.05, 0.5))  # the other claimant goes first
             continue
@@ -157,12 +160,40 @@ def _run_trials(
     return EXIT_INTERRUPTED
 
 
+def _ask_within_budget(
+    spec: StudySpec,
+    storage: optuna.storages.RDBStorage,
+    study: optuna.Study,
+    *,
+    deadline: float | None,
+) -> optuna.Trial | None:
+    """A trial to train (a queued one first, else a new one), or None when no slot is free.
+
+    The count and the ask hold the study's lock (`hpo.storage.study_lock`): two workers
+    never both see the last slot free, so none has to give a trial back (which could leave
+    an empty WAITING trial behind after the run).
+    """
+    from hpo.storage.study_lock import study_lock
+
+    with study_lock(storage.engine, spec.name):
+        counts = count_trials(study)
+        if stop_reason(spec, counts, deadline=deadline, now=time.time()) is not None:
+            return None
+        if not slot_free(spec, counts):
+            return None
+        with warnings.catch_warnings():
+            # "Heartbeat ... supposed to be used with Study.optimize": _Heartbeat does its job.
+            warnings.simplefilter("ignore", UserWarning)
+            return study.ask()
+
+
 def _claim(spec: StudySpec, study: optuna.Study, trial: optuna.Trial) -> bool:
     """Keep the trial just asked for only if it fits the budget with every other running one.
 
-    Two workers can ask in the same instant for the last slot; both then see each other and
-    give their trial back (WAITING), then retry after a random pause. Never more than
-    n_trials finish.
+    A guard for workers that ask without the study's lock (a database that has none): two
+    workers can then ask in the same instant for the last slot; both see each other and give
+    their trial back (WAITING), then retry after a random pause. Never more than n_trials
+    finish.
     """
     from optuna.trial import TrialState
 
@@ -221,6 +252,10 @@ def run_trial(
         except TrialInterrupted:
             # Told FAIL (never COMPLETE with a half-trained value) and re-queued to resume.
             fail_and_retry(study, trial_id_of(trial), INTERRUPTED)
+        except StorageUnavailable:
+            # Not the trial's fault, and nothing can be written now: the worker stops, and
+            # the trial (still RUNNING) is re-queued by whoever sees the worker gone.
+            raise
         except Exception as error:
             reason = _failure_reason(error, ctx.spec.storage)
             trial.set_user_attr(FAIL_REASON_ATTR, reason)
