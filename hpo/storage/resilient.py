@@ -107,7 +107,9 @@ def call_with_retry(function: Callable[..., T], *args: Any, url: str = "", **kwa
                 waited = time.monotonic() - started
                 if waited >= outage_limit_s():
                     reason = scrub_passwords(str(getattr(error, "orig", None) or error), url)
-                    reason = reason.strip().splitlines()[0] if reason.strip() else type(error).__name__
+                    reason = (
+                        reason.strip().splitlines()[0] if reason.strip() else type(error).__name__
+                    )
                     raise StorageUnavailable(
                         f"storage {mask_url(url) if url else ''} unreachable for {waited:.0f} s "
                         f"({reason}); check the database server, then run again to continue"
@@ -160,9 +162,7 @@ class ResilientRDBStorage(optuna.storages.RDBStorage):
     """optuna's RDBStorage whose calls survive a database restart (`call_with_retry`), and
     whose WAITING -> RUNNING claim is a compare-and-set."""
 
-    def set_trial_state_values(
-        self, trial_id: int, state: TrialState, values: Any = None
-    ) -> bool:
+    def set_trial_state_values(self, trial_id: int, state: TrialState, values: Any = None) -> bool:
         from hpo.storage.optuna_compat import claim_waiting_trial
 
         if state == TrialState.RUNNING and values is None:

@@ -44,6 +44,7 @@ from hpo.errors import HpoError
 from hpo.report.progress import ProgressLine, best_summary, format_progress
 from hpo.spec import StudySpec
 from hpo.storage.rdb import open_storage
+from hpo.storage.resilient import StorageUnavailable
 from hpo.storage.urls import mask_url
 
 # How long interrupted workers get to write their checkpoint before they are killed.
@@ -97,6 +98,7 @@ class OptunaRun:
         self.out = ProgressLine(stream)
         self.heartbeat = heartbeat_options(heartbeat_interval, grace_period)
         self.started = time.time()
+        self._exited: dict[int, tuple[int, int]] = {}  # worker exits not handled yet
         self.deadline = self.started + spec.budget.timeout_s if spec.budget.timeout_s else None
 
     def run(self) -> int:
@@ -138,10 +140,25 @@ class OptunaRun:
         from hpo.storage.rdb import sweep_stale_trials
 
         finished_seen, retained_at = 0, time.monotonic()
-        while self.workers.running():
+        storage_lost = False
+        while self.workers.running() or self._exited:
             time.sleep(WATCH_INTERVAL_S)
-            self._handle_exits()
-            sweep_stale_trials(self.storage, self.spec.name)
+            try:
+                self._handle_exits()
+                sweep_stale_trials(self.storage, self.spec.name)
+            except StorageUnavailable as error:
+                # Every storage call already waited out the outage limit. The workers wait
+                # too (or exit and are replaced once the storage is back): keep watching
+                # while any of them is left.
+                if not self.workers.running():
+                    raise
+                if not storage_lost:
+                    self.out.message(f"{error}; still waiting for it")
+                storage_lost = True
+                continue
+            if storage_lost:
+                self.out.message("storage reachable again")
+                storage_lost = False
             counts = self._show_progress()
             finished = counts.get("COMPLETE", 0) + counts.get("PRUNED", 0)
             # Retention reads every trial: now and then while trials finish, and at the end.
@@ -150,18 +167,23 @@ class OptunaRun:
                 self._retain()
 
     def _handle_exits(self) -> None:
-        exited = self.workers.collect_exits()
+        # Exits stay pending until their trials are re-queued and their workers replaced: a
+        # storage outage in between only delays that.
+        self._exited.update(self.workers.collect_exits())
+        exited = self._exited
         if not exited:
             return
         # A worker that exits normally has told the storage about its trials; any trial still
         # RUNNING under its pid was cut short, and is re-queued to resume from its checkpoint.
         gone = {pid: _exit_reason(pid, code) for pid, code in exited.values()}
         reaped = reap_dead_local_trials(self.study, dead_pids=gone)
+        work_left = self._work_left()
+        self._exited = {}
         for pid, code in exited.values():
             if _replaceable(code):
                 self.out.message(f"{gone[pid]}; re-queued to resume: trials {reaped or 'none'}")
         for index, (_, code) in exited.items():
-            if not _replaceable(code) or not self._work_left():
+            if not _replaceable(code) or not work_left:
                 continue  # an error in the study would only repeat
             if self.workers.restarts >= MAX_RESTARTS_PER_WORKER * self.spec.workers:
                 self.out.message("workers keep getting killed; not starting another one")
