@@ -52,14 +52,21 @@ def trials_of(url: str) -> list[optuna.trial.FrozenTrial]:
         return []
 
 
-def wait_until(condition, *, timeout: float = 240.0, what: str):
+def wait_until(condition, *, timeout: float = 300.0, what: str, run=None):
+    """`condition()` once it is true; on a timeout, fail with what `run` printed so far."""
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         value = condition()
         if value:
             return value
+        if run is not None and run.poll() is not None:
+            break  # `hpo run` ended: waiting longer cannot help
         time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
+    out = ""
+    if run is not None:
+        run.kill()
+        out = run.communicate()[0]
+    raise AssertionError(f"timed out waiting for {what}\n{out}")
 
 
 def running_with_checkpoint(url: str, count: int = 1):
@@ -123,7 +130,7 @@ def test_a_postgresql_restart_and_dropped_connections_do_not_stop_the_run(tmp_pa
     )
     run = hpo_run(study_file)
     try:
-        wait_until(running_with_checkpoint(pg_url), what="a checkpoint")
+        wait_until(running_with_checkpoint(pg_url), what="a checkpoint", run=run)
         restart_postgres()
         for _ in range(3):
             drop_connections(pg_url)
@@ -147,7 +154,7 @@ def test_a_worker_that_loses_the_storage_is_replaced_once_it_is_back(tmp_path, p
     )
     run = hpo_run(study_file, env={"HPO_STORAGE_OUTAGE_S": "1"})
     try:
-        wait_until(running_with_checkpoint(pg_url), what="a checkpoint")
+        wait_until(running_with_checkpoint(pg_url), what="a checkpoint", run=run)
         subprocess.run(["pg_ctlcluster", "15", "main", "stop"], check=True, timeout=120)
         time.sleep(8.0)  # every worker reports or checkpoints within this
     finally:
@@ -180,7 +187,9 @@ def test_workers_stop_when_hpo_run_is_killed_and_a_rerun_resumes_their_trials(tm
     run = hpo_run(study_file)
     workers: list[int] = []
     try:
-        victims = wait_until(running_with_checkpoint(url, count=2), what="two trials training")
+        victims = wait_until(
+            running_with_checkpoint(url, count=2), what="two trials training", run=run
+        )
         workers = [worker_pid(t) for t in victims]
         run.kill()
         run.wait()
@@ -225,7 +234,7 @@ def test_a_killed_fork_server_is_replaced_and_the_run_reaches_its_budget(tmp_pat
     study_file = write_study_file(tmp_path, workers=2, budget={"n_trials": 4}, training=TRIALS)
     run = hpo_run(study_file)
     try:
-        (victim,) = wait_until(running_with_checkpoint(url), what="a checkpoint")[:1]
+        (victim,) = wait_until(running_with_checkpoint(url), what="a checkpoint", run=run)[:1]
         fork_server = parent_pid(worker_pid(victim))
         assert fork_server != run.pid  # the workers' parent is the fork server, not hpo run
         os.kill(fork_server, signal.SIGKILL)
@@ -233,5 +242,5 @@ def test_a_killed_fork_server_is_replaced_and_the_run_reaches_its_budget(tmp_pat
         out = finish(run)
     # Exit 0 means the budget was met, and it was: the run started what it lost again.
     assert run.returncode == EXIT_OK, out
-    assert "lost with its fork server" in out, out
     assert_budget_met_cleanly(url, 4)
+    assert "lost with its fork server" in out, out
