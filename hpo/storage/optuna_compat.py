@@ -186,6 +186,19 @@ def stale_trial_ids(storage: optuna.storages.RDBStorage, study_id: int) -> list[
     return list(_private(storage, "_get_stale_trial_ids")(study_id))
 
 
+# The private RDBStorage methods that optuna's _CachedStorage (which every RDB study reads and
+# writes through) calls besides the public storage API. hpo.storage.resilient retries these as
+# well as the public ones, or a lost connection would escape through them; the test checks the
+# list against the installed optuna's _CachedStorage.
+CACHED_STORAGE_BACKEND_CALLS = (
+    "_create_new_trial",
+    "_set_trial_param",
+    "_get_best_trial_id",
+    "_get_trials",
+    "_get_stale_trial_ids",
+)
+
+
 def claim_waiting_trial(engine: Any, trial_id: int) -> bool:
     """Move a WAITING trial to RUNNING, in one compare-and-set statement; False when it was
     not WAITING any more (another worker claimed it first, or it finished).

@@ -31,6 +31,7 @@ import optuna
 from optuna.trial import TrialState
 
 from hpo.errors import HpoError
+from hpo.storage.optuna_compat import CACHED_STORAGE_BACKEND_CALLS
 from hpo.storage.urls import mask_url, scrub_passwords
 
 T = TypeVar("T")
@@ -81,6 +82,23 @@ def is_connection_error(error: BaseException) -> bool:
     return False
 
 
+def _driver_message(error: BaseException) -> str:
+    """The first line of what the database driver said, under optuna's and SQLAlchemy's
+    wrappers (optuna's own message blames the data)."""
+    import sqlalchemy
+
+    current: BaseException | None = error
+    while current is not None:
+        if isinstance(current, sqlalchemy.exc.DBAPIError) and current.orig is not None:
+            current = current.orig
+            break
+        if current.__cause__ is None:
+            break
+        current = current.__cause__
+    lines = str(current).strip().splitlines()
+    return lines[0].strip() if lines else type(current).__name__
+
+
 # Calls inside a retried call (optuna's get_n_trials calls get_all_trials) are not retried
 # again: only the outermost one waits, so an outage costs one limit, not a product of them.
 _depth = threading.local()
@@ -127,7 +145,8 @@ def call_with_retry(function: Callable[..., T], *args: Any, url: str = "", **kwa
         _depth.value = 0
 
 
-# The storage methods hpo reaches through optuna (BaseStorage's public API).
+# The storage methods hpo reaches through optuna (BaseStorage's public API; optuna's cache in
+# front of the storage also calls a few private ones, CACHED_STORAGE_BACKEND_CALLS).
 RETRIED_METHODS = (
     "create_new_study",
     "delete_study",
@@ -195,5 +214,5 @@ def _retried(name: str) -> Callable[..., Any]:
     return retried
 
 
-for _name in RETRIED_METHODS:
+for _name in RETRIED_METHODS + CACHED_STORAGE_BACKEND_CALLS:
     setattr(ResilientRDBStorage, _name, _retried(_name))

@@ -178,6 +178,19 @@ def test_claim_waiting_trial_moves_it_to_running_as_optuna_would_once(tmp_path):
     assert claimed.system_attrs["fixed_params"] == {"x": 0.5}
 
 
+def test_the_private_storage_calls_of_optuna_s_cache_are_the_ones_hpo_retries():
+    import inspect
+    import re
+
+    from optuna.storages import _cached_storage
+
+    source = inspect.getsource(_cached_storage)
+    called = set(re.findall(r"self\._backend\.(_[a-z_]+)\(", source))
+    assert called == set(optuna_compat.CACHED_STORAGE_BACKEND_CALLS)
+    for name in called:
+        assert callable(getattr(optuna.storages.RDBStorage, name))
+
+
 def test_a_renamed_private_attribute_says_which_and_where_to_fix_it():
     with pytest.raises(
         optuna_compat.OptunaChanged, match=r"object\._study_id is gone.*optuna_compat"

@@ -144,4 +144,5 @@ def test_a_storage_gone_longer_than_the_limit_raises_a_clear_error(pg_url, monke
         call_with_retry(storage_like, url, url=url)
     message = str(raised.value)
     assert "unreachable for" in message and "127.0.0.1:1" in message
+    assert "Connection refused" in message  # what the driver said, not optuna's wrapper
     assert "s3cret-pw" not in message
