@@ -124,10 +124,7 @@ def call_with_retry(function: Callable[..., T], *args: Any, url: str = "", **kwa
                     raise
                 waited = time.monotonic() - started
                 if waited >= outage_limit_s():
-                    reason = scrub_passwords(str(getattr(error, "orig", None) or error), url)
-                    reason = (
-                        reason.strip().splitlines()[0] if reason.strip() else type(error).__name__
-                    )
+                    reason = scrub_passwords(_driver_message(error), url)
                     raise StorageUnavailable(
                         f"storage {mask_url(url) if url else ''} unreachable for {waited:.0f} s "
                         f"({reason}); check the database server, then run again to continue"

@@ -44,7 +44,7 @@ from hpo.errors import HpoError
 from hpo.report.progress import ProgressLine, best_summary, format_progress
 from hpo.spec import StudySpec
 from hpo.storage.rdb import open_storage
-from hpo.storage.resilient import StorageUnavailable
+from hpo.storage.resilient import StorageUnavailable, outage_limit_s
 from hpo.storage.urls import mask_url
 
 # How long interrupted workers get to write their checkpoint before they are killed.
@@ -53,6 +53,11 @@ STOP_GRACE_S = 120.0
 WATCH_INTERVAL_S = 1.0
 # How often (at most) finished trials' checkpoints are cleaned up during a run.
 RETAIN_EVERY_S = 30.0
+# How long `hpo run` waits for a lost storage once no worker is left: 5 outage limits
+# (HPO_STORAGE_OUTAGE_S), at least a minute. Its workers' trials are re-queued and the workers
+# replaced once the storage is back.
+STORAGE_PATIENCE_LIMITS = 5
+STORAGE_PATIENCE_MIN_S = 60.0
 # How many times dead workers are replaced in one run (per worker slot) before giving up.
 MAX_RESTARTS_PER_WORKER = 3
 
@@ -140,7 +145,7 @@ class OptunaRun:
         from hpo.storage.rdb import sweep_stale_trials
 
         finished_seen, retained_at = 0, time.monotonic()
-        storage_lost = False
+        storage_lost_since: float | None = None
         while self.workers.running() or self._exited:
             time.sleep(WATCH_INTERVAL_S)
             try:
@@ -148,17 +153,19 @@ class OptunaRun:
                 sweep_stale_trials(self.storage, self.spec.name)
             except StorageUnavailable as error:
                 # Every storage call already waited out the outage limit. The workers wait
-                # too (or exit and are replaced once the storage is back): keep watching
-                # while any of them is left.
-                if not self.workers.running():
-                    raise
-                if not storage_lost:
+                # too, or exit and are replaced once the storage is back: keep watching, while
+                # workers run or for a few outage limits more.
+                now = time.monotonic()
+                if storage_lost_since is None:
+                    storage_lost_since = now
                     self.out.message(f"{error}; still waiting for it")
-                storage_lost = True
+                patience = max(STORAGE_PATIENCE_MIN_S, STORAGE_PATIENCE_LIMITS * outage_limit_s())
+                if not self.workers.running() and now - storage_lost_since > patience:
+                    raise
                 continue
-            if storage_lost:
+            if storage_lost_since is not None:
                 self.out.message("storage reachable again")
-                storage_lost = False
+                storage_lost_since = None
             counts = self._show_progress()
             finished = counts.get("COMPLETE", 0) + counts.get("PRUNED", 0)
             # Retention reads every trial: now and then while trials finish, and at the end.
