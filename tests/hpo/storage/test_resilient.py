@@ -77,6 +77,18 @@ def test_a_claimed_trial_cannot_be_claimed_again(tmp_path):
 # --- retries ------------------------------------------------------------------------------------
 
 
+def test_every_storage_method_that_reaches_the_database_is_retried():
+    from hpo.storage.resilient import RETRIED_METHODS, ResilientRDBStorage
+
+    # What an optuna release adds to its storage API must be added to the list.
+    public = {name for name in dir(optuna.storages.BaseStorage) if not name.startswith("_")}
+    no_database = {"remove_session", "check_trial_is_updatable"}
+    own = {"set_trial_state_values"}  # retried inside ResilientRDBStorage's own method
+    assert public - no_database - own == set(RETRIED_METHODS)
+    for name in RETRIED_METHODS:
+        assert getattr(ResilientRDBStorage, name) is not getattr(optuna.storages.RDBStorage, name)
+
+
 def test_a_statement_error_is_not_retried(tmp_path):
     import sqlalchemy
 
