@@ -69,6 +69,7 @@ def scratch_storage(kind: str, workdir: Path) -> Iterator[str]:
         return
     import sqlalchemy
 
+    postgres_running()  # a previous scenario (or someone else) may have just restarted it
     name = f"hpo_chaos_{uuid.uuid4().hex[:10]}"
     admin = sqlalchemy.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
     with admin.connect() as connection:
