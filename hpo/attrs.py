@@ -19,7 +19,9 @@ FAIL_REASON_ATTR = "fail_reason"  # why a FAIL trial failed (one line, passwords
 WORKER_ATTR = "worker"  # "host:pid" of the process running the trial
 FIRST_STEP_ATTR = "first_step"  # the first optimizer step this run of the trial trained
 RESUMED_FROM_ATTR = "resumed_from"  # the checkpoint a retried trial resumed from
-INTERRUPTED = "interrupted"  # the fail reason of a trial stopped by Ctrl-C (not a failure)
+INTERRUPTED = (
+    "interrupted"  # fail reason of a trial stopped by Ctrl-C or a job stop (both backends)
+)
 
 # --- Ray backend (the mirror) -----------------------------------------------------------------
 RAY_TRIAL_ID_ATTR = "ray_trial_id"

@@ -105,6 +105,7 @@ class StudySpec:
     space: tuple[ParamSpec, ...]
     keep: str = "best"  # "best" | "all": checkpoint retention across trials
     source_path: str | None = None  # the study file this came from
+    push_best_to_hub: str | None = None  # a Hub repo id: the best model goes there after `hpo run`
     # Messages the run prints before starting (e.g. "pruning switched off for multi-objective").
     warnings: tuple[str, ...] = ()
 

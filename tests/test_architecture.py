@@ -25,7 +25,13 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("hpo.search", "hpo.data"),
     ("hpo.study",),
     ("hpo.backends.objective", "hpo.backends"),
-    ("hpo.backends.optuna", "hpo.backends.ray", "hpo.report.export", "hpo.report.dashboard"),
+    (
+        "hpo.backends.optuna",
+        "hpo.backends.ray",
+        "hpo.report.export",
+        "hpo.report.dashboard",
+        "hpo.report.hub",
+    ),
     ("hpo.cli", "hpo.report"),
 )
 # Where a prefix of a lower layer is also the start of a higher one's module (hpo.backends vs

@@ -81,6 +81,8 @@ class TrainerBase:
         self.control = TrainerControl()
         self.callback_handler = CallbackHandler([ProgressCallback(), *(callbacks or [])])
         self._initial_weights: dict[str, torch.Tensor] | None = None
+        if args.push_to_hub:  # named now, as Transformers does (its repo is made by the uploader)
+            self._hub()
         self.control = self._call("on_init_end")
 
     # --- callbacks (Transformers API) ---
@@ -167,9 +169,53 @@ class TrainerBase:
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
 
+    # --- the Hub (trainer/hub.py) ---
+    _hub_sync: Any = None  # the background uploader, made at the first push
+
+    def _hub(self) -> Any:
+        if self._hub_sync is None:
+            from trainer.hub import HubSync
+
+            self._hub_sync = HubSync(self.args)
+        return self._hub_sync
+
+    def _record_hub_failures(self) -> None:
+        if self._hub_sync is not None:
+            self.state.hub_push_failures.extend(self._hub_sync.take_failures())
+
+    def push_to_hub(
+        self,
+        commit_message: str | None = "End of training",
+        blocking: bool = True,
+        token: str | None = None,
+        revision: str | None = None,
+        private: bool | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Saves the model into output_dir and uploads it (Transformers' push_to_hub); waits
+        for a checkpoint upload still running first. `kwargs` fill the model card (README.md):
+        model_name, language, license, tags, finetuned_from, tasks, dataset, dataset_tags."""
+        from trainer.hub import push_folder
+        from trainer.model_card import write_model_card
+
+        self.save_model(_internal_call=True)
+        write_model_card(self.args, self.state, **kwargs)
+        if self._hub_sync is not None:
+            self._hub_sync.wait()
+        return push_folder(
+            self.args,
+            self.args.output_dir,
+            commit_message=commit_message or "End of training",
+            token=token,
+            private=private,
+            revision=revision,
+            blocking=blocking,
+        )
+
     # --- the helpers Transformers example scripts call after training ---
-    def save_model(self, output_dir: str | None = None) -> None:
-        """Writes the model (save_pretrained for Transformers models, else model.safetensors)."""
+    def save_model(self, output_dir: str | None = None, _internal_call: bool = False) -> None:
+        """Writes the model (save_pretrained for Transformers models, else model.safetensors);
+        with push_to_hub, a call from the user also pushes it (as Transformers does)."""
         directory = output_dir or self.args.output_dir
         if self.model is None:
             raise ValueError("save_model(): there is no model yet; call train() first")
@@ -182,6 +228,8 @@ class TrainerBase:
             save_model(self.model, os.path.join(directory, ckpt.WEIGHTS_NAME))
         if hasattr(self.processing_class, "save_pretrained"):
             self.processing_class.save_pretrained(directory)
+        if self.args.push_to_hub and not _internal_call:
+            self.push_to_hub(commit_message="Model save")
 
     def log_metrics(self, split: str, metrics: dict[str, float]) -> None:
         """Prints the metrics of a split, one per line, sorted by name."""

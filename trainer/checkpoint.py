@@ -9,6 +9,7 @@ the rest from JSON or `torch.load(weights_only=True)`.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -43,15 +44,45 @@ class CheckpointError(ValueError):
     """A checkpoint that is missing, incomplete or unreadable; the message names the path."""
 
 
+class CheckpointDiskError(OSError):
+    """A checkpoint could not be written because of its disk: full, over quota, or read-only.
+
+    An OSError with that errno (ENOSPC, EDQUOT, EROFS), whatever the writer raised:
+    safetensors and torch.save wrap the disk's error in their own exception types.
+    """
+
+    def __str__(self) -> str:
+        return str(self.strerror)  # the message alone, without "[Errno 28]"
+
+
+DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
+# How the wrapping writers spell those errors (safetensors: "... (os error 28)").
+_DISK_ERROR_TEXTS = {
+    errno.ENOSPC: ("No space left on device", "os error 28"),
+    errno.EDQUOT: ("Disk quota exceeded", "os error 122"),
+    errno.EROFS: ("Read-only file system", "os error 30"),
+}
+# torch.save's error on a full disk names neither ("unexpected pos ..."): a write that fails
+# with less than this free on the output's filesystem is taken as a full disk.
+FULL_DISK_BYTES = 1 << 20
+
+
 def checkpoint_dir(output_dir: str, step: int) -> str:
     return os.path.join(output_dir, f"{PREFIX}-{step}")
 
 
 def write_atomically(output_dir: str, step: int, write: Callable[[str], None]) -> str:
-    """Runs `write(tmp_dir)`, fsyncs, then renames tmp_dir to checkpoint-<step>; returns it."""
-    os.makedirs(output_dir, exist_ok=True)
+    """Runs `write(tmp_dir)`, fsyncs, then renames tmp_dir to checkpoint-<step>; returns it.
+
+    A failure because of the disk raises CheckpointDiskError, with nothing half-written left.
+    """
     final = checkpoint_dir(output_dir, step)
-    tmp = tempfile.mkdtemp(prefix=f"{_TEMP_PREFIX}{step}-", dir=output_dir)
+    try:
+        os.makedirs(output_dir, exist_ok=True)
+        tmp = tempfile.mkdtemp(prefix=f"{_TEMP_PREFIX}{step}-", dir=output_dir)
+    except OSError as error:
+        _raise_if_disk_error(error, output_dir, final)
+        raise
     try:
         write(tmp)
         for name in os.listdir(tmp):
@@ -62,11 +93,57 @@ def write_atomically(output_dir: str, step: int, write: Callable[[str], None]) -
             # aside first, since a directory cannot be replaced by rename while it has files.
             _delete_atomically(final)
         os.rename(tmp, final)
-    except BaseException:
+    except BaseException as error:
+        code = disk_errno(error, output_dir)  # before the cleanup frees the space again
         shutil.rmtree(tmp, ignore_errors=True)
+        if code is not None:
+            raise _disk_error(code, output_dir, final) from error
         raise
     _fsync_path(output_dir)
     return final
+
+
+def disk_errno(error: BaseException, directory: str) -> int | None:
+    """ENOSPC, EDQUOT or EROFS when `error` (or what it wraps) came from the disk, else None."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno in DISK_ERRNOS:
+            return seen.errno
+        text = str(seen)
+        for code, spellings in _DISK_ERROR_TEXTS.items():
+            if any(spelling in text for spelling in spellings):
+                return code
+        seen = seen.__cause__ or seen.__context__
+    if isinstance(error, Exception) and 0 <= _free_bytes(directory) < FULL_DISK_BYTES:
+        return errno.ENOSPC
+    return None
+
+
+def _raise_if_disk_error(error: BaseException, output_dir: str, final: str) -> None:
+    code = disk_errno(error, output_dir)
+    if code is not None:
+        raise _disk_error(code, output_dir, final) from error
+
+
+def _disk_error(code: int, output_dir: str, final: str) -> CheckpointDiskError:
+    free = _free_bytes(output_dir)
+    where = f"{free // 1024} KiB free in {output_dir}" if free >= 0 else output_dir
+    return CheckpointDiskError(
+        code, f"cannot write checkpoint {final}: {os.strerror(code)} ({where})"
+    )
+
+
+def _free_bytes(directory: str) -> int:
+    """Bytes free to this user on the filesystem of `directory` (or its nearest existing
+    parent); -1 when unknown."""
+    path = os.path.abspath(directory)
+    while not os.path.exists(path) and os.path.dirname(path) != path:
+        path = os.path.dirname(path)
+    try:
+        stats = os.statvfs(path)
+    except OSError:
+        return -1
+    return stats.f_bavail * stats.f_frsize
 
 
 def remove_leftovers(output_dir: str) -> None:
@@ -130,8 +207,13 @@ def save_checkpoint(
     scaler: Any | None,
     processing_class: Any = None,
 ) -> str:
-    """Writes checkpoint-<global_step> atomically (with the processing class, if it saves),
-    then rotates old checkpoints; returns the new directory."""
+    """Writes checkpoint-<global_step> atomically (with the processing class, if it saves);
+    returns the new directory.
+
+    It does not rotate: the caller first tells whoever records checkpoints (the on_save
+    callbacks, e.g. a study's storage) and only then calls `rotate`, so that a crash between
+    the two never leaves a recorded checkpoint deleted (Transformers rotates before on_save).
+    """
     step = state.global_step
     final = checkpoint_dir(args.output_dir, step)
     # Set before writing, so that the saved trainer_state.json names its own checkpoint.
@@ -154,7 +236,6 @@ def save_checkpoint(
             processing_class.save_pretrained(directory)
 
     write_atomically(args.output_dir, step, write)
-    rotate(args.output_dir, args.save_total_limit, state.best_model_checkpoint)
     return final
 
 

@@ -44,6 +44,8 @@ class TrainerState:
     steps_in_epoch: int = 0
     is_local_process_zero: bool = True
     is_world_process_zero: bool = True
+    # push_to_hub uploads that failed every attempt: {"step", "attempts", "error"} (trainer/hub.py)
+    hub_push_failures: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json_string(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True, default=_plain) + "\n"

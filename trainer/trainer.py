@@ -50,6 +50,9 @@ class NonFiniteLossError(FloatingPointError):
 class Trainer(TrainerBase):
     """train() and evaluate() with the contract of `transformers.Trainer`."""
 
+    # Set by hyperparameter_search for its trials: the value reported at each evaluation.
+    _hp_compute_objective: Any = None
+
     # --- train ---
     def train(
         self,
@@ -66,7 +69,11 @@ class Trainer(TrainerBase):
         if self.train_dataset is None:
             raise ValueError("train() needs train_dataset= in the Trainer")
         plan = plan_trial(
-            self._args_template, trial, self.model_init, has_model=self.model is not None
+            self._args_template,
+            trial,
+            self.model_init,
+            has_model=self.model is not None,
+            compute_objective=self._hp_compute_objective,
         )
         args = self.args = plan.args
         self._release()
@@ -335,6 +342,7 @@ class Trainer(TrainerBase):
 
     def _save(self, run: Run) -> str:
         args = self.args
+        self._record_hub_failures()  # so that this checkpoint's state lists them too
         final = ckpt.save_checkpoint(
             args,
             self.state,
@@ -345,11 +353,13 @@ class Trainer(TrainerBase):
             processing_class=self.processing_class,
         )
         run.last_save_step = self.state.global_step
-        if args.push_to_hub:
-            from trainer.hub import push_checkpoint
-
-            push_checkpoint(args, final)
+        if args.push_to_hub and args.hub_strategy != "end":
+            # A snapshot now (hard links), the upload in the background.
+            self._hub().submit_checkpoint(args, final, self.state.global_step)
         self.control = self._call("on_save", checkpoint_dir=final)
+        # After on_save: the older checkpoints go only once the new one is recorded, so a
+        # process that dies (or a record that fails) in between still finds them.
+        ckpt.rotate(args.output_dir, args.save_total_limit, self.state.best_model_checkpoint)
         return final
 
     def _finish(
@@ -361,10 +371,9 @@ class Trainer(TrainerBase):
                 self._evaluate_in_loop(run)
             if args.save_strategy in ("steps", "epoch") and run.last_save_step != state.global_step:
                 self._save(run)
-        if args.push_to_hub and state.last_checkpoint:
-            from trainer.hub import push_checkpoint
-
-            push_checkpoint(args, state.last_checkpoint, at_end=True)
+        if self._hub_sync is not None:
+            self._hub_sync.wait()  # the last upload finishes before train() returns
+            self._record_hub_failures()
         if args.load_best_model_at_end and state.best_model_checkpoint:
             ckpt.load_weights(state.best_model_checkpoint, run.model)
         train_loss = loss_this_run.item() / steps if steps else 0.0
@@ -384,6 +393,27 @@ class Trainer(TrainerBase):
         if self.model_init is not None and not self._user_optimizer:
             self.optimizer = self.lr_scheduler = None  # the next trial builds its own
         return TrainOutput(state.global_step, train_loss, metrics)
+
+    # --- hyperparameter search ---
+    def hyperparameter_search(
+        self,
+        hp_space: Any = None,
+        compute_objective: Any = None,
+        n_trials: int = 20,
+        direction: str | list[str] = "minimize",
+        backend: Any = None,
+        hp_name: Any = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Transformers' hyperparameter_search on optuna (default; the study is kept in an SQL
+        storage, by default `output_dir/hp_search.db`, that `hpo status` reads) or Ray Tune.
+        Returns transformers' BestRun (a list of them for several directions); see
+        trainer/search.py for what differs."""
+        from trainer.search import hyperparameter_search
+
+        return hyperparameter_search(
+            self, hp_space, compute_objective, n_trials, direction, backend, hp_name, **kwargs
+        )
 
     # --- evaluate ---
     def evaluate(

@@ -35,16 +35,26 @@ class Reporter(Protocol):
     def resume_checkpoint(self) -> str | None: ...
 
 
+# hyperparameter_search's compute_objective: the metrics of one evaluation -> the objective.
+ComputeObjective = Callable[[dict[str, float]], float]
+
+
 class OptunaReporter:
     needs_checkpoint = False
 
-    def __init__(self, trial: Any, objective_metric: str) -> None:
+    def __init__(
+        self, trial: Any, objective_metric: str, compute_objective: ComputeObjective | None = None
+    ) -> None:
         self.trial = trial
         self.objective_metric = objective_metric
+        self.compute_objective = compute_objective
         self.pruned_at: tuple[int, float] | None = None
 
     def report(self, metrics: dict[str, float], step: int, checkpoint_dir: str | None) -> None:
-        value = float(_objective(metrics, self.objective_metric))
+        if self.compute_objective is not None:
+            value = float(self.compute_objective(dict(metrics)))
+        else:
+            value = float(_objective(metrics, self.objective_metric))
         self.trial.report(value, step)
         if self.trial.should_prune():
             self.pruned_at = (step, value)
@@ -66,15 +76,23 @@ class OptunaReporter:
 class RayReporter:
     needs_checkpoint = True
 
-    def __init__(self, objective_metric: str) -> None:
+    def __init__(
+        self, objective_metric: str, compute_objective: ComputeObjective | None = None
+    ) -> None:
         self.objective_metric = objective_metric
+        self.compute_objective = compute_objective
 
     def report(self, metrics: dict[str, float], step: int, checkpoint_dir: str | None) -> None:
         from ray import tune
 
-        _objective(metrics, self.objective_metric)  # fail loudly if the objective is missing
+        row: dict[str, Any] = {**metrics, "step": step}
+        if self.compute_objective is not None:
+            # Transformers' hyperparameter_search reports its objective under this name.
+            row["objective"] = float(self.compute_objective(dict(metrics)))
+        else:
+            _objective(metrics, self.objective_metric)  # fail loudly if it is missing
         checkpoint = tune.Checkpoint.from_directory(checkpoint_dir) if checkpoint_dir else None
-        tune.report({**metrics, "step": step}, checkpoint=checkpoint)
+        tune.report(row, checkpoint=checkpoint)
 
     def should_stop(self) -> bool:
         return False  # Tune's schedulers stop a trial themselves
@@ -103,18 +121,21 @@ def is_optuna_trial(trial: Any) -> bool:
     return optuna is not None and isinstance(trial, optuna.trial.BaseTrial)
 
 
-def reporter_for(trial: Any, objective_metric: str) -> Reporter | None:
+def reporter_for(
+    trial: Any, objective_metric: str, compute_objective: ComputeObjective | None = None
+) -> Reporter | None:
     """The reporter for a trial: optuna (single objective), Ray Tune (inside a Tune session),
-    or None (no trial, a multi-objective optuna study, a plain dict outside Tune)."""
+    or None (no trial, a multi-objective optuna study, a plain dict outside Tune). With
+    `compute_objective` (hyperparameter_search) it, not the named metric, gives the value."""
     if trial is None:
         return None
     if is_optuna_trial(trial):
         study = getattr(trial, "study", None)
         if study is not None and len(study.directions) > 1:
             return None  # optuna cannot prune multi-objective trials (trial.report refuses)
-        return OptunaReporter(trial, objective_metric)
+        return OptunaReporter(trial, objective_metric, compute_objective)
     if isinstance(trial, Mapping):
-        return RayReporter(objective_metric) if in_tune_session() else None
+        return RayReporter(objective_metric, compute_objective) if in_tune_session() else None
     raise ValueError(
         f"trial={type(trial).__name__}: train(trial=...) takes an optuna.Trial or a Ray Tune "
         "config dict"
@@ -235,6 +256,7 @@ def plan_trial(
     model_init: Callable[..., Any] | None,
     *,
     has_model: bool,
+    compute_objective: ComputeObjective | None = None,
 ) -> TrialPlan:
     params = trial_params(trial)
     field_params = {key: value for key, value in params.items() if key in FIELD_NAMES}
@@ -258,6 +280,6 @@ def plan_trial(
         trial=trial,
         params=params,
         model_keys=model_keys,
-        reporter=reporter_for(trial, objective_name(trial_args)),
+        reporter=reporter_for(trial, objective_name(trial_args), compute_objective),
         trial_name=name,
     )

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 EXIT_OK = 0  # the budget was reached, or the study was already done
 EXIT_FAILED = 1  # too many failed trials, or the run could not go on
 EXIT_WORKER_ERROR = 3  # a worker process stopped on an error it cannot get past
+EXIT_DISK_ERROR = 4  # a worker process stopped: training.output_dir's disk is full or read-only
 EXIT_INTERRUPTED = 130  # Ctrl-C / SIGTERM: running trials were checkpointed; a rerun continues
 
 

@@ -7,11 +7,14 @@ depends on the trial. Both the Optuna and the Ray backend call these two functio
 
 from __future__ import annotations
 
+import errno
 import gc
 import math
 import os
+import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from hpo.attrs import EVAL_PREFIX, eval_metric_key
@@ -54,6 +57,34 @@ def freeze_setup_objects() -> None:
     """
     gc.collect()
     gc.freeze()
+
+
+# errno values of a disk that cannot take a checkpoint: full, over quota, read-only. Those stop
+# the whole run (every trial would fail the same way) instead of failing trial after trial.
+DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
+
+
+def disk_error_message(error: OSError) -> str:
+    """What to do about a checkpoint the disk refused (the error names the path)."""
+    if error.errno == errno.EROFS:
+        return f"{error}; training.output_dir must be writable: move it to a writable disk"
+    return f"{error}; free space on that disk or move training.output_dir to one with room"
+
+
+def check_output_dir(spec: StudySpec) -> None:
+    """Refuse to start when the study's output folder cannot be written (read-only, a file):
+    before the storage is created, and in one line instead of a failure in every trial."""
+    path = Path(spec.output_dir).expanduser()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise HpoError(
+            f"training.output_dir {str(path)!r} cannot be written ({reason}); point it at a "
+            "writable folder"
+        ) from None
 
 
 def training_arguments(spec: StudySpec, output_dir: str | os.PathLike[str]) -> Any:

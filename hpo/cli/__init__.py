@@ -27,7 +27,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     from hpo import backends
 
     spec = _load(args)
-    return backends.get(spec.backend).run(spec, address=args.address)
+    status = backends.get(spec.backend).run(spec, address=args.address)
+    if status == 0 and spec.push_best_to_hub:
+        from hpo.report.hub import push_best
+
+        print(push_best(spec))
+    return status
 
 
 def cmd_worker(args: argparse.Namespace) -> int:

@@ -85,12 +85,19 @@ def export_best(spec: Any, path: str | os.PathLike[str], trial: int | None = Non
     multi-objective study, the Pareto-optimal trial best on the first objective (or the
     front's trial numbered `trial`).
     """
-    from hpo.storage import reader
-
     if not isinstance(spec, StudySpec):
         from hpo.study import load
 
         spec = load(spec.source_path, storage=spec.storage)
+    config = export_config(spec, best_trial(spec, trial))
+    return write_config(config, path)
+
+
+def best_trial(spec: StudySpec, trial: int | None = None) -> dict[str, Any]:
+    """The best trial of the stored study (`hpo.storage.reader.best`); of a Pareto front, the
+    one best on the first objective, or the front's trial numbered `trial`."""
+    from hpo.storage import reader
+
     report = reader.best(spec.storage, spec.name)
     candidates = report if isinstance(report, list) else [report]
     if trial is not None:
@@ -100,8 +107,7 @@ def export_best(spec: Any, path: str | os.PathLike[str], trial: int | None = Non
     if len(candidates) > 1:
         sign = 1 if spec.objective.directions[0] == "minimize" else -1
         candidates.sort(key=lambda c: sign * c["values"][0])
-    config = export_config(spec, candidates[0])
-    return write_config(config, path)
+    return candidates[0]
 
 
 def write_config(config: dict[str, Any], path: str | os.PathLike[str]) -> Path:

@@ -186,6 +186,29 @@ def stale_trial_ids(storage: optuna.storages.RDBStorage, study_id: int) -> list[
     return list(_private(storage, "_get_stale_trial_ids")(study_id))
 
 
+def clear_user_attr(study: optuna.Study, trial_id: int, key: str) -> bool:
+    """Set a trial's user attr `key` to None, even when the trial has finished.
+
+    Optuna refuses every write to a finished trial, but retention must not leave a finished
+    trial naming a checkpoint it deletes; so this writes the schema's `trial_user_attributes`
+    row (a JSON `null`) directly. Returns False where the storage is not an RDB one.
+    """
+    from sqlalchemy import text
+
+    engine = rdb_engine_of(study)
+    if engine is None:
+        return False
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "UPDATE trial_user_attributes SET value_json = 'null' "
+                "WHERE trial_id = :trial_id AND key = :key"
+            ),
+            {"trial_id": trial_id, "key": key},
+        )
+    return True
+
+
 # The private RDBStorage methods that optuna's _CachedStorage (which every RDB study reads and
 # writes through) calls besides the public storage API. hpo.storage.resilient retries these as
 # well as the public ones, or a lost connection would escape through them; the test checks the

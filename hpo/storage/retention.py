@@ -5,8 +5,12 @@ Kept:
 - everything in the output folder of a trial that is RUNNING or WAITING (a retry resumes
   from its latest checkpoint; a running trainer rotates its own checkpoints, and deleting
   under it would race with its saves).
+- every checkpoint a FAIL trial names (`last_checkpoint`, `best_checkpoint`): a trial a full
+  disk or a crash stopped is resumed from it, by a retry or by hand.
 Deleted: the other `checkpoint-*` folders of finished trials, inside the study's output
-folder only. `keep: all` in the study file turns retention off.
+folder only. The storage never names a deleted checkpoint: a finished trial's attr that
+names one is cleared (set to None) before the folder goes, as the trainer records a new
+checkpoint before it deletes the old one. `keep: all` in the study file turns retention off.
 """
 
 from __future__ import annotations
@@ -36,6 +40,11 @@ class TrialFiles:
     best_checkpoint: str | None = None
     last_checkpoint: str | None = None
 
+    @property
+    def checkpoints(self) -> list[str]:
+        """The checkpoints the storage names for this trial."""
+        return [p for p in (self.best_checkpoint, self.last_checkpoint) if p]
+
 
 def plan_deletions(
     trials: Iterable[TrialFiles], keep_trials: Iterable[int], root: str | Path
@@ -57,6 +66,8 @@ def plan_deletions(
             best = trial.best_checkpoint or trial.last_checkpoint
             if best:
                 kept.add(Path(best).resolve())
+        if trial.state == "FAIL":
+            kept.update(Path(p).resolve() for p in trial.checkpoints)
     deletions: list[Path] = []
     seen: set[Path] = set()
     for trial in trials:
@@ -66,7 +77,8 @@ def plan_deletions(
         if output_dir in protected_dirs or output_dir in seen or not _inside(output_dir, root):
             continue
         seen.add(output_dir)
-        for checkpoint in sorted(output_dir.glob(CHECKPOINT_GLOB)):
+        # Recursive: a resumed Ray trial writes into a `resumed-*` folder of its own folder.
+        for checkpoint in sorted(output_dir.rglob(CHECKPOINT_GLOB)):
             if checkpoint.is_dir() and checkpoint.resolve() not in kept:
                 deletions.append(checkpoint)
     return deletions
@@ -100,8 +112,23 @@ def apply_retention(spec: StudySpec, study: optuna.Study) -> list[Path]:
     """Delete the checkpoints no one needs any more; returns what was deleted."""
     if spec.keep == "all":
         return []
-    trials = [trial_files(t) for t in study.get_trials(deepcopy=False)]
-    deletions = plan_deletions(trials, best_trial_numbers(study), spec.output_dir)
+    frozen = study.get_trials(deepcopy=False)
+    deletions = plan_deletions(
+        [trial_files(t) for t in frozen], best_trial_numbers(study), spec.output_dir
+    )
+    _forget(study, frozen, {path.resolve() for path in deletions})
     for path in deletions:
         shutil.rmtree(path, ignore_errors=True)
     return deletions
+
+
+def _forget(study: optuna.Study, trials: Iterable[Any], doomed: set[Path]) -> None:
+    """Clear the attrs that name a checkpoint about to be deleted (first, so that a crash
+    in between leaves a missing record, never a record of a missing folder)."""
+    from hpo.storage.optuna_compat import clear_user_attr, trial_id_of
+
+    for trial in trials:
+        for key in (BEST_CHECKPOINT_ATTR, LAST_CHECKPOINT_ATTR):
+            path = trial.user_attrs.get(key)
+            if path and Path(str(path)).resolve() in doomed:
+                clear_user_attr(study, trial_id_of(trial), key)

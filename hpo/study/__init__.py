@@ -21,6 +21,8 @@ Keys beyond the contract in docs/ARCHITECTURE.md, and the defaults a user gets w
 - `ray`: address, resources_per_trial {cpu: 1, gpu: 0}, max_concurrent_trials (= workers),
   storage_path, max_failures (0).
 - `workers`: 1. `keep`: best.
+- `push_best_to_hub`: a Hub repo id; after `hpo run` the best trial's model and `hpo_best.json`
+  are uploaded there (hpo.report.hub). Absent: nothing is pushed.
 
 Public API: `load` (the full validation, into a `StudySpec`), `load_for_inspection` (name and
 storage only, into a `StudyRef`, for `hpo status` / `hpo best`), `resolve_storage` (which

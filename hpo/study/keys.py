@@ -23,6 +23,7 @@ TOP_LEVEL_KEYS = (
     "training",
     "space",
     "keep",
+    "push_best_to_hub",
 )
 OBJECTIVE_KEYS = ("metric", "direction")
 BUDGET_KEYS = ("n_trials", "timeout", "max_failed_trials")

@@ -13,6 +13,7 @@ from hpo.spec import BACKENDS, StudySpec
 from hpo.study.keys import KEEP_CHOICES, TOP_LEVEL_KEYS, study_name
 from hpo.study.reader import Reader
 from hpo.study.sections.data import read_data
+from hpo.study.sections.hub import read_push_best_to_hub
 from hpo.study.sections.model import check_model_ends, read_model
 from hpo.study.sections.ray import read_ray
 from hpo.study.sections.run import read_budget, read_objective, read_workers, warn_about_budget
@@ -51,6 +52,7 @@ def validate(
     check_model_ends(reader, built_model, space)
     sampler, pruner, scheduler = read_search(reader, backend, objective, training, space)
     ray = read_ray(reader, worker_count)
+    push_best_to_hub = read_push_best_to_hub(reader)
     warn_about_budget(reader, budget)
     if problems:
         raise StudyFileError(source, problems.lines)
@@ -71,5 +73,6 @@ def validate(
         space=space,
         keep=keep,
         source_path=source,
+        push_best_to_hub=push_best_to_hub,
         warnings=tuple(reader.warnings),
     )

@@ -127,6 +127,36 @@ def test_resume_true_takes_newest_complete_checkpoint(tmp_path):
     )  # cleaned when the next run starts
 
 
+def test_older_checkpoints_are_deleted_only_after_on_save_has_recorded_the_new_one(tmp_path):
+    # Whoever records checkpoints (a study's storage) must be told before rotation deletes
+    # the one it names: a crash or a failed record in between must leave that one on disk.
+    on_disk_at_save = {}
+
+    class Recorder(TrainerCallback):
+        def on_save(self, args, state, control, checkpoint_dir=None, **kwargs):
+            names = [os.path.basename(p) for p in sorted_checkpoints(args.output_dir)]
+            on_disk_at_save[state.global_step] = names
+
+    args = TrainingArguments(
+        output_dir=str(tmp_path),
+        max_steps=6,
+        per_device_train_batch_size=4,
+        save_steps=2,
+        save_total_limit=1,
+        learning_rate=0.01,
+        disable_tqdm=True,
+    )
+    Trainer(
+        model=Regression(), args=args, train_dataset=RegressionData(), callbacks=[Recorder()]
+    ).train()
+    assert on_disk_at_save == {
+        2: ["checkpoint-2"],
+        4: ["checkpoint-2", "checkpoint-4"],
+        6: ["checkpoint-4", "checkpoint-6"],
+    }
+    assert [os.path.basename(p) for p in sorted_checkpoints(str(tmp_path))] == ["checkpoint-6"]
+
+
 def test_rotation_never_deletes_the_best_and_best_is_loaded_at_end(tmp_path):
     scores = iter([5.0, 1.0, 3.0, 4.0, 6.0])  # best at the 2nd evaluation (step 4)
 
@@ -386,3 +416,35 @@ def test_checkpoint_resumes_into_a_run_with_another_weight_decay(tmp_path):
     }
     assert rates[1] == pytest.approx(0.01 * 3 / 4)
     assert rates[3] == pytest.approx(0.02 * 1 / 4)
+
+
+def test_a_full_disk_is_a_checkpoint_disk_error_with_nothing_half_written(tmp_path):
+    # A real 16 KiB tmpfs: smaller than one checkpoint (the RNG states alone are ~15 KiB).
+    # safetensors and torch.save wrap ENOSPC in their own errors; the trainer says ENOSPC.
+    import errno
+
+    from trainer.checkpoint import CheckpointDiskError
+
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=16k", "tmpfs", str(disk)],
+        capture_output=True,
+        text=True,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"needs `mount -t tmpfs` (root): {mounted.stderr.strip()}")
+    try:
+        args = TrainingArguments(
+            output_dir=str(disk / "out"), max_steps=2, save_steps=2, disable_tqdm=True
+        )
+        trainer = Trainer(model=Regression(), args=args, train_dataset=RegressionData())
+        with pytest.raises(CheckpointDiskError) as caught:
+            trainer.train()
+        assert caught.value.errno == errno.ENOSPC
+        assert str(caught.value).startswith(
+            f"cannot write checkpoint {disk / 'out' / 'checkpoint-2'}: No space left on device ("
+        )
+        assert os.listdir(disk / "out") == []  # the temporary folder is gone
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)

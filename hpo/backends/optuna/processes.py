@@ -28,9 +28,9 @@ import threading
 import time
 from typing import Any
 
-from hpo.backends import EXIT_INTERRUPTED, EXIT_WORKER_ERROR
+from hpo.backends import EXIT_DISK_ERROR, EXIT_INTERRUPTED, EXIT_WORKER_ERROR
 from hpo.backends.optuna.requeue import pid_alive
-from hpo.backends.optuna.worker import install_stop_handlers, work
+from hpo.backends.optuna.worker import OutputDiskError, install_stop_handlers, work
 from hpo.errors import HpoError
 from hpo.spec import StudySpec
 from hpo.storage.resilient import StorageUnavailable
@@ -129,6 +129,9 @@ def worker_process_main(
     except StorageUnavailable as error:
         print(f"worker {worker_index}: error: {error}", file=sys.stderr, flush=True)
         code = EXIT_STORAGE_LOST
+    except OutputDiskError as error:
+        print(f"worker {worker_index}: error: {error}", file=sys.stderr, flush=True)
+        code = EXIT_DISK_ERROR
     except HpoError as error:
         print(f"worker {worker_index}: error: {error}", file=sys.stderr, flush=True)
         code = EXIT_WORKER_ERROR

@@ -18,7 +18,14 @@ import time
 import warnings
 from typing import Any
 
-from hpo.backends import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_WORKER_ERROR
+from hpo.backends import (
+    EXIT_DISK_ERROR,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_WORKER_ERROR,
+)
+from hpo.backends.objective import check_output_dir
 from hpo.backends.optuna.budget import (
     count_trials,
     failures_exceeded,
@@ -112,6 +119,7 @@ class OptunaRun:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
         spec = self.spec
+        check_output_dir(spec)
         self.storage = open_storage(spec.storage, workers=spec.workers, **self.heartbeat)
         self.study = open_study(spec, self.storage)
         self._print_header()
@@ -121,6 +129,7 @@ class OptunaRun:
             self.out.message(f"re-queued trials {reaped} of a previous run whose workers are gone")
         if not self._work_left():
             return self._finish(interrupted=False)
+        self.disk_error = False  # a worker stopped because training.output_dir's disk refused
         self.workers = LocalWorkers(spec, deadline=self.deadline, heartbeat=self.heartbeat)
         self.workers.start_all()
         # SIGTERM (docker stop, a batch scheduler) stops the run as cleanly as Ctrl-C does.
@@ -189,9 +198,15 @@ class OptunaRun:
         for pid, code in exited.values():
             if _replaceable(code):
                 self.out.message(f"{gone[pid]}; re-queued to resume: trials {reaped or 'none'}")
+        if any(code == EXIT_DISK_ERROR for _, code in exited.values()) and not self.disk_error:
+            # The disk is shared: the other workers' next checkpoint would fail too. They save
+            # (if they can) and re-queue their trials, as on Ctrl-C; the budget is not spent.
+            self.disk_error = True
+            self.out.message("stopping: training.output_dir's disk refused a checkpoint")
+            self.workers.signal_all(signal.SIGTERM)
         for index, (_, code) in exited.items():
-            if not _replaceable(code) or not work_left:
-                continue  # an error in the study would only repeat
+            if not _replaceable(code) or not work_left or self.disk_error:
+                continue  # an error in the study (or a full disk) would only repeat
             if self.workers.restarts >= MAX_RESTARTS_PER_WORKER * self.spec.workers:
                 self.out.message("workers keep getting killed; not starting another one")
                 continue
@@ -299,6 +314,14 @@ class OptunaRun:
                 f"`hpo run {study_file}` continues the study"
             )
             return EXIT_INTERRUPTED
+        if getattr(self, "disk_error", False):
+            print(
+                f"error: stopped because training.output_dir ({spec.output_dir}) could not take "
+                "a checkpoint (the worker's error above says why); the stopped trials are "
+                f"queued: `hpo run {study_file}` resumes them",
+                file=sys.stderr,
+            )
+            return EXIT_FAILED
         if failures_exceeded(spec, counts):
             print(too_many_failures_message(spec, counts), file=sys.stderr)
             return EXIT_FAILED

@@ -8,7 +8,8 @@ Every worker (the N local ones `hpo run` starts, or an `hpo worker` on another m
   the same instant;
 - resume (`requeue`): a trial whose worker died is failed and re-queued as a WAITING copy
   that keeps params, user attrs and intermediate values; the worker that pops it resumes
-  from the checkpoint recorded in `last_checkpoint`;
+  from the newest complete checkpoint in the trial's folder (`resume_point`: usually the
+  one recorded in `last_checkpoint`, which the trainer records before it deletes older ones);
 - Ctrl-C: a stop request checkpoints the running trial at its current step, marks it FAIL
   with reason "interrupted" and re-queues it, so the next `hpo run` resumes it.
 """
@@ -39,7 +40,9 @@ from hpo.attrs import (
 )
 from hpo.backends import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
 from hpo.backends.objective import (
+    DISK_ERRNOS,
     TrialContext,
+    disk_error_message,
     freeze_setup_objects,
     json_safe_metrics,
     objective_values,
@@ -65,6 +68,11 @@ _POLL_S = 1.0  # how often an idle worker looks at the storage again
 
 class TrialInterrupted(Exception):
     """The worker was asked to stop; the trial was checkpointed and will be resumed."""
+
+
+class OutputDiskError(HpoError):
+    """training.output_dir's disk refused a checkpoint (full, read-only): the trial is queued
+    to resume and this worker stops, since every trial would fail the same way."""
 
 
 def install_stop_handlers(stop: threading.Event) -> None:
@@ -258,6 +266,14 @@ def run_trial(
             raise
         except Exception as error:
             reason = _failure_reason(error, ctx.spec.storage)
+            if isinstance(error, OSError) and error.errno in DISK_ERRNOS:
+                # Not the trial's fault, and every next trial would fail alike: queue this one
+                # to resume once there is room, and stop (the supervisor stops the others).
+                fail_and_retry(study, trial_id_of(trial), reason)
+                raise OutputDiskError(
+                    f"{disk_error_message(error)}; then run again: trial {trial.number} is "
+                    "queued to resume from its last checkpoint"
+                ) from None
             trial.set_user_attr(FAIL_REASON_ATTR, reason)
             study.tell(trial, state=TrialState.FAIL)
             print(f"trial {trial.number} failed: {reason}", file=sys.stderr, flush=True)
@@ -284,7 +300,9 @@ def train_optuna_trial(
     retried = _is_retry(trial)
     output_dir = trial.user_attrs.get(OUTPUT_DIR_ATTR) if retried else None
     output_dir = output_dir or trial_output_dir(spec, trial.number)
-    resume = _resumable_checkpoint(trial.user_attrs.get(LAST_CHECKPOINT_ATTR)) if retried else None
+    resume = (
+        resume_point(output_dir, trial.user_attrs.get(LAST_CHECKPOINT_ATTR)) if retried else None
+    )
     if not retried and _has_checkpoints(output_dir):
         raise HpoError(
             f"{output_dir} already holds checkpoints of another study (trial numbers restart "
@@ -327,9 +345,22 @@ def _is_retry(trial: optuna.Trial) -> bool:
     return number is not None
 
 
-def _resumable_checkpoint(path: Any) -> str | None:
-    if path and Path(str(path)).is_dir():
-        return str(path)
+def resume_point(output_dir: str, recorded: Any) -> str | None:
+    """The checkpoint a retried trial resumes from: the newest complete one in its folder.
+
+    Usually that is the recorded `last_checkpoint`. But a worker that died (or whose storage
+    write failed) between writing checkpoint N and recording it left the storage naming an
+    older one, or none; checkpoints are written atomically, so any complete one in the
+    trial's own folder is this trial's, and the newest wastes the fewest steps. The recorded
+    one is the fallback when the folder has none (it was moved, or lives elsewhere).
+    """
+    from trainer.checkpoint import sorted_checkpoints
+
+    found = sorted_checkpoints(output_dir)
+    if found:
+        return found[-1]
+    if recorded and Path(str(recorded)).is_dir():
+        return str(recorded)
     return None
 
 

@@ -28,6 +28,7 @@ from hpo.attrs import (
     BEST_CHECKPOINT_ATTR,
     FAIL_REASON_ATTR,
     FINAL_PARAMS_ATTR,
+    OUTPUT_DIR_ATTR,
     PARAM_HISTORY_ATTR,
     RAY_FAILURES_ATTR,
     RAY_TRIAL_ID_ATTR,
@@ -36,7 +37,9 @@ from hpo.attrs import (
     STOPPED_BY_ATTR,
     STOPPED_BY_SCHEDULER,
     STOPPED_BY_TIME_BUDGET,
+    TRAIN_METRICS_ATTR,
 )
+from hpo.backends.ray.trainable import ray_trial_output_dir
 
 if TYPE_CHECKING:
     import optuna
@@ -67,6 +70,7 @@ class OptunaMirror(Callback):
         max_steps: int | None = None,
         step_key: str = STEP_KEY,
         time_budget_s: float | None = None,
+        output_dir: str | None = None,
     ) -> None:
         self.storage_url = storage_url
         self.study_name = study_name
@@ -76,6 +80,7 @@ class OptunaMirror(Callback):
         self.max_steps = max_steps
         self.step_key = step_key
         self.time_budget_s = time_budget_s
+        self.output_dir = output_dir  # training.output_dir: each trial's folder is under it
         self._started_at = time.monotonic()
         self._storage: optuna.storages.BaseStorage | None = None
         self._study_id: int | None = None
@@ -120,18 +125,30 @@ class OptunaMirror(Callback):
         self._load_trial_map()
 
     def _load_trial_map(self) -> None:
-        """Rebuild ray id -> optuna id from the storage, so a restore reuses the trials."""
-        from optuna.trial import TrialState
+        """Rebuild ray id -> optuna id from the storage, so a restore reuses the trials.
 
+        A Ray trial whose run was stopped has two optuna trials: the stopped one (FAIL) and
+        its WAITING copy (`requeue_stopped_trials`); the newest is the one that continues.
+        """
         storage, study_id = self.storage, self.study_id
-        for frozen in storage.get_all_trials(study_id, deepcopy=False):
+        for frozen in storage.get_all_trials(study_id, deepcopy=False):  # oldest first
             ray_id = frozen.user_attrs.get(RAY_TRIAL_ID_ATTR)
             if ray_id is None:
                 continue
             optuna_id = storage.get_trial_id_from_study_id_trial_number(study_id, frozen.number)
             self._optuna_ids[ray_id] = optuna_id
-            if frozen.state != TrialState.RUNNING:
+            if frozen.state.is_finished():
                 self._finished.add(ray_id)
+            else:
+                self._finished.discard(ray_id)
+
+    def _continue(self, ray_id: str) -> None:
+        """A re-queued (WAITING) copy runs again: mark it RUNNING (a no-op when it is)."""
+        from optuna.trial import TrialState
+
+        optuna_id = self._optuna_ids[ray_id]
+        if self.storage.get_trial(optuna_id).state == TrialState.WAITING:
+            self.storage.set_trial_state_values(optuna_id, TrialState.RUNNING)
 
     # --- Tune hooks -------------------------------------------------------------------
 
@@ -141,6 +158,7 @@ class OptunaMirror(Callback):
         if trial.trial_id not in self._optuna_ids:
             self._create(trial)
         else:
+            self._continue(trial.trial_id)
             self._note_config_change(trial)
 
     def on_trial_result(
@@ -151,6 +169,7 @@ class OptunaMirror(Callback):
             return
         if ray_id not in self._optuna_ids:  # a restore that started before setup saw it
             self._create(trial)
+        self._continue(ray_id)
         optuna_id = self._optuna_ids[ray_id]
         step = self._step_of(result)
         # Optuna keeps intermediate values for single-objective studies only.
@@ -241,6 +260,10 @@ class OptunaMirror(Callback):
                 optuna_id, name, distribution.to_internal_repr(value), distribution
             )
         storage.set_trial_user_attr(optuna_id, RAY_TRIAL_ID_ATTR, trial.trial_id)
+        root = getattr(self, "output_dir", None)  # absent in a mirror pickled by older hpo
+        if root is not None:
+            folder = ray_trial_output_dir(root, trial.trial_id)
+            storage.set_trial_user_attr(optuna_id, OUTPUT_DIR_ATTR, str(folder))
         if trial.path:
             storage.set_trial_user_attr(optuna_id, RAY_TRIAL_PATH_ATTR, str(trial.path))
         self._optuna_ids[trial.trial_id] = optuna_id
@@ -276,6 +299,10 @@ class OptunaMirror(Callback):
         optuna_id = self._optuna_ids[trial.trial_id]
         if trial.trial_id in self._pending_changes:
             self._append_history(trial.trial_id, None)
+        if trial.last_result:
+            self.storage.set_trial_user_attr(
+                optuna_id, TRAIN_METRICS_ATTR, _train_metrics(trial.last_result)
+            )
         if trial.trial_id not in self._best and trial.checkpoint is not None:
             # No scored checkpoint seen (e.g. only restored ones): the newest is the best known.
             self.storage.set_trial_user_attr(optuna_id, BEST_CHECKPOINT_ATTR, trial.checkpoint.path)
@@ -321,6 +348,38 @@ class OptunaMirror(Callback):
         return step is not None and step >= self.max_steps
 
 
+def requeue_stopped_trials(storage_url: str, study_name: str, reason: str) -> list[int]:
+    """FAIL the study's RUNNING Ray trials with `reason` and queue a WAITING copy of each.
+
+    For a Tune driver that is stopping or was stopped (Ctrl-C, `hpo submit --stop`, killed):
+    the storage then says what happened instead of showing trials RUNNING with nothing
+    behind them. The copy keeps params, user attrs (the Ray trial id) and intermediate values;
+    when the experiment is restored, the mirror continues the Ray trial into it. Returns the
+    numbers of the stopped trials.
+    """
+    import optuna
+    from optuna.trial import TrialState
+
+    from hpo.storage.rdb import RetryStaleTrial, fail_with_reason, open_storage
+
+    storage = open_storage(storage_url)
+    study = optuna.load_study(
+        study_name=study_name, storage=storage, sampler=optuna.samplers.RandomSampler()
+    )
+    retry = RetryStaleTrial(max_retry=None)
+    stopped = []
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if RAY_TRIAL_ID_ATTR not in trial.user_attrs:
+            continue
+        trial_id = storage.get_trial_id_from_study_id_trial_number(
+            storage.get_study_id_from_name(study_name), trial.number
+        )
+        if fail_with_reason(storage, trial_id, reason):
+            retry(study, storage.get_trial(trial_id))
+            stopped.append(trial.number)
+    return stopped
+
+
 def ensure_study(
     storage: optuna.storages.BaseStorage, study_name: str, directions: Sequence[str]
 ) -> int:
@@ -353,6 +412,17 @@ def _error_reason(trial: Trial) -> str:
     # is the last line of the traceback that follows.
     lines = [line for line in lines if not line.startswith("Failure #")]
     return lines[-1][:2000] if lines else "the Ray trial failed (no error message recorded)"
+
+
+def _train_metrics(result: Mapping[str, Any]) -> dict[str, float]:
+    """The trainer's metrics in a Tune result (its last): what the Optuna backend records
+    from TrainOutput.metrics, without Tune's own bookkeeping (time, iteration, node)."""
+    return {
+        key: float(value)
+        for key, value in result.items()
+        if key.startswith(("eval_", "train_")) or key in ("epoch", "loss", STEP_KEY)
+        if _is_number(value)
+    }
 
 
 def _is_number(value: Any) -> bool:

@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from hpo.backends.ray.tuner import OUTPUT_DIR_ENV
 from hpo.errors import HpoError
 
 ADDRESS_ENV = "RAY_API_SERVER_ADDRESS"  # the variable Ray's own `ray job` commands read
@@ -183,7 +184,17 @@ def prepare_job(study: str, *, working_dir: str | None = None) -> dict[str, Any]
             "PostgreSQL to read the trials from here and from the dashboard",
             file=sys.stderr,
         )
-    runtime_env: dict[str, Any] = {"working_dir": str(root), "excludes": list(UPLOAD_EXCLUDES)}
+    # The job runs in a temporary copy of the working dir: pin output_dir (and so Tune's
+    # experiment and every checkpoint path the storage records) to a folder that lasts, so
+    # that submitting the study again restores it.
+    output_dir = Path(spec.output_dir).expanduser()
+    runtime_env: dict[str, Any] = {
+        "working_dir": str(root),
+        "excludes": list(UPLOAD_EXCLUDES),
+        "env_vars": {
+            OUTPUT_DIR_ENV: str(output_dir if output_dir.is_absolute() else root / output_dir)
+        },
+    }
     packages = _packages_to_upload(root)
     if packages:
         runtime_env["py_modules"] = packages

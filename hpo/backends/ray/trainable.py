@@ -25,6 +25,11 @@ def trial_resources(spec: StudySpec) -> dict[str, float]:
     return {"cpu": float(resources.get("cpu", 1)), "gpu": float(resources.get("gpu", 0))}
 
 
+def ray_trial_output_dir(root: str | Path, trial_id: str) -> Path:
+    """A Ray trial's own folder under training.output_dir (the mirror records it)."""
+    return Path(root) / f"ray-{trial_id}"
+
+
 def train_ray_trial(config: dict[str, Any], *, spec: StudySpec, cache_dir: str) -> None:
     """One Tune trial: our Trainer on the trial's config dict.
 
@@ -39,8 +44,7 @@ def train_ray_trial(config: dict[str, Any], *, spec: StudySpec, cache_dir: str) 
     # As many threads as the CPUs Ray gave the trial (one for a fractional or zero CPU).
     torch.set_num_threads(max(1, int(trial_resources(spec)["cpu"])))
     context = _context(spec, cache_dir)
-    trial_id = tune.get_context().get_trial_id()
-    output_dir = Path(spec.output_dir) / f"ray-{trial_id}"
+    output_dir = ray_trial_output_dir(spec.output_dir, tune.get_context().get_trial_id())
     if tune.get_checkpoint() is not None:
         # A restart (PBT exploit, retry, restore) writes beside the first attempt's
         # checkpoints, never over them: the trainer resumes from Tune's checkpoint.

@@ -14,14 +14,18 @@ The study comes validated (`hpo.study.load`): one objective, sampler random or t
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
+import signal
+import sys
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from hpo.attrs import STEP_KEY, eval_metric_key
+from hpo.attrs import INTERRUPTED, STEP_KEY, eval_metric_key
 from hpo.backends import EXIT_INTERRUPTED, EXIT_OK
 from hpo.errors import HpoError
 from hpo.spec import StudySpec
@@ -29,6 +33,12 @@ from hpo.spec import StudySpec
 # Where a cluster keeps Tune experiments when the study does not say (docker-compose.yml sets
 # it to a volume every node mounts, so checkpoints outlive the job and a restore finds them).
 STORAGE_PATH_ENV = "HPO_RAY_STORAGE_PATH"
+
+# Set by `hpo submit` for the job: training.output_dir made absolute on the submitting side.
+# A job runs in a temporary copy of its working dir (Ray's runtime cache): a relative
+# output_dir there would put the experiment, the checkpoints and the paths recorded in the
+# storage where they do not last, and a resubmitted study would not find its experiment.
+OUTPUT_DIR_ENV = "HPO_OUTPUT_DIR"
 
 INTERRUPTED_HINT = "interrupted: run `hpo run` again to restore and continue the experiment"
 
@@ -46,6 +56,8 @@ def run_study(spec: StudySpec, *, address: str | None = None, callbacks: Sequenc
     from hpo.storage.urls import mask_url
 
     spec = _with_absolute_paths(spec)
+    # Trials a driver that was killed left RUNNING: say so, and queue them for the restore.
+    _requeue_stopped(spec, "interrupted: the Ray Tune driver was gone (killed or stopped)")
     remaining = _remaining_trials(spec)
     if remaining == 0:
         print(f"study {spec.name!r}: budget reached (n_trials={spec.budget.n_trials})")
@@ -71,8 +83,10 @@ def run_study(spec: StudySpec, *, address: str | None = None, callbacks: Sequenc
         tuner = build_tuner(spec, trainable, num_samples=remaining, callbacks=callbacks)
     started = time.monotonic()
     try:
-        tuner.fit()
+        with _stopped_by_sigterm(spec):
+            tuner.fit()
     except KeyboardInterrupt:
+        _requeue_stopped(spec, INTERRUPTED)
         print(INTERRUPTED_HINT)
         return EXIT_INTERRUPTED
     except Exception as error:  # a driver-side failure; the experiment stays restorable
@@ -84,12 +98,54 @@ def run_study(spec: StudySpec, *, address: str | None = None, callbacks: Sequenc
             + "; run `hpo run` again to restore it"
         ) from None
     _print_summary(spec, time.monotonic() - started)
+    _retain(spec)
     if _stored_trials(spec, "RUNNING"):
-        # Tune catches Ctrl-C itself: it saves the experiment and returns as if done, and the
-        # mirror leaves the interrupted trials RUNNING for the restore to continue.
+        # Tune catches Ctrl-C itself: it saves the experiment and returns as if done. The
+        # interrupted trials are failed as such and queued; the restore continues them.
+        _requeue_stopped(spec, INTERRUPTED)
         print(INTERRUPTED_HINT)
         return EXIT_INTERRUPTED
     return EXIT_OK
+
+
+def _requeue_stopped(spec: StudySpec, reason: str) -> None:
+    from hpo.backends.ray.mirror import ensure_study, requeue_stopped_trials
+    from hpo.storage.rdb import open_storage
+
+    ensure_study(open_storage(spec.storage), spec.name, spec.objective.directions)
+    stopped = requeue_stopped_trials(spec.storage, spec.name, reason)
+    if stopped:
+        print(f"trials {stopped} were stopped: failed ({reason}) and queued to resume")
+
+
+@contextlib.contextmanager
+def _stopped_by_sigterm(spec: StudySpec) -> Iterator[None]:
+    """SIGTERM (`hpo submit --stop`, `ray job stop`, docker stop) ends the driver truthfully.
+
+    Ray's job stop sends SIGTERM and SIGKILLs the driver a few seconds later; Tune would
+    spend those saving and leave the storage with trials RUNNING for good. So the handler
+    records the truth first (the running trials failed as interrupted and queued), then
+    exits at once: Tune's experiment, saved as it runs, and the checkpoints its trials
+    reported are what a resubmission restores. Only from the main thread (signal handlers).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: Any) -> None:
+        try:
+            _requeue_stopped(spec, INTERRUPTED)
+            print(INTERRUPTED_HINT)
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(EXIT_INTERRUPTED)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 # --- building the Tuner ------------------------------------------------------------------
@@ -118,6 +174,7 @@ def build_tuner(
         max_steps=_max_steps(spec),
         step_key=STEP_KEY,
         time_budget_s=spec.budget.timeout_s,
+        output_dir=spec.output_dir,
     )
     return tune.Tuner(
         trainable,
@@ -202,7 +259,8 @@ def _with_absolute_paths(spec: StudySpec) -> StudySpec:
     from hpo.storage.urls import sqlite_path
 
     training = dict(spec.training)
-    training["output_dir"] = str(Path(spec.output_dir).expanduser().absolute())
+    output_dir = os.environ.get(OUTPUT_DIR_ENV) or spec.output_dir
+    training["output_dir"] = str(Path(output_dir).expanduser().absolute())
     storage = spec.storage
     path = sqlite_path(storage)
     if path is not None and not path.is_absolute():
@@ -255,6 +313,19 @@ def _connect(address: str | None) -> None:
             f"ray.address {address!r}: cannot connect to a Ray cluster ({error}); start one "
             "with `ray start --head`, or leave ray.address out to run Ray on this machine"
         ) from None
+
+
+def _retain(spec: StudySpec) -> None:
+    """The same retention as the Optuna backend's (`hpo.storage.retention`), over the
+    trainer's checkpoints in each trial's folder; Tune's copies keep Tune's num_to_keep."""
+    import optuna
+
+    from hpo.storage.retention import apply_retention
+
+    try:
+        apply_retention(spec, optuna.load_study(study_name=spec.name, storage=spec.storage))
+    except OSError as error:  # disk cleanup must never fail a finished study
+        print(f"checkpoint cleanup skipped: {error}")
 
 
 def _print_summary(spec: StudySpec, elapsed_s: float) -> None:

@@ -4,6 +4,7 @@ run through `hpo.backends.get(name).run(spec)`, then read back from the storage 
 from __future__ import annotations
 
 import signal
+from pathlib import Path
 
 import optuna
 import pytest
@@ -11,7 +12,7 @@ from helpers.study_files import write_study_file
 from optuna.trial import TrialState
 
 from hpo import backends
-from hpo.attrs import BEST_CHECKPOINT_ATTR, OUTPUT_DIR_ATTR
+from hpo.attrs import BEST_CHECKPOINT_ATTR, OUTPUT_DIR_ATTR, TRAIN_METRICS_ATTR
 from hpo.errors import HpoError
 from hpo.study import load as load_study_file
 
@@ -35,15 +36,7 @@ BACKEND_SETTINGS = {
 }
 
 
-# The contract (hpo.attrs) has both backends record each trial's output_dir; the Ray mirror
-# does not yet. Strict, and only for that KeyError: any other failure, or the attr appearing,
-# fails the test (then drop this mark).
-RAY_WITHOUT_OUTPUT_DIR = pytest.mark.xfail(
-    raises=KeyError, strict=True, reason="the Ray mirror does not record output_dir yet"
-)
-
-
-@pytest.fixture(params=["optuna", pytest.param("ray", marks=RAY_WITHOUT_OUTPUT_DIR)])
+@pytest.fixture(params=["optuna", "ray"])
 def backend_name(request) -> str:
     if request.param == "ray":
         request.getfixturevalue("ray_local")
@@ -90,8 +83,11 @@ def test_a_backend_runs_the_budget_and_leaves_the_truth_in_the_storage(
         )
         assert trial.state == TrialState.COMPLETE  # nothing here prunes
         assert trial.value == pytest.approx(trial.intermediate_values[MAX_STEPS])
-        # .get: only the output_dir check below may fail with the KeyError that is expected.
-        assert str(trial.user_attrs.get(BEST_CHECKPOINT_ATTR)).startswith(str(tmp_path))
+        # Retention deleted the other trials' checkpoints, and cleared the attrs naming them.
+        named = trial.user_attrs[BEST_CHECKPOINT_ATTR]
+        assert named is None or Path(named).is_dir()
+    best = study.best_trial.user_attrs[BEST_CHECKPOINT_ATTR]
+    assert best.startswith(str(tmp_path)) and Path(best).is_dir()
 
     # `join` adds this process as one more worker, or says why this backend does not.
     if backend_name == "optuna":
@@ -101,6 +97,8 @@ def test_a_backend_runs_the_budget_and_leaves_the_truth_in_the_storage(
         with pytest.raises(HpoError, match=r"hpo worker.*ray start"):
             backend.join(spec)
 
-    # Last, so that every other promise is checked for a backend that lacks this one.
     for trial in finished:
         assert trial.user_attrs[OUTPUT_DIR_ATTR].startswith(str(tmp_path / "runs"))
+        metrics = trial.user_attrs[TRAIN_METRICS_ATTR]
+        assert metrics["eval_loss"] == pytest.approx(trial.value)
+        assert metrics["epoch"] > 0

@@ -213,3 +213,18 @@ def test_the_retry_mark_hpo_reads_is_optuna_s_public_one(rdb_study):
         optuna_compat.frozen_trial_of(retry)
     )
     assert number == first.number
+
+
+def test_clear_user_attr_sets_a_finished_trials_attr_to_none(rdb_study, tmp_path):
+    trial = rdb_study.ask()
+    trial.set_user_attr("last_checkpoint", "/runs/trial-0000/checkpoint-8")
+    trial.set_user_attr("output_dir", "/runs/trial-0000")
+    rdb_study.tell(trial, 1.0)
+    with pytest.raises(optuna.exceptions.UpdateFinishedTrialError):  # why this function exists
+        rdb_study._storage.set_trial_user_attr(trial._trial_id, "last_checkpoint", None)
+    trial_id = optuna_compat.trial_id_of(trial)
+    assert optuna_compat.clear_user_attr(rdb_study, trial_id, "last_checkpoint")
+    url = f"sqlite:///{tmp_path / 'optuna_compat.db'}"
+    (reread,) = optuna.load_study(study_name="compat", storage=url).get_trials()
+    assert reread.user_attrs == {"last_checkpoint": None, "output_dir": "/runs/trial-0000"}
+    assert reread.state == TrialState.COMPLETE

@@ -118,3 +118,32 @@ def test_multi_objective_keeps_every_pareto_optimal_trial(tmp_path):
         make_checkpoints(root / f"trial-{number:04d}", 2)
     deletions = plan_deletions(trials, keep_trials=[0, 1], root=root)
     assert deletions == [root / "trial-0002" / "checkpoint-2"]
+
+
+def test_never_deletes_a_checkpoint_a_failed_trial_names_and_clears_what_it_deletes(tmp_path):
+    # A trial a full disk stopped, with no retry queued (an older run, or max_failed_trials):
+    # its checkpoints are what a resume needs, whatever the state of the other trials.
+    spec = tiny_spec(tmp_path)
+    root = Path(spec.output_dir)
+    study = optuna.create_study(storage=spec.storage, study_name=spec.name)
+    best_dir, worse_dir, failed_dir = root / "trial-0000", root / "trial-0001", root / "trial-0002"
+    best = make_checkpoints(best_dir, 4)[0]
+    worse = make_checkpoints(worse_dir, 4, 8)
+    failed = make_checkpoints(failed_dir, 20, 24)
+    add_trial(study, TrialState.COMPLETE, 1.0, best_dir, best=best, last=best)
+    add_trial(study, TrialState.COMPLETE, 2.0, worse_dir, best=worse[0], last=worse[1])
+    add_trial(study, TrialState.FAIL, None, failed_dir, best=failed[0], last=failed[1])
+
+    deleted = apply_retention(spec, study)
+
+    assert sorted(deleted) == sorted(worse)
+    assert remaining(root) == {
+        "trial-0000/checkpoint-4",
+        "trial-0002/checkpoint-20",
+        "trial-0002/checkpoint-24",
+    }
+    # Whatever the storage still names exists on disk: a deleted checkpoint's attr is cleared.
+    for trial in optuna.load_study(study_name=spec.name, storage=spec.storage).get_trials():
+        for key in ("best_checkpoint", "last_checkpoint"):
+            named = trial.user_attrs.get(key)
+            assert named is None or Path(named).is_dir(), (trial.number, key, named)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+import yaml
 from helpers.study_files import tiny_spec, write_study_file
 from optuna.trial import TrialState
 
@@ -337,3 +338,160 @@ def test_a_resume_reports_the_evaluations_its_checkpoint_has_but_the_storage_lac
     resumed.report(reported[8], 8)  # step 8 made it to the storage, step 4 did not
     assert backfill_reports(resumed, str(tmp_path / "trained" / "checkpoint-8"), "eval_loss") == [4]
     assert study.get_trials()[1].intermediate_values == reported
+
+
+# ---------------------------------------------------------------------------------------------
+# Killed between writing a checkpoint and recording it (issue 10, point 4)
+
+
+@pytest.mark.slow
+def test_a_worker_killed_between_saving_and_recording_a_checkpoint_resumes_from_it(
+    tmp_path, capsys
+):
+    # The worker dies when checkpoint-8 is on disk but the storage still names checkpoint-4:
+    # the old order (rotate, then record) had deleted checkpoint-4 by then, and the retry
+    # trained from step 0 without saying so.
+    from helpers.study_files import tiny_gpt2_config
+
+    from hpo.spec import ModelSpec
+
+    marker = tmp_path / "killed"
+    model = ModelSpec(
+        task="causal-lm",
+        factory="helpers.fault_models:gpt2_killed_before_record",
+        config={**tiny_gpt2_config(n_positions=32), "kill_at_step": 8, "marker": str(marker)},
+    )
+    spec = tiny_spec(
+        tmp_path,
+        budget=BudgetSpec(n_trials=1),
+        model=model,
+        space=(ParamSpec("learning_rate", "float", low=3e-3, high=5e-3),),
+        training={"max_steps": 12, "eval_steps": 4, "logging_steps": 4},
+    )
+    assert run_study(spec) == EXIT_OK, capsys.readouterr().out
+    assert marker.exists(), "the worker was not killed at step 8"
+    trials = load(spec).get_trials()
+    killed = next(t for t in trials if t.state == TrialState.FAIL)
+    assert "killed by signal 9" in killed.user_attrs[FAIL_REASON_ATTR]
+    assert checkpoint_step(killed.user_attrs["last_checkpoint"]) == 4  # 8 was never recorded
+    (retry,) = [t for t in trials if retry_of(t) == killed.number]
+    assert retry.state == TrialState.COMPLETE
+    # The newest complete checkpoint of the trial's folder, not step 0 and not the older one.
+    assert checkpoint_step(retry.user_attrs[RESUMED_FROM_ATTR]) == 8
+    assert retry.user_attrs[FIRST_STEP_ATTR] == 9
+    assert sorted(retry.intermediate_values) == [4, 8, 12]
+
+
+def test_a_retry_resumes_from_the_newest_complete_checkpoint_of_its_folder(tmp_path):
+    from hpo.backends.optuna.worker import resume_point
+
+    def checkpoint(step: int, complete: bool = True) -> Path:
+        folder = tmp_path / "trial-0000" / f"checkpoint-{step}"
+        folder.mkdir(parents=True)
+        if complete:
+            (folder / "trainer_state.json").write_text("{}")
+        return folder
+
+    folder = str(tmp_path / "trial-0000")
+    assert resume_point(folder, None) is None
+    four = checkpoint(4)
+    assert resume_point(folder, str(four)) == str(four)
+    eight = checkpoint(8)
+    checkpoint(12, complete=False)  # a half-written one (no trainer_state.json) never counts
+    # Recorded: 4, or a deleted folder, or nothing: the newest complete one wins.
+    assert resume_point(folder, str(four)) == str(eight)
+    assert resume_point(folder, str(tmp_path / "trial-0000" / "checkpoint-0")) == str(eight)
+    assert resume_point(folder, None) == str(eight)
+    # A recorded checkpoint outside the folder is used when the folder holds none.
+    elsewhere = tmp_path / "moved"
+    elsewhere.mkdir()
+    assert resume_point(str(tmp_path / "empty"), str(elsewhere)) == str(elsewhere)
+
+
+# ---------------------------------------------------------------------------------------------
+# A full or read-only disk under training.output_dir (issue 10, point 5)
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A real 700 KiB tmpfs: room for the data cache and one checkpoint of the tiny study
+    (about 470 KiB), not for two. Skipped where mounting is not permitted."""
+    mount_point = tmp_path / "disk"
+    mount_point.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=700k", "tmpfs", str(mount_point)],
+        capture_output=True,
+        text=True,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"needs `mount -t tmpfs` (root): {mounted.stderr.strip()}")
+    yield mount_point
+    subprocess.run(["umount", "-l", str(mount_point)], check=False)
+
+
+@pytest.mark.slow
+def test_a_full_disk_stops_the_run_keeps_the_checkpoint_and_the_trial_resumes(tmp_path, small_disk):
+    output_dir = small_disk / "runs"
+    study_file = write_study_file(
+        tmp_path,
+        budget={"n_trials": 4},
+        training={**LONG_TRIALS, "max_steps": 12, "output_dir": str(output_dir)},
+    )
+    # Every trial of the same size (2 layers), so that exactly one checkpoint fits.
+    study = yaml.safe_load(study_file.read_text())
+    del study["space"]["model.n_layer"]
+    study_file.write_text(yaml.safe_dump(study))
+    run = hpo("run", str(study_file), cwd=tmp_path)
+    out, _ = run.communicate(timeout=300)
+    # (a) the run stops at the first refused save, with the cause and the fix, exit 1 ...
+    assert run.returncode == EXIT_FAILED, out
+    assert "No space left on device" in out
+    assert "free space on that disk or move training.output_dir" in out
+    assert "Traceback" not in out
+    spec = load_study_file(study_file)
+    trials = load(spec).get_trials()
+    # ... instead of failing every trial of the budget one after the other.
+    (stopped,) = [t for t in trials if t.state == TrialState.FAIL]
+    assert "No space left on device" in stopped.user_attrs[FAIL_REASON_ATTR]
+    assert not [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.RUNNING)]
+    # (b) retryable: queued with its progress; (c) the checkpoint it names survived the run.
+    (queued,) = [t for t in trials if retry_of(t) == stopped.number]
+    assert queued.state == TrialState.WAITING
+    kept = stopped.user_attrs["last_checkpoint"]
+    assert checkpoint_step(kept) == 4 and Path(kept).is_dir()
+
+    # Room made: the same command resumes the stopped trial from that checkpoint.
+    subprocess.run(["mount", "-o", "remount,size=16m", str(small_disk)], check=True)
+    rerun = hpo("run", str(study_file), cwd=tmp_path)
+    out, _ = rerun.communicate(timeout=600)
+    assert rerun.returncode == EXIT_OK, out
+    trials = load(spec).get_trials()
+    resumed = trials[queued.number]
+    assert resumed.state == TrialState.COMPLETE
+    assert resumed.user_attrs[RESUMED_FROM_ATTR] == kept
+    assert resumed.user_attrs[FIRST_STEP_ATTR] == 5
+    assert len([t for t in trials if t.state == TrialState.COMPLETE]) == 4
+
+
+def test_a_read_only_output_dir_is_one_clear_error_before_anything_is_created(tmp_path):
+    read_only = tmp_path / "ro"
+    read_only.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(read_only)],
+        capture_output=True,
+        text=True,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"needs `mount -t tmpfs` (root): {mounted.stderr.strip()}")
+    try:
+        study_file = write_study_file(tmp_path, training={"output_dir": str(read_only / "runs")})
+        run = hpo("run", str(study_file), cwd=tmp_path)
+        out, _ = run.communicate(timeout=120)
+    finally:
+        subprocess.run(["umount", "-l", str(read_only)], check=False)
+    assert run.returncode == 1, out
+    assert out.strip() == (
+        f"error: training.output_dir '{read_only / 'runs'}' cannot be written "
+        "(Read-only file system); point it at a writable folder"
+    )
+    assert not (tmp_path / "tiny.db").exists()  # the storage was not created

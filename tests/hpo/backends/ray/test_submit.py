@@ -196,6 +196,125 @@ def test_submit_follow_runs_the_study_on_the_cluster_into_postgres(ray_head, pg_
     assert stopped.returncode == 0 and "already finished" in stopped.stdout
 
 
+SLOW_MODEL = """
+import time
+
+from transformers import GPT2Config, GPT2LMHeadModel
+
+
+class SlowGPT2(GPT2LMHeadModel):
+    # Slow training steps keep a trial running long enough to be stopped in the middle.
+    def forward(self, *args, **kwargs):
+        if self.training:
+            time.sleep(0.3)
+        return super().forward(*args, **kwargs)
+
+
+def build(**overrides):
+    config = dict(vocab_size=256, n_positions=32, n_embd=16, n_layer=1, n_head=2)
+    return SlowGPT2(GPT2Config(**{**config, **overrides}))
+"""
+
+
+def stoppable_study(tmp_path: Path, storage: str) -> Path:
+    """tiny_study with slow steps, a relative output_dir, and no early stopping."""
+    (tmp_path / "slow_model.py").write_text(SLOW_MODEL)
+    study = yaml.safe_load(tiny_study(tmp_path, storage).read_text())
+    study["model"] = {"factory": "slow_model:build", "task": "causal-lm"}
+    study["training"].update(output_dir="runs", max_steps=16, eval_steps=4)
+    reports = 16 // 4
+    study["scheduler"] = {
+        "name": "asha",
+        "time_attr": "training_iteration",
+        "grace_period": reports,
+        "max_t": reports,
+    }
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump(study, sort_keys=False))
+    return path
+
+
+def wait_until(condition, what: str, timeout: float = 240.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.mark.slow
+def test_a_stopped_job_leaves_the_storage_truthful_and_resubmitting_restores_it(
+    ray_head, pg_url, tmp_path
+):
+    from hpo.attrs import FAIL_REASON_ATTR, INTERRUPTED, OUTPUT_DIR_ATTR, RAY_TRIAL_ID_ATTR
+
+    url, token = ray_head
+    study = stoppable_study(tmp_path, pg_url)
+    lasting = tmp_path / "runs"  # training.output_dir, as seen from the submitting side
+
+    def trials():
+        return optuna.load_study(study_name="submitted", storage=pg_url).get_trials()
+
+    submitted = hpo_submit(str(study), "--address", url, token=token, cwd=tmp_path)
+    assert submitted.returncode == 0, submitted.stderr
+    job_id = submitted.stdout.splitlines()[0].strip()
+
+    def running_with_a_report():
+        try:
+            return [t for t in trials() if t.state == TrialState.RUNNING and t.intermediate_values]
+        except KeyError:  # the study is not created yet
+            return None
+
+    wait_until(running_with_a_report, "a running trial with a reported checkpoint")
+    stop = hpo_submit("--stop", job_id, "--address", url, token=token, cwd=tmp_path)
+    assert stop.returncode == 0 and "stop requested" in stop.stdout, stop.stderr
+
+    # (a) the storage says what happened: nothing RUNNING, the stopped trials failed with a
+    # reason, each queued (WAITING) with its params, Ray trial id and intermediate values.
+    def settled():
+        found = trials()
+        return found if not [t for t in found if t.state == TrialState.RUNNING] else None
+
+    after_stop = wait_until(settled, "no trial left RUNNING after the stop", timeout=60)
+    stopped = [t for t in after_stop if t.state == TrialState.FAIL]
+    assert stopped, [(t.number, t.state) for t in after_stop]
+    for trial in stopped:
+        assert trial.user_attrs[FAIL_REASON_ATTR] == INTERRUPTED
+        (copy,) = [t for t in after_stop if t.system_attrs.get("failed_trial") == trial.number]
+        assert copy.state == TrialState.WAITING
+        assert copy.params == trial.params
+        assert copy.user_attrs[RAY_TRIAL_ID_ATTR] == trial.user_attrs[RAY_TRIAL_ID_ATTR]
+    # (b) the experiment lives under the study's lasting output_dir, not in the job's copy.
+    experiment = lasting / "ray" / "submitted"
+    assert experiment.is_dir()
+
+    again = hpo_submit(str(study), "--address", url, "--follow", token=token, cwd=tmp_path)
+    output = again.stdout + again.stderr
+    assert again.returncode == 0, output[-4000:]
+    assert "restoring the interrupted experiment" in output
+    final = trials()
+    finished = [t for t in final if t.state == TrialState.COMPLETE]
+    assert len(finished) == 2, [(t.number, t.state) for t in final]
+    assert not [t for t in final if t.state in (TrialState.RUNNING, TrialState.WAITING)]
+    # The restore continued the queued copies (the same Ray trials), not new ones.
+    assert {t.number for t in finished} == {
+        t.number for t in after_stop if t.state != TrialState.FAIL
+    }
+    for trial in finished:
+        assert sorted(trial.intermediate_values) == [4, 8, 12, 16]
+        # (c) what the storage names lasts: under output_dir on the submitting side.
+        assert trial.user_attrs[OUTPUT_DIR_ATTR].startswith(str(lasting))
+    best = optuna.load_study(study_name="submitted", storage=pg_url).best_trial
+    assert Path(best.user_attrs["best_checkpoint"]).is_dir()
+    assert best.user_attrs["best_checkpoint"].startswith(str(experiment))
+    # (d) retention ran: no trainer checkpoint left in the trials' folders but what is named.
+    named = {t.user_attrs.get("best_checkpoint") for t in final} - {None}
+    left = {str(p) for p in lasting.glob("ray-*/**/checkpoint-*")}
+    assert left <= named, left - named
+
+
 def test_a_wrong_or_missing_token_is_refused_and_never_printed(ray_head, tmp_path):
     url, _ = ray_head
     wrong = secrets.token_hex(16)

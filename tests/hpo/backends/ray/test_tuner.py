@@ -305,7 +305,12 @@ def test_hpo_run_again_restores_an_interrupted_study_without_duplicates(ray_loca
     spec = load_study(tmp_path, ray_study(tmp_path, budget={"n_trials": 2}))
     assert run_study(spec, callbacks=[InterruptOnce(tmp_path / "interrupted")]) == 130
     before = {t.number: t for t in stored_trials(spec)}
-    assert [t.state for t in before.values()].count(TrialState.RUNNING) == 1
+    # The storage says what happened: the interrupted trial failed as such, and is queued.
+    assert TrialState.RUNNING not in [t.state for t in before.values()]
+    (stopped,) = [t for t in before.values() if t.state == TrialState.FAIL]
+    assert stopped.user_attrs["fail_reason"] == "interrupted"
+    (queued,) = [t for t in before.values() if t.state == TrialState.WAITING]
+    assert queued.system_attrs["failed_trial"] == stopped.number
 
     # `hpo run` again: the experiment is restored (Tuner.can_restore), not started over.
     assert tune.Tuner.can_restore(experiment_path(spec))
@@ -313,6 +318,8 @@ def test_hpo_run_again_restores_an_interrupted_study_without_duplicates(ray_loca
     after = stored_trials(spec)
     assert sorted(t.number for t in after) == sorted(before)  # the same trials, no duplicates
     for trial in after:
+        if trial.number == stopped.number:
+            continue
         assert trial.state in (TrialState.COMPLETE, TrialState.PRUNED)
         assert trial.params == before[trial.number].params
 
@@ -340,6 +347,7 @@ def test_a_crashed_trial_is_retried_from_its_checkpoint(ray_local, tmp_path):
         budget={"n_trials": 1},
         scheduler={"name": "asha", "max_t": 10, "grace_period": 10},
         ray={"max_concurrent_trials": 1, "max_failures": 1},
+        keep="all",  # the trainer's own checkpoints below are the evidence (no retention)
     )
     spec = load_study(tmp_path, study)
     assert run_study(spec, callbacks=[KillWorkerOnce(tmp_path / "killed")]) == 0
