@@ -21,9 +21,7 @@ def pg_url():
     sqlalchemy = pytest.importorskip("sqlalchemy")
     name = f"hpo_test_{uuid.uuid4().hex[:12]}"
     # pre-ping: a test may restart the server, which drops the pooled connection.
-    admin = sqlalchemy.create_engine(
-        PG_ADMIN_URL, isolation_level="AUTOCOMMIT", pool_pre_ping=True
-    )
+    admin = sqlalchemy.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
     try:
         with admin.connect() as conn:
             conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
