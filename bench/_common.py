@@ -80,6 +80,7 @@ class FinishedTrial:
     started_s: float  # seconds from the start of the run to this trial's start
     elapsed_s: float  # seconds from the start of the run to this trial's completion
     steps: int  # intermediate values reported (evaluations run)
+    last_step: int  # the global step of its last report: the optimizer steps it trained
 
 
 def finished_trials(storage: str, study_name: str, started_at: dt.datetime) -> list[FinishedTrial]:
@@ -96,6 +97,7 @@ def finished_trials(storage: str, study_name: str, started_at: dt.datetime) -> l
             started_s=(t.datetime_start - started_at).total_seconds(),
             elapsed_s=(t.datetime_complete - started_at).total_seconds(),
             steps=len(t.intermediate_values),
+            last_step=max(t.intermediate_values, default=0),
         )
         for t in study.get_trials(deepcopy=False)
         if t.datetime_complete is not None and t.datetime_start is not None
@@ -129,6 +131,26 @@ def _fmt(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4g}" if abs(value) < 1000 else f"{value:.0f}"
     return str(value)
+
+
+def load_line() -> str:
+    """The load average (1, 5, 15 min): printed before and after every benchmark, because only
+    figures measured on a quiet machine (load < 1 from start to end) count."""
+    one, five, fifteen = os.getloadavg()
+    quiet = "quiet" if one < 1 else "NOT quiet: figures do not count"
+    return f"load average {one:.2f}, {five:.2f}, {fifteen:.2f} ({quiet})"
+
+
+def median_range(values: Sequence[float]) -> str:
+    """`median (min-max, n rounds)` of a benchmark's rounds."""
+    import statistics
+
+    if not values:
+        return "-"
+    return (
+        f"{_fmt(statistics.median(values))} ({_fmt(min(values))}-{_fmt(max(values))}, "
+        f"{len(values)} rounds)"
+    )
 
 
 def machine_line() -> str:

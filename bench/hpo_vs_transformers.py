@@ -9,8 +9,8 @@ Both sides read the one study file: the same search space, the same 10-trial bud
 TrainingArguments (max_steps, eval_steps, ...), the same model config and the same corpus.
 The target of issue 5 is (b) >= 3x faster than (a) with a best value <= (a)'s best + 0.03.
 
-Run:  python bench/hpo_vs_transformers.py            (both sides, 4-7 minutes on 2 cores)
-      python bench/hpo_vs_transformers.py --seeds 0,1,2   (medians over seeds: fairer)
+Run:  python bench/hpo_vs_transformers.py            (seeds 0,1,2: both sides per seed, interleaved)
+      python bench/hpo_vs_transformers.py --seeds 0     (one seed, 4-7 minutes on 2 cores)
       python bench/hpo_vs_transformers.py --only b   (just `hpo run`, e.g. while profiling)
       python bench/hpo_vs_transformers.py --n-trials 4 --max-steps 50   (a quick smoke run)
 
@@ -39,7 +39,9 @@ if __package__ in (None, ""):  # run as a script: make `bench` and `hpo` importa
 from bench._common import (
     finished_trials,
     first_reach_s,
+    load_line,
     machine_line,
+    median_range,
     read_study,
     run_hpo,
     table,
@@ -149,6 +151,8 @@ def run_transformers(doc: dict[str, Any], workdir: Path) -> dict[str, Any]:
     max_steps = int(doc["training"]["max_steps"])
     completed: list[tuple[float, float]] = []
     pruned: list[float] = []
+    # (optimizer steps spent by all trials so far, value or None) at each trial's end
+    spent: list[tuple[int, float | None]] = []
     start = time.perf_counter()
 
     class RecordCompletions(TrainerCallback):
@@ -164,11 +168,14 @@ def run_transformers(doc: dict[str, Any], workdir: Path) -> dict[str, Any]:
 
         def on_train_end(self, args, state, control, **kwargs):
             now = time.perf_counter() - start
+            total = (spent[-1][0] if spent else 0) + state.global_step
             if state.global_step >= max_steps and self.last_loss is not None:
                 completed.append((now, float(self.last_loss)))
+                spent.append((total, float(self.last_loss)))
                 print(f"  {now:7.1f}s  complete  {self.last_loss:.4f}", flush=True)
             else:
                 pruned.append(now)
+                spent.append((total, None))
                 print(f"  {now:7.1f}s  pruned at step {state.global_step}", flush=True)
 
     train_ds, eval_ds = block_datasets(doc["data"])
@@ -205,6 +212,8 @@ def run_transformers(doc: dict[str, Any], workdir: Path) -> dict[str, Any]:
         "best_params": best.hyperparameters,
         "completed": completed,
         "n_pruned": len(pruned),
+        "steps": spent[-1][0] if spent else 0,
+        "spent": spent,
     }
 
 
@@ -234,7 +243,25 @@ def run_hpo_side(doc: dict[str, Any], workdir: Path) -> dict[str, Any]:
         "n_pruned": sum(t.state == "PRUNED" for t in trials),
         "n_failed": sum(t.state == "FAIL" for t in trials),
         "trials": trials,
+        "steps": sum(t.last_step for t in trials),
+        "spent": _spent_in_completion_order(trials),
     }
+
+
+def _spent_in_completion_order(trials: list[Any]) -> list[tuple[int, float | None]]:
+    """(steps spent by all trials finished so far, value or None) in completion order; the
+    steps of trials still running at that moment are not counted (a lower bound)."""
+    spent, total = [], 0
+    for trial in trials:
+        total += trial.last_step
+        spent.append((total, trial.value if trial.state == "COMPLETE" else None))
+    return spent
+
+
+def best_within(spent: list[tuple[int, float | None]], steps: int) -> float | None:
+    """The best completed value once `steps` optimizer steps were spent in all (None: none yet)."""
+    values = [value for total, value in spent if total <= steps and value is not None]
+    return min(values) if values else None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -248,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", type=Path, help="keep the files here (default: a temp dir)")
     parser.add_argument(
         "--seeds",
-        default="0",
+        default="0,1,2",
         help="comma-separated seeds (sampler and training seed of both sides); with several, "
         "a summary of the medians follows: one 10-trial search is mostly luck of the draw",
     )
@@ -261,6 +288,7 @@ def main(argv: list[str] | None = None) -> int:
         base["training"]["max_steps"] = opts.max_steps
         base["training"]["eval_steps"] = min(base["training"]["eval_steps"], opts.max_steps)
 
+    print(f"before: {load_line()}", flush=True)
     results: list[tuple[int, dict[str, dict[str, Any]]]] = []
     for seed in [int(x) for x in opts.seeds.split(",") if x.strip()]:
         doc = copy.deepcopy(base)
@@ -283,6 +311,7 @@ def main(argv: list[str] | None = None) -> int:
         results.append((seed, sides))
     if len(results) > 1 and opts.only is None:
         summary(results)
+    print(f"after: {load_line()}")
     return 0
 
 
@@ -293,21 +322,49 @@ def summary(results: list[tuple[int, dict[str, dict[str, Any]]]]) -> None:
         a, b = sides["a"], sides["b"]
         gap = b["best"] - a["best"] if b["best"] is not None else float("inf")
         rows.append(
-            [seed, a["wall_s"], b["wall_s"], a["wall_s"] / b["wall_s"], a["best"], b["best"], gap]
+            [
+                seed,
+                a["wall_s"],
+                b["wall_s"],
+                a["wall_s"] / b["wall_s"],
+                a["steps"],
+                b["steps"],
+                a["best"],
+                b["best"],
+                gap,
+            ]
         )
     ratio = statistics.median(r[3] for r in rows)
-    gap = statistics.median(r[6] for r in rows)
-    print(f"\n== summary over {len(rows)} seeds")
+    gap = statistics.median(r[8] for r in rows)
+    print(f"\n== summary over {len(rows)} seeds (rounds: (a) then (b) for each seed)")
     print(
         table(
-            ["seed", "(a) wall s", "(b) wall s", "ratio", "(a) best", "(b) best", "gap (b)-(a)"],
+            [
+                "seed",
+                "(a) wall s",
+                "(b) wall s",
+                "ratio",
+                "(a) steps",
+                "(b) steps",
+                "(a) best",
+                "(b) best",
+                "gap (b)-(a)",
+            ],
             rows,
         )
     )
+    print(f"ratio: {median_range([r[3] for r in rows])}")
+    print(f"optimizer steps (a): {median_range([r[4] for r in rows])}")
+    print(f"optimizer steps (b): {median_range([r[5] for r in rows])}")
+    print(f"best gap (b)-(a): {median_range([r[8] for r in rows])}")
     print(
         f"median ratio {ratio:.2f}x (target >= 3x); median best gap {gap:+.4f} "
         f"(target <= +{SLACK}) -> {'MET' if ratio >= 3 and gap <= SLACK else 'NOT MET'}"
     )
+
+
+def _show(value: float | None) -> str:
+    return "none completed" if value is None else f"{value:.4f}"
 
 
 def report(doc: dict[str, Any], sides: dict[str, dict[str, Any]]) -> None:
@@ -354,13 +411,23 @@ def report(doc: dict[str, Any], sides: dict[str, dict[str, Any]]) -> None:
             f"best gap (b)-(a): {gap:+.4f} (target <= +{SLACK}) -> "
             f"{'MET' if speedup >= 3 and gap <= SLACK else 'NOT MET'}"
         )
+        # Where the time went: the compute each side spent, and what the other had found by then.
+        print(f"optimizer steps, all trials: (a) {a['steps']}, (b) {b['steps']}")
+        fewer, more = ("a", "b") if a["steps"] <= b["steps"] else ("b", "a")
+        print(
+            f"best at equal compute ({sides[fewer]['steps']} steps): "
+            f"({fewer}) {_show(sides[fewer]['best'])}, "
+            f"({more}) {_show(best_within(sides[more]['spent'], sides[fewer]['steps']))}"
+        )
     if "b" in sides:
         rows = [
-            [t.number, t.state, t.value, t.steps, t.started_s, t.elapsed_s]
+            [t.number, t.state, t.value, t.steps, t.last_step, t.started_s, t.elapsed_s]
             for t in sides["b"]["trials"]
         ]
         print("\n(b) trials in completion order")
-        print(table(["trial", "state", "value", "evals", "started at s", "done at s"], rows))
+        print(
+            table(["trial", "state", "value", "evals", "steps", "started at s", "done at s"], rows)
+        )
 
 
 if __name__ == "__main__":

@@ -22,6 +22,12 @@ RESUMED_FROM_ATTR = "resumed_from"  # the checkpoint a retried trial resumed fro
 INTERRUPTED = (
     "interrupted"  # fail reason of a trial stopped by Ctrl-C or a job stop (both backends)
 )
+# {"step", "max_steps", "steps_per_s"} of a running trial, at most once per logging step: what
+# the live view of `hpo run` shows under the counts.
+PROGRESS_ATTR = "progress"
+DEVICES_ATTR = "devices"  # the CUDA_VISIBLE_DEVICES its worker was placed on ("cpu": hidden)
+WORLD_SIZE_ATTR = "world_size"  # processes of a `trial_processes: N` trial (torch.distributed)
+RANKS_STOPPED_AT_ATTR = "ranks_stopped_at"  # the step each rank of such a trial stopped at
 
 # --- Ray backend (the mirror) -----------------------------------------------------------------
 RAY_TRIAL_ID_ATTR = "ray_trial_id"

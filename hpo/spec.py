@@ -88,6 +88,16 @@ class DataSpec:
 
 
 @dataclass(frozen=True)
+class PlacementSpec:
+    """Where trials run (`hpo.backends.placement` turns this into workers on devices)."""
+
+    auto: bool = False  # `workers: auto` (or `devices:` without `workers`): one per GPU
+    devices: tuple[int, ...] | None = None  # indices of visible GPUs; () = CPU only
+    trials_per_device: int = 1
+    trial_processes: int = 1  # ranks of one trial (torch.distributed), one device each
+
+
+@dataclass(frozen=True)
 class StudySpec:
     name: str
     storage: str  # SQLAlchemy URL (already resolved: file, --storage or HPO_STORAGE)
@@ -104,6 +114,7 @@ class StudySpec:
     training: dict[str, Any]  # TrainingArguments fields shared by every trial
     space: tuple[ParamSpec, ...]
     keep: str = "best"  # "best" | "all": checkpoint retention across trials
+    placement: PlacementSpec = field(default_factory=PlacementSpec)
     source_path: str | None = None  # the study file this came from
     push_best_to_hub: str | None = None  # a Hub repo id: the best model goes there after `hpo run`
     # Messages the run prints before starting (e.g. "pruning switched off for multi-objective").

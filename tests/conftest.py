@@ -43,3 +43,82 @@ def ray_local():
         ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield ray
     ray.shutdown()
+
+
+# A real `ray start --head` (its own port, never Redis's 6379), for the tests of the cluster
+# path. Its processes inherit PROBE_ENV, which tests/helpers/gpu_probe.py reads inside trials.
+RAY_HEAD_PORT = int(os.environ.get("HPO_TEST_RAY_PORT", "6391"))
+RAY_HEAD_DASHBOARD_PORT = int(os.environ.get("HPO_TEST_RAY_DASHBOARD_PORT", "8271"))
+RAY_HEAD_GPUS = 2  # declared, not real: Ray schedules (and sets CUDA_VISIBLE_DEVICES) by them
+
+
+@pytest.fixture(scope="session")
+def ray_head(tmp_path_factory):
+    """`ray start --head --block` on 127.0.0.1 with 2 CPUs and 2 declared GPUs; yields
+    {"address", "probe_dir", "env"} (`env`: what a client process needs to join it). Stopped by
+    killing its own process group (never `ray stop`, which stops every Ray on the machine)."""
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    pytest.importorskip("ray")
+    repo = Path(__file__).resolve().parents[1]
+    probe_dir = tmp_path_factory.mktemp("gpu-probe")
+    temp_dir = tmp_path_factory.mktemp("ray")
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(repo), str(repo / "tests")]),
+        "HPO_TEST_PROBE_DIR": str(probe_dir),
+        # No token: the machine's shared ~/.ray/auth_token belongs to other clusters.
+        "RAY_AUTH_MODE": "disabled",
+    }
+    ray_cli = str(Path(sys.executable).parent / "ray")
+    head = subprocess.Popen(
+        [
+            ray_cli,
+            "start",
+            "--head",
+            "--block",
+            f"--port={RAY_HEAD_PORT}",
+            f"--dashboard-port={RAY_HEAD_DASHBOARD_PORT}",
+            "--include-dashboard=false",
+            "--node-ip-address=127.0.0.1",
+            "--num-cpus=2",
+            f"--num-gpus={RAY_HEAD_GPUS}",
+            f"--temp-dir={temp_dir}",
+            "--disable-usage-stats",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    end = time.monotonic() + 180
+    while time.monotonic() < end:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", RAY_HEAD_PORT)) == 0:
+                break
+        if head.poll() is not None:
+            pytest.fail(f"ray start --head exited with {head.returncode}")
+        time.sleep(0.5)
+    else:
+        os.killpg(head.pid, signal.SIGKILL)
+        pytest.fail("ray start --head did not open its port in 180 s")
+    time.sleep(5)  # the raylet registers after the GCS port opens
+    yield {
+        "address": f"127.0.0.1:{RAY_HEAD_PORT}",
+        "probe_dir": probe_dir,
+        "env": {"RAY_AUTH_MODE": "disabled"},
+    }
+    os.killpg(head.pid, signal.SIGTERM)
+    try:
+        head.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        pass
+    try:
+        os.killpg(head.pid, signal.SIGKILL)  # whatever of its group is left
+    except ProcessLookupError:
+        pass

@@ -24,7 +24,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("hpo.storage", "hpo.report.status", "hpo.report.progress"),
     ("hpo.search", "hpo.data"),
     ("hpo.study",),
-    ("hpo.backends.objective", "hpo.backends"),
+    ("hpo.backends.objective", "hpo.backends.placement", "hpo.backends"),
     (
         "hpo.backends.optuna",
         "hpo.backends.ray",

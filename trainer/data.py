@@ -15,6 +15,7 @@ import torch
 from torch.utils.data import DataLoader, IterableDataset
 
 from trainer.args import TrainingArguments
+from trainer.distributed import Ranks, ShardedBatches
 
 
 def default_collate(samples: Any) -> dict[str, Any]:
@@ -101,7 +102,7 @@ def make_loader(
     *,
     batch_size: int,
     collate: Callable[[Any], Any],
-    sampler: EpochBatches | None,
+    sampler: Any,
     num_workers: int,
     pin_memory: bool,
     persistent_workers: bool = False,
@@ -135,7 +136,7 @@ def loader_for(
     *,
     batch_size: int,
     collate: Callable[[Any], Any],
-    sampler: EpochBatches | None,
+    sampler: Any,
     on_accelerator: bool,
 ) -> DataLoader:
     """`make_loader` with the dataloader_* options of `args` (pinned memory only when the
@@ -163,10 +164,17 @@ def step_groups(
     epoch: int,
     skip_steps: int,
     on_accelerator: bool,
+    ranks: Ranks | None = None,
 ) -> Iterator[list[Any]]:
     """The micro-batches of one epoch, grouped per optimizer step, after the first
-    `skip_steps` steps' ones (a resume's position inside the epoch)."""
-    sampler = None
+    `skip_steps` steps' ones (a resume's position inside the epoch). Under torch.distributed
+    `batch_size` is the global batch and each rank reads its share of it (`ranks.shard`)."""
+    if ranks is not None and not is_map_style(dataset):
+        raise ValueError(
+            "training under torch.distributed needs a map-style train_dataset (with __len__ "
+            "and __getitem__) so that every rank reads its share of each batch"
+        )
+    sampler: Any = None
     if is_map_style(dataset):
         sampler = EpochBatches(
             len(dataset),
@@ -176,6 +184,8 @@ def step_groups(
             drop_last=args.dataloader_drop_last,
             skip=skip_steps * accumulation,
         )
+        if ranks is not None:
+            sampler = ShardedBatches(sampler, ranks)
     elif hasattr(dataset, "set_epoch"):
         dataset.set_epoch(epoch)
     loader = loader_for(

@@ -12,6 +12,7 @@ import torch
 from trainer.args import TrainingArguments
 from trainer.callbacks import objective_name
 from trainer.data import EpochBatches, is_map_style, loader_for
+from trainer.distributed import Ranks
 from trainer.model_io import autocast, maybe_loss, model_inputs
 from trainer.state import TrainerState
 
@@ -25,18 +26,25 @@ def evaluate_model(
     compute_metrics: Callable[[Any], dict[str, float]] | None,
     ignore_keys: list[str] | None,
     prefix: str,
+    ranks: Ranks | None = None,
 ) -> dict[str, float]:
     """`{prefix}_loss`, the compute_metrics values (prefixed) and the runtime figures; the model
-    is left in the mode (train or eval) it was in."""
+    is left in the mode (train or eval) it was in. Under torch.distributed each rank evaluates
+    every world_size-th row and the loss sums are added up (with compute_metrics, which needs
+    every prediction in one place, each rank evaluates all rows)."""
     device = next(model.parameters()).device
     batch_size = args.per_device_eval_batch_size
-    sampler = None
-    if is_map_style(dataset):
+    want_predictions = compute_metrics is not None and not args.prediction_loss_only
+    if want_predictions or not is_map_style(dataset):
+        ranks = None
+    sampler: Any = None
+    if ranks is not None:
+        sampler = ranks.eval_indices(len(dataset), batch_size)
+    elif is_map_style(dataset):
         sampler = EpochBatches(len(dataset), batch_size, 0, 0, shuffle=False)
     loader = loader_for(
         dataset, args, batch_size=batch_size, collate=collate, sampler=sampler, on_accelerator=False
     )
-    want_predictions = compute_metrics is not None and not args.prediction_loss_only
     was_training = model.training
     model.eval()
     loss_sum = torch.zeros((), device=device)
@@ -62,6 +70,9 @@ def evaluate_model(
                 labels.append(inputs.get("labels"))
     if was_training:
         model.train()
+    if ranks is not None:
+        loss_sum, rows = ranks.sum(loss_sum), ranks.sum(rows)
+        has_loss = ranks.sum(int(has_loss)) > 0
     runtime = time.perf_counter() - started
     metrics: dict[str, float] = {}
     if has_loss and rows:

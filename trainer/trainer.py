@@ -22,6 +22,7 @@ from typing import Any
 import torch
 
 from trainer import checkpoint as ckpt
+from trainer import distributed
 from trainer.base import TrainerBase
 from trainer.batch_size import batch_size_to_resume, find_executable_batch_size
 from trainer.callbacks import TrainerCallback, TrainerControl
@@ -52,6 +53,9 @@ class Trainer(TrainerBase):
 
     # Set by hyperparameter_search for its trials: the value reported at each evaluation.
     _hp_compute_objective: Any = None
+
+    # This process's ranks while a run trains under torch.distributed (trainer/distributed.py).
+    _ranks: distributed.Ranks | None = None
 
     # --- train ---
     def train(
@@ -120,12 +124,14 @@ class Trainer(TrainerBase):
             ckpt.remove_leftovers(args.output_dir)  # temp dirs of a save that was killed
         saved = ckpt.read_state(checkpoint) if checkpoint else None
         set_seed(args.seed, args.full_determinism)
+        # Under torch.distributed a step reads one global batch, shared out by rank.
+        ranks = self._ranks = distributed.current()
         run = build_run(
             args,
             plan,
             self._model_for_run(plan),
             self.train_dataset,
-            batch_size=args.per_device_train_batch_size,
+            batch_size=args.per_device_train_batch_size * (ranks.world_size if ranks else 1),
             accumulation=args.gradient_accumulation_steps,
             optimizer=self.optimizer if self._user_optimizer else None,
             scheduler=self.lr_scheduler,
@@ -133,9 +139,13 @@ class Trainer(TrainerBase):
         )
         self.model, self.optimizer, self.lr_scheduler = run.model, run.optimizer, run.scheduler
         self.state = fresh_state(run, args)
+        if ranks is not None:
+            ranks.begin(run.model, args.seed)
         if checkpoint and saved is not None:
             own = not self._user_optimizer  # a user's optimizer keeps the checkpoint's values
             restore(checkpoint, saved, run, self.state, args, own_hyperparameters=own)
+            if ranks is not None:
+                ranks.restore_rng(checkpoint)
         if args.torch_compile:
             run.model = torch.compile(run.model)
         return self._loop(run)
@@ -170,6 +180,7 @@ class Trainer(TrainerBase):
                 epoch=epoch,
                 skip_steps=skip,
                 on_accelerator=run.device.type == "cuda",
+                ranks=self._ranks,
             )
             for group in groups:
                 self.control = self._call("on_step_begin")
@@ -184,6 +195,8 @@ class Trainer(TrainerBase):
                 )
                 loss_this_run += step_loss
                 self.control = self._call("on_step_end")
+                if self._ranks is not None:  # rank 0's callbacks decide stop / save for all
+                    self._ranks.sync_control(self.control)
                 if self._should_log(state.global_step):
                     logged_loss = self._log_training(
                         run, loss_this_run, logged_loss, steps_since_log, grad_norm
@@ -222,6 +235,8 @@ class Trainer(TrainerBase):
         shifts = loss_shifts_labels(model)
         counts = [loss_items(batch, shifts) for batch in group]
         total = sum(counts)
+        if self._ranks is not None:  # normalised by the global step's tokens
+            total = self._ranks.sum(total)
         model_normalises = accepts_loss_kwargs(model) and "labels" in group[0]
         remove_unused = self.args.remove_unused_columns
         step_loss: torch.Tensor | None = None
@@ -241,6 +256,8 @@ class Trainer(TrainerBase):
             detached = loss.detach().float()
             step_loss = detached if step_loss is None else step_loss + detached
         assert step_loss is not None  # a group holds at least one batch
+        if self._ranks is not None:
+            step_loss = self._ranks.sum(step_loss)
         return step_loss
 
     def _optimizer_step(self, run: Run, step_loss: torch.Tensor) -> torch.Tensor | None:
@@ -255,6 +272,8 @@ class Trainer(TrainerBase):
                 "check the data of this step"
             )
         grad_norm = None
+        if self._ranks is not None:
+            self._ranks.sum_gradients(run.model)
         if self.args.max_grad_norm > 0:
             if run.scaler is not None:
                 run.scaler.unscale_(run.optimizer)
@@ -305,9 +324,17 @@ class Trainer(TrainerBase):
             self._save(run)
         if evaluate and reporter is not None:
             reporter.report(
-                run.last_metrics, step, state.last_checkpoint if needs_checkpoint else None
+                run.last_metrics,
+                step,
+                state.last_checkpoint if needs_checkpoint else None,
+                final=step >= state.max_steps,
             )
             if reporter.should_stop():
+                run.stopped_by_reporter = True
+                self.control.should_training_stop = True
+        if evaluate and self._ranks is not None:
+            # Rank 0 alone asks the search whether to prune; every rank stops at this step.
+            if self._ranks.broadcast_flag(run.stopped_by_reporter):
                 run.stopped_by_reporter = True
                 self.control.should_training_stop = True
 
@@ -341,19 +368,25 @@ class Trainer(TrainerBase):
         return record_if_best(self.state, self.args, value)
 
     def _save(self, run: Run) -> str:
-        args = self.args
-        self._record_hub_failures()  # so that this checkpoint's state lists them too
-        final = ckpt.save_checkpoint(
-            args,
-            self.state,
-            model=run.model,
-            optimizer=run.optimizer,
-            scheduler=run.scheduler,
-            scaler=run.scaler,
-            processing_class=self.processing_class,
-        )
+        args, ranks = self.args, self._ranks
+        main = ranks is None or ranks.is_main
+        if main:  # rank 0 writes the checkpoint
+            self._record_hub_failures()  # so that this checkpoint's state lists them too
+            final = ckpt.save_checkpoint(
+                args,
+                self.state,
+                model=run.model,
+                optimizer=run.optimizer,
+                scheduler=run.scheduler,
+                scaler=run.scaler,
+                processing_class=self.processing_class,
+            )
+        else:
+            final = ranks.follow_checkpoint(args.output_dir, self.state)
+        if ranks is not None:
+            ranks.after_checkpoint(final)
         run.last_save_step = self.state.global_step
-        if args.push_to_hub and args.hub_strategy != "end":
+        if main and args.push_to_hub and args.hub_strategy != "end":
             # A snapshot now (hard links), the upload in the background.
             self._hub().submit_checkpoint(args, final, self.state.global_step)
         self.control = self._call("on_save", checkpoint_dir=final)
@@ -436,6 +469,7 @@ class Trainer(TrainerBase):
             compute_metrics=self.compute_metrics,
             ignore_keys=ignore_keys,
             prefix=metric_key_prefix,
+            ranks=distributed.current(),
         )
         metrics["epoch"] = self.state.epoch
         self.log(dict(metrics))

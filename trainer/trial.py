@@ -25,7 +25,10 @@ class Reporter(Protocol):
     # True when report() needs a checkpoint directory written at that evaluation (Ray Tune).
     needs_checkpoint: bool
 
-    def report(self, metrics: dict[str, float], step: int, checkpoint_dir: str | None) -> None: ...
+    def report(
+        self, metrics: dict[str, float], step: int, checkpoint_dir: str | None, final: bool = False
+    ) -> None:
+        """One evaluation's metrics; `final` when it is the run's last step."""
 
     def should_stop(self) -> bool: ...
 
@@ -50,13 +53,17 @@ class OptunaReporter:
         self.compute_objective = compute_objective
         self.pruned_at: tuple[int, float] | None = None
 
-    def report(self, metrics: dict[str, float], step: int, checkpoint_dir: str | None) -> None:
+    def report(
+        self, metrics: dict[str, float], step: int, checkpoint_dir: str | None, final: bool = False
+    ) -> None:
         if self.compute_objective is not None:
             value = float(self.compute_objective(dict(metrics)))
         else:
             value = float(_objective(metrics, self.objective_metric))
         self.trial.report(value, step)
-        if self.trial.should_prune():
+        # A trial that has trained its last step is not pruned there: pruning it would throw
+        # away a finished model (a rung can fall on max_steps) and its value on the full set.
+        if not final and self.trial.should_prune():
             self.pruned_at = (step, value)
 
     def should_stop(self) -> bool:
@@ -82,7 +89,9 @@ class RayReporter:
         self.objective_metric = objective_metric
         self.compute_objective = compute_objective
 
-    def report(self, metrics: dict[str, float], step: int, checkpoint_dir: str | None) -> None:
+    def report(
+        self, metrics: dict[str, float], step: int, checkpoint_dir: str | None, final: bool = False
+    ) -> None:
         from ray import tune
 
         row: dict[str, Any] = {**metrics, "step": step}

@@ -28,21 +28,45 @@ class TrialContext:
 
     spec: StudySpec
     train_dataset: Any
-    eval_dataset: Any
+    eval_dataset: Any  # what the evaluations during training see (they feed the pruner)
     model_init: Callable[..., Any]
+    # When set, a trial that completes is evaluated once more on it, and that is its value.
+    final_eval_dataset: Any = None
 
 
 def prepare(spec: StudySpec) -> TrialContext:
-    """Load the datasets (tokenized once per study, cached on disk) and build `model_init`."""
+    """Load the datasets (tokenized once per study, cached on disk) and build `model_init`.
+
+    Unless the study sets data.max_eval_samples, evaluations during training use a fixed
+    subset of SEARCH_EVAL_SAMPLES eval rows, and a completed trial's value comes from one
+    evaluation on the whole eval set (`final_eval_dataset`).
+    """
     from hpo.data import load_datasets, study_model_init
 
     train_dataset, eval_dataset = load_datasets(spec)
+    search_eval, final_eval = search_eval_datasets(spec, eval_dataset)
     return TrialContext(
         spec=spec,
         train_dataset=train_dataset,
-        eval_dataset=eval_dataset,
+        eval_dataset=search_eval,
         model_init=study_model_init(spec),
+        final_eval_dataset=final_eval,
     )
+
+
+def search_eval_datasets(spec: StudySpec, eval_dataset: Any) -> tuple[Any, Any]:
+    """(the eval set of evaluations during training, the final one or None)."""
+    from hpo.data.cache import eval_subset
+    from hpo.study.defaults import SEARCH_EVAL_SAMPLES
+
+    if eval_dataset is None or spec.data.max_eval_samples is not None:
+        return eval_dataset, None
+    rows = eval_subset(len(eval_dataset), SEARCH_EVAL_SAMPLES)
+    if rows is None:  # the eval set is small already
+        return eval_dataset, None
+    import torch.utils.data
+
+    return torch.utils.data.Subset(eval_dataset, rows.tolist()), eval_dataset
 
 
 def freeze_setup_objects() -> None:
@@ -50,7 +74,7 @@ def freeze_setup_objects() -> None:
 
     Call it once per worker process, after the imports and `prepare`: torch, transformers,
     optuna and the datasets are millions of objects that live as long as the process. The
-    trainer runs `gc.collect()` at every trial so that the last trial's model is gone before
+    worker runs `gc.collect()` after every trial so that the last trial's model is gone before
     the next one is built; without this, each of those collections scans all of them again
     (a few hundred ms a trial). Garbage of the setup is collected first, so nothing freed
     later is kept by the freeze; trial objects are created after it and collected as before.
@@ -122,12 +146,15 @@ def train_trial(
     output_dir: str | os.PathLike[str],
     resume_from_checkpoint: str | None = None,
     callbacks: Iterable[Any] = (),
+    interrupted: Callable[[], bool] | None = None,
 ) -> Any:
     """Train one trial and return the trainer's `TrainOutput`.
 
     `trial` is an optuna Trial (its params already suggested) or a Ray Tune config dict; the
     trainer applies the params to a copy of the args, passes the trial to `model_init` and
     reports the objective at every evaluation (and raises optuna.TrialPruned when told to).
+    With a `final_eval_dataset`, the returned metrics are those of the whole eval set, unless
+    `interrupted()` says the trial stopped short.
     """
     from trainer import Trainer
 
@@ -138,7 +165,14 @@ def train_trial(
         eval_dataset=ctx.eval_dataset,
         callbacks=list(callbacks),
     )
-    return trainer.train(resume_from_checkpoint=resume_from_checkpoint, trial=trial)
+    output = trainer.train(resume_from_checkpoint=resume_from_checkpoint, trial=trial)
+    # Reached only by a trial that was not pruned (a pruned one raised in train()); one that
+    # was interrupted is re-queued, and resumes, so it has no final value yet.
+    interrupted = interrupted or (lambda: False)
+    if ctx.final_eval_dataset is not None and trainer.args.eval_strategy != "no":
+        if not interrupted():
+            output.metrics.update(trainer.evaluate(ctx.final_eval_dataset))
+    return output
 
 
 def metric_value(metrics: Mapping[str, Any], name: str) -> float:

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 
-def _load(args: argparse.Namespace):
+def _load(args: argparse.Namespace, on_shape_ok=None):
     from hpo.study import load
 
     return load(
@@ -20,13 +20,24 @@ def _load(args: argparse.Namespace):
         storage=getattr(args, "storage", None),
         n_trials=getattr(args, "n_trials", None),
         workers=getattr(args, "workers", None),
+        on_shape_ok=on_shape_ok,
     )
+
+
+def _start_worker_imports(backend: str, workers: int, raw: dict) -> None:
+    """The Optuna backend's fork server imports torch while validation goes on (issue 9)."""
+    if backend != "optuna":
+        return
+    from hpo.backends.optuna.processes import start_fork_server
+
+    config = (raw.get("model") or {}).get("config")
+    start_fork_server(workers, config.get("model_type") if isinstance(config, dict) else None)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from hpo import backends
 
-    spec = _load(args)
+    spec = _load(args, on_shape_ok=_start_worker_imports)
     status = backends.get(spec.backend).run(spec, address=args.address)
     if status == 0 and spec.push_best_to_hub:
         from hpo.report.hub import push_best
@@ -78,6 +89,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from hpo.report.html import write_report
+
+    written = write_report(_load_for_inspection(args), args.output, png_dir=args.png)
+    for path in written:
+        print(f"wrote {path}")
+    return 0
+
+
 def cmd_dashboard(args: argparse.Namespace) -> int:
     from hpo.report.dashboard import serve
 
@@ -124,6 +144,11 @@ def build_parser() -> argparse.ArgumentParser:
     export = add("export", cmd_export, "Write a training config with the best params.")
     export.add_argument("-o", "--output", required=True, help="file to write (YAML or JSON)")
     export.add_argument("--storage", help="storage URL (overrides the study file and HPO_STORAGE)")
+
+    report = add("report", cmd_report, "Write the study as one offline HTML page of plots.")
+    report.add_argument("-o", "--output", required=True, help="the HTML file to write")
+    report.add_argument("--png", metavar="DIR", help="also write each plot as a PNG into DIR")
+    report.add_argument("--storage", help="storage URL (overrides the study file and HPO_STORAGE)")
 
     train = sub.add_parser(
         "train",

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from hpo.attrs import BEST_CHECKPOINT_ATTR, STATES
+from hpo.attrs import BEST_CHECKPOINT_ATTR, PROGRESS_ATTR, STATES
 from hpo.errors import HpoError
 from hpo.storage.optuna_compat import check_schema_once
 from hpo.storage.urls import mask_url, scrub_passwords, sqlite_path, with_driver
@@ -302,7 +302,7 @@ class _OptunaTables:
         # so this stays cheap however many finished trials the study holds.
         rows = self._rows(
             "SELECT t.number, t.datetime_start, iv.step, iv.intermediate_value,"
-            " iv.intermediate_value_type, hb.heartbeat"
+            " iv.intermediate_value_type, hb.heartbeat, pa.value_json"
             " FROM trials t"
             " LEFT JOIN (SELECT trial_id, MAX(step) AS step FROM trial_intermediate_values"
             "   WHERE trial_id IN (SELECT trial_id FROM trials"
@@ -311,8 +311,11 @@ class _OptunaTables:
             " LEFT JOIN trial_intermediate_values iv"
             "   ON iv.trial_id = last.trial_id AND iv.step = last.step"
             " LEFT JOIN trial_heartbeats hb ON hb.trial_id = t.trial_id"
+            " LEFT JOIN trial_user_attributes pa"
+            "   ON pa.trial_id = t.trial_id AND pa.key = :progress"
             " WHERE t.study_id = :s AND t.state = 'RUNNING' ORDER BY t.number",
             s=study_id,
+            progress=PROGRESS_ATTR,
         )
         return [
             {
@@ -321,8 +324,10 @@ class _OptunaTables:
                 "last_value": None if step is None else _stored_float(value, value_type),
                 "started": _iso(started),
                 "heartbeat": _iso(heartbeat),
+                # {"step", "max_steps", "steps_per_s"}, written by the Optuna backend's worker
+                "progress": json.loads(progress) if progress else None,
             }
-            for number, started, step, value, value_type, heartbeat in rows
+            for number, started, step, value, value_type, heartbeat, progress in rows
         ]
 
 

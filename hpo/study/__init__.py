@@ -13,14 +13,19 @@ Keys beyond the contract in docs/ARCHITECTURE.md, and the defaults a user gets w
 - `budget.timeout`: `90s`, `20m`, `1h`, `1h30m`, `2d` or seconds.
 - `sampler`: `{name, <constructor options>}` or just a name; default tpe, `seed: 0` for any
   sampler with a seed. With `backend: ray` it is the search: random or tpe (OptunaSearch).
-- `pruner`: default `default_pruner(training)`: hyperband on the evaluation grid.
+- `pruner`: default `default_pruner(training)`: successive halving on the evaluation grid.
   `patient` takes `wrapped_pruner: {name, ...}`.
+- evaluations during a search: a fixed subset of `SEARCH_EVAL_SAMPLES` eval rows unless
+  `data.max_eval_samples` is set; a completed trial is valued on the whole eval set.
 - `scheduler` (ray): default `default_scheduler(training)`: ASHA counted in evaluations.
   pbt/pb2 mutate the training params of `space` unless `hyperparam_mutations` /
   `hyperparam_bounds` are given; the sampler then defaults to random.
 - `ray`: address, resources_per_trial {cpu: 1, gpu: 0}, max_concurrent_trials (= workers),
   storage_path, max_failures (0).
-- `workers`: 1. `keep`: best.
+- `workers`: 1, or `auto` (one per visible GPU, one on CPU). `devices` (indices of visible GPUs;
+  [] = CPU only; without `workers` it means auto), `trials_per_device` (1), `trial_processes`
+  (1; torch.distributed ranks per trial, optuna backend only): see hpo.backends.placement.
+- `keep`: best.
 - `push_best_to_hub`: a Hub repo id; after `hpo run` the best trial's model and `hpo_best.json`
   are uploaded there (hpo.report.hub). Absent: nothing is pushed.
 
@@ -38,6 +43,8 @@ gets without asking.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from typing import Any
 
 from hpo.spec import StudySpec
 from hpo.study.defaults import default_pruner, default_scheduler
@@ -61,14 +68,24 @@ def load(
     storage: str | None = None,
     n_trials: int | None = None,
     workers: int | None = None,
+    on_shape_ok: Callable[[str, int, dict[str, Any]], None] | None = None,
 ) -> StudySpec:
     """The validated study in `path`, with the command line's overrides applied.
 
     Raises `StudyFileError` listing every problem. Nothing is created on disk or in a database.
+    `on_shape_ok(backend, workers, raw)` runs once the file's shape is right, before the checks
+    that import torch (see `hpo.study.validator`).
     """
     # The sections are imported here, not at the top: `hpo status` imports this package for
     # load_for_inspection and needs none of them.
     from hpo.study.validator import validate
 
     raw = read_study_file(path)
-    return validate(raw, str(path), storage=storage, n_trials=n_trials, workers=workers)
+    return validate(
+        raw,
+        str(path),
+        storage=storage,
+        n_trials=n_trials,
+        workers=workers,
+        on_shape_ok=on_shape_ok,
+    )

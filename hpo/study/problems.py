@@ -20,7 +20,10 @@ class Problems:
         return len(self.lines)
 
     def add(self, path: str, message: str) -> None:
-        self.lines.append(f"{path}: {message}")
+        # Checks of the shape pass run again in the full pass: say each problem once.
+        line = f"{path}: {message}"
+        if line not in self.lines:
+            self.lines.append(line)
 
     def found(self, path: str, value: Any, expected: str, hint: str = "") -> None:
         self.add(path, f"found {show(value)}, expected {expected}{hint}")

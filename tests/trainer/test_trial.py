@@ -197,3 +197,29 @@ def test_every_trial_releases_its_model_on_every_exit_path(tmp_path):
     assert first_optimizer is None or first_optimizer() is None
     trainer.train(trial={"model.nan": False})
     assert refs[2]() is trainer.model
+
+
+def test_a_trial_is_not_pruned_at_its_last_step(tmp_path):
+    # A pruner that prunes at every evaluation: the trial stops at its first evaluation (step 2),
+    # but one whose only evaluation is its last step (a rung on max_steps) keeps its finished
+    # model and completes with that value. transformers.Trainer prunes there and discards it.
+    study, _ = _study(tmp_path, optuna.pruners.ThresholdPruner(upper=-1.0))
+
+    def objective(trial):
+        trial.suggest_float("learning_rate", 0.01, 0.1)
+        max_steps = 2 if trial.number == 0 else 8
+        args = _args(tmp_path / str(trial.number), max_steps=max_steps, eval_steps=2)
+        trainer = Trainer(
+            model_init=lambda: Regression(),
+            args=args,
+            train_dataset=RegressionData(),
+            eval_dataset=RegressionData(seed=1),
+        )
+        return trainer.train(trial=trial).metrics["eval_loss"]
+
+    study.optimize(objective, n_trials=2)
+    last_step_only, pruned = study.trials
+    assert last_step_only.state == optuna.trial.TrialState.COMPLETE
+    assert last_step_only.value == pytest.approx(last_step_only.intermediate_values[2])
+    assert pruned.state == optuna.trial.TrialState.PRUNED
+    assert sorted(pruned.intermediate_values) == [2]

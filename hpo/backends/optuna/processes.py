@@ -20,17 +20,28 @@ fork server).
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
+import multiprocessing.forkserver
 import os
 import signal
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from hpo.backends import EXIT_DISK_ERROR, EXIT_INTERRUPTED, EXIT_WORKER_ERROR
 from hpo.backends.optuna.requeue import pid_alive
 from hpo.backends.optuna.worker import OutputDiskError, install_stop_handlers, work
+from hpo.backends.placement import (
+    Placement,
+    WorkerSlot,
+    available_cores,
+    place_study,
+    thread_split,
+)
+from hpo.backends.trial_ranks import RANK_DEVICES_ENV
 from hpo.errors import HpoError
 from hpo.spec import StudySpec
 from hpo.storage.resilient import StorageUnavailable
@@ -81,29 +92,10 @@ def die_with_parent(stop: threading.Event, run_pid: int | None) -> None:
     threading.Thread(target=watch, name="hpo-parent-watch", daemon=True).start()
 
 
-def thread_split(cores: int, workers: int) -> list[int]:
-    """Torch threads for each of `workers` processes so that together they use `cores`:
-    the remainder goes to the first workers; never fewer than one thread each."""
-    if workers < 1:
-        raise ValueError(f"workers={workers}: must be >= 1")
-    cores = max(1, cores)
-    base, extra = divmod(cores, workers)
-    return [max(1, base + (1 if index < extra else 0)) for index in range(workers)]
-
-
-def available_cores() -> int:
-    """The cores this process may run on (its CPU affinity, e.g. a container's share)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
 def worker_process_main(
     spec: StudySpec,
-    worker_index: int,
+    slot: WorkerSlot,
     deadline: float | None,
-    threads: int | None,
     heartbeat: dict[str, int] | None = None,
     run_pid: int | None = None,
 ) -> None:
@@ -112,6 +104,14 @@ def worker_process_main(
     stop = threading.Event()
     install_stop_handlers(stop)
     die_with_parent(stop, run_pid)
+    # Before anything touches CUDA: the fork server imported torch but never initialised CUDA
+    # (torch reads CUDA_VISIBLE_DEVICES when it does), so this worker sees only its GPUs.
+    visible = slot.cuda_visible_devices()
+    if visible is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = visible
+    if slot.gpus:  # the other ranks of a multi-process trial take the slot's other GPUs
+        os.environ[RANK_DEVICES_ENV] = ",".join(slot.gpus)
+    threads, worker_index = slot.threads, slot.index
     if threads is not None:
         for name in THREAD_ENV_VARS:  # set again in case the parent's env was not inherited
             os.environ[name] = str(threads)
@@ -151,12 +151,49 @@ def preload_modules(spec: StudySpec) -> list[str]:
     A fork server imports them once and forks each worker from there: a worker (and a worker
     started to replace a dead one) begins in milliseconds instead of re-importing for seconds.
     """
+    return preload_modules_for((spec.model.config or {}).get("model_type"))
+
+
+def preload_modules_for(model_type: Any) -> list[str]:
+    """`preload_modules` for a model_type as written in the study file (or None)."""
     modules = ["torch", "transformers", "optuna", "sqlalchemy", "trainer.trainer", "hpo.data"]
-    model_type = (spec.model.config or {}).get("model_type")
     if isinstance(model_type, str):
         name = model_type.replace("-", "_")
         modules.append(f"transformers.models.{name}.modeling_{name}")
     return modules
+
+
+def start_fork_server(workers: int, model_type: Any) -> None:
+    """Start the workers' fork server now, without waiting for its imports.
+
+    `hpo run` calls this as soon as the study file's shape is checked: the server imports
+    torch and transformers while the parent's validation (which imports them too, to build
+    the model on the meta device) runs, instead of after it. On two cores or more the first
+    trial then starts about one import time after `hpo run`, not two. The workers are forked
+    from this server later (`worker_context` finds it running).
+    """
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(preload_modules_for(model_type))
+    threads = thread_split(available_cores(), max(1, workers))[0]
+    with _thread_env(threads):  # torch's pools read them when the server imports it
+        multiprocessing.forkserver.ensure_running()
+
+
+@contextlib.contextmanager
+def _thread_env(threads: int) -> Iterator[None]:
+    """THREAD_ENV_VARS set to `threads` for the processes started inside (then restored)."""
+    saved = {name: os.environ.get(name) for name in THREAD_ENV_VARS}
+    os.environ.update({name: str(threads) for name in THREAD_ENV_VARS})
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def worker_context(spec: StudySpec) -> Any:
@@ -175,11 +212,18 @@ def worker_context(spec: StudySpec) -> Any:
 class LocalWorkers:
     """The worker processes of one `hpo run` on this machine."""
 
-    def __init__(self, spec: StudySpec, *, deadline: float | None, heartbeat: dict[str, int]):
+    def __init__(
+        self,
+        spec: StudySpec,
+        *,
+        deadline: float | None,
+        heartbeat: dict[str, int],
+        placement: Placement | None = None,
+    ):
         self.spec = spec
         self.deadline = deadline
         self.heartbeat = heartbeat
-        self.threads = thread_split(available_cores(), spec.workers)
+        self.placement = placement or place_study(spec)
         self.processes: dict[int, Any] = {}  # worker index -> Process
         # Workers whose fork server died: index -> pid, watched until the process is gone.
         self.orphans: dict[int, int] = {}
@@ -188,27 +232,20 @@ class LocalWorkers:
         self._context = worker_context(spec)
 
     def start(self, index: int) -> None:
-        threads = self.threads[index]
+        slot = self.placement.slots[index]
+        threads = slot.threads
         process = self._context.Process(
             target=worker_process_main,
-            args=(self.spec, index, self.deadline, threads, self.heartbeat, os.getpid()),
+            args=(self.spec, slot, self.deadline, self.heartbeat, os.getpid()),
             name=f"hpo-worker-{index}",
         )
         # OpenMP and MKL read these when torch loads in the child; set them for its start only.
-        saved = {name: os.environ.get(name) for name in THREAD_ENV_VARS}
-        os.environ.update({name: str(threads) for name in THREAD_ENV_VARS})
-        try:
+        with _thread_env(threads):
             process.start()
-        finally:
-            for name, value in saved.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
         self.processes[index] = process
 
     def start_all(self) -> None:
-        for index in range(self.spec.workers):
+        for index in range(self.placement.workers):
             self.start(index)
 
     def alive(self) -> list[Any]:

@@ -10,6 +10,7 @@ checkpoint and re-queue their trials; running `hpo run` again continues the same
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import sys
@@ -32,13 +33,7 @@ from hpo.backends.optuna.budget import (
     stop_reason,
     too_many_failures_message,
 )
-from hpo.backends.optuna.processes import (
-    EXIT_STORAGE_LOST,
-    EXIT_UNKNOWN,
-    LocalWorkers,
-    available_cores,
-    thread_split,
-)
+from hpo.backends.optuna.processes import EXIT_STORAGE_LOST, EXIT_UNKNOWN, LocalWorkers
 from hpo.backends.optuna.requeue import local_worker_name, reap_dead_local_trials
 from hpo.backends.optuna.shared_study import (
     heartbeat_options,
@@ -46,9 +41,10 @@ from hpo.backends.optuna.shared_study import (
     pruning_note,
 )
 from hpo.backends.optuna.worker import install_stop_handlers, work
+from hpo.backends.placement import Placement, place_study
 from hpo.durations import format_clock
 from hpo.errors import HpoError
-from hpo.report.progress import ProgressLine, best_summary, format_progress
+from hpo.report.progress import LiveView, best_summary, format_progress, running_trials
 from hpo.spec import StudySpec
 from hpo.storage.rdb import open_storage
 from hpo.storage.resilient import StorageUnavailable, outage_limit_s
@@ -105,9 +101,14 @@ class OptunaRun:
         stream: Any = None,
         heartbeat_interval: int | None = None,
         grace_period: int | None = None,
+        placement: Placement | None = None,
     ):
+        # Which worker trains on which GPU (or how many CPU threads), decided before any
+        # process starts; `workers: auto` becomes a number here.
+        self.placement = placement or place_study(spec)
+        spec = dataclasses.replace(spec, workers=self.placement.workers)
         self.spec = spec
-        self.out = ProgressLine(stream)
+        self.out = LiveView(stream)
         self.heartbeat = heartbeat_options(heartbeat_interval, grace_period)
         self.started = time.time()
         self._exited: dict[int, tuple[int, int]] = {}  # worker exits not handled yet
@@ -130,7 +131,9 @@ class OptunaRun:
         if not self._work_left():
             return self._finish(interrupted=False)
         self.disk_error = False  # a worker stopped because training.output_dir's disk refused
-        self.workers = LocalWorkers(spec, deadline=self.deadline, heartbeat=self.heartbeat)
+        self.workers = LocalWorkers(
+            spec, deadline=self.deadline, heartbeat=self.heartbeat, placement=self.placement
+        )
         self.workers.start_all()
         # SIGTERM (docker stop, a batch scheduler) stops the run as cleanly as Ctrl-C does.
         # Signal handlers can only be set from the main thread (an embedding app may not be).
@@ -231,8 +234,9 @@ class OptunaRun:
             best=best_summary(report.get("best")),
             elapsed_s=time.time() - self.started,
         )
+        trials = running_trials(report.get("running") or [], self.spec.training.get("max_steps"))
         # Off a terminal, print when something changed, not for every tick of the clock.
-        self.out.update(line, key=line.rsplit(" | ", 1)[0])
+        self.out.update(line, trials, key=line.rsplit(" | ", 1)[0])
         return counts
 
     def _retain(self) -> None:
@@ -275,11 +279,9 @@ class OptunaRun:
             limits.append(f"timeout {format_clock(budget.timeout_s)}")
         if budget.max_failed_trials is not None:
             limits.append(f"at most {budget.max_failed_trials} failed")
-        threads = thread_split(available_cores(), spec.workers)
-        per_worker = str(threads[0]) if threads[0] == threads[-1] else f"{threads[-1]}-{threads[0]}"
         self.out.message(
-            f"study {spec.name!r} on {mask_url(spec.storage)}: {spec.workers} worker(s) "
-            f"x {per_worker} thread(s), sampler {spec.sampler.name}, "
+            f"study {spec.name!r} on {mask_url(spec.storage)}: {self.placement.describe()}, "
+            f"sampler {spec.sampler.name}, "
             f"pruner {spec.pruner.name}; budget: {', '.join(limits) or 'none'}"
         )
         for warning in spec.warnings:

@@ -29,14 +29,18 @@ from typing import TYPE_CHECKING, Any
 
 from hpo.attrs import (
     BEST_CHECKPOINT_ATTR,
+    DEVICES_ATTR,
     FAIL_REASON_ATTR,
     FIRST_STEP_ATTR,
     INTERRUPTED,
     LAST_CHECKPOINT_ATTR,
     OUTPUT_DIR_ATTR,
+    PROGRESS_ATTR,
+    RANKS_STOPPED_AT_ATTR,
     RESUMED_FROM_ATTR,
     TRAIN_METRICS_ATTR,
     WORKER_ATTR,
+    WORLD_SIZE_ATTR,
 )
 from hpo.backends import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
 from hpo.backends.objective import (
@@ -52,6 +56,7 @@ from hpo.backends.objective import (
 from hpo.backends.optuna.budget import count_trials, failures_exceeded, slot_free, stop_reason
 from hpo.backends.optuna.requeue import backfill_reports, fail_and_retry, local_worker_name
 from hpo.backends.optuna.shared_study import heartbeat_options, open_study
+from hpo.backends.trial_ranks import RankFailed, TrialRanks
 from hpo.errors import HpoError
 from hpo.spec import StudySpec
 from hpo.storage.optuna_compat import frozen_trial_of, trial_id_of
@@ -160,6 +165,9 @@ def _run_trials(
             stop.wait(random.uniform(0.05, 0.5))  # the other claimant goes first
             continue
         run_trial(study, trial, ctx, stop)
+        # The trial's model and optimizer are garbage now: free them before the next one is
+        # built (a new Trainer has nothing to release, so it does not collect by itself).
+        gc.collect()
         if not trained_once:
             # The first trial imported the trainer's and torch's lazily loaded modules (a few
             # hundred); freeze them too, once, so later collections skip them as well.
@@ -264,6 +272,15 @@ def run_trial(
             # Not the trial's fault, and nothing can be written now: the worker stops, and
             # the trial (still RUNNING) is re-queued by whoever sees the worker gone.
             raise
+        except RankFailed as error:
+            if not error.killed:
+                trial.set_user_attr(FAIL_REASON_ATTR, _failure_reason(error, ctx.spec.storage))
+                study.tell(trial, state=TrialState.FAIL)
+                print(f"trial {trial.number} failed: {error}", file=sys.stderr, flush=True)
+            else:
+                # Like a killed worker: FAIL with the reason, re-queued to resume.
+                fail_and_retry(study, trial_id_of(trial), str(error))
+                print(f"trial {trial.number}: {error}; re-queued", file=sys.stderr, flush=True)
         except Exception as error:
             reason = _failure_reason(error, ctx.spec.storage)
             if isinstance(error, OSError) and error.errno in DISK_ERRNOS:
@@ -310,6 +327,9 @@ def train_optuna_trial(
         )
     trial.set_user_attr(OUTPUT_DIR_ATTR, output_dir)
     trial.set_user_attr(WORKER_ATTR, local_worker_name())
+    devices = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if devices is not None:  # set by the placement (hpo.backends.placement) or the user
+        trial.set_user_attr(DEVICES_ATTR, devices or "cpu")
     suggest(trial, spec.space)
     if resume is not None:
         trial.set_user_attr(RESUMED_FROM_ATTR, resume)
@@ -317,17 +337,57 @@ def train_optuna_trial(
             backfill_reports(trial, resume, spec.objective.metrics[0])
     recorder = StorageRecorder(trial, stop, resumed=resume is not None)
     # The trainer reports (and prunes) single-objective trials; multi-objective ones only train.
-    output = train_trial(
-        ctx,
-        trial,
-        output_dir=output_dir,
-        resume_from_checkpoint=resume,
-        callbacks=[recorder],
-    )
+    if spec.placement.trial_processes > 1:
+        output = _train_on_ranks(ctx, trial, recorder, output_dir=output_dir, resume=resume)
+    else:
+        output = train_trial(
+            ctx,
+            trial,
+            output_dir=output_dir,
+            resume_from_checkpoint=resume,
+            callbacks=[recorder],
+            interrupted=lambda: recorder.interrupted,
+        )
     if recorder.interrupted:
         raise TrialInterrupted()
     trial.set_user_attr(TRAIN_METRICS_ATTR, json_safe_metrics(output.metrics))
     return objective_values(spec, output.metrics)
+
+
+def _train_on_ranks(
+    ctx: TrialContext,
+    trial: optuna.Trial,
+    recorder: StorageRecorder,
+    *,
+    output_dir: str,
+    resume: str | None,
+) -> Any:
+    """The trial under torch.distributed: this process is rank 0 (hpo/backends/trial_ranks.py)."""
+    import optuna
+
+    world_size = ctx.spec.placement.trial_processes
+    trial.set_user_attr(WORLD_SIZE_ATTR, world_size)
+    ranks = TrialRanks(ctx.spec, world_size)
+    clean = False
+    try:
+        ranks.start({"params": dict(trial.params), "output_dir": output_dir, "resume": resume})
+        output = train_trial(
+            ctx, trial, output_dir=output_dir, resume_from_checkpoint=resume, callbacks=[recorder]
+        )
+        clean = True
+        return output
+    except optuna.TrialPruned:
+        clean = True  # a prune every rank obeyed: they stop at the same step
+        raise
+    except Exception as error:
+        failed = ranks.failure()
+        if failed is not None:
+            raise failed from error
+        raise
+    finally:
+        ranks.close(clean=clean)
+        if clean:
+            trial.set_user_attr(RANKS_STOPPED_AT_ATTR, [recorder.last_step, *ranks.stopped_at()])
 
 
 def _is_retry(trial: optuna.Trial) -> bool:
@@ -375,7 +435,8 @@ class StorageRecorder:
     On every save: `last_checkpoint` (what a retry resumes from) and, when it changed,
     `best_checkpoint`. On the first step of a resumed trial: `first_step` (past 0). At every
     step end: a pending stop request ends training with a checkpoint at the current step.
-    Each attr is one storage write, so nothing is written that has not changed.
+    At train begin and on each log (training or evaluation) at a new step: `progress`, what the
+    live view shows. Each attr is one storage write, so nothing is written that has not changed.
     """
 
     def __init__(self, trial: optuna.Trial, stop: threading.Event, *, resumed: bool = False):
@@ -384,8 +445,30 @@ class StorageRecorder:
         self._first_step_seen = not resumed  # a fresh trial's first step is 1: nothing to say
         self._best: str | None = None
         self.interrupted = False
+        self.last_step = 0
+        self._began: tuple[float, int] | None = None  # (time, step) when this run began
+        self._progress_step: int | None = None
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self._began = (time.monotonic(), int(state.global_step))
+        self._record_progress(state)
+
+    def on_log(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self._record_progress(state)
+
+    def _record_progress(self, state: Any) -> None:
+        step = int(state.global_step)
+        if step == self._progress_step or self._began is None:
+            return  # a training log and an evaluation at one step: one write
+        self._progress_step = step
+        began_at, first = self._began
+        elapsed = time.monotonic() - began_at
+        rate = (step - first) / elapsed if step > first and elapsed > 0 else None
+        progress = {"step": step, "max_steps": int(state.max_steps), "steps_per_s": rate}
+        self._trial.set_user_attr(PROGRESS_ATTR, progress)
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self.last_step = int(state.global_step)
         if not self._first_step_seen:
             self._first_step_seen = True
             self._trial.set_user_attr(FIRST_STEP_ATTR, int(state.global_step))

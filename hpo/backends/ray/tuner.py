@@ -51,6 +51,7 @@ def run_study(spec: StudySpec, *, address: str | None = None, callbacks: Sequenc
     """
     from ray import tune
 
+    from hpo.backends.placement import ray_trials_per_gpu
     from hpo.backends.ray.trainable import train_ray_trial, trial_resources
     from hpo.data.cache import prepare_data_cache
     from hpo.storage.urls import mask_url
@@ -70,9 +71,10 @@ def run_study(spec: StudySpec, *, address: str | None = None, callbacks: Sequenc
         trial_resources(spec),
     )
     experiment = experiment_path(spec)
+    packing = ray_trials_per_gpu(trial_resources(spec)["gpu"])
     print(
         f"study {spec.name!r} on Ray Tune, storage {mask_url(spec.storage)}, "
-        f"experiment {experiment}"
+        f"experiment {experiment}" + (f"; {packing}" if packing else "")
     )
     if tune.Tuner.can_restore(experiment):
         print("restoring the interrupted experiment (its finished trials are kept)")

@@ -24,21 +24,10 @@ def read_component(
 
     problems = reader.problems
     path = path or kind
-    if isinstance(value, str):
-        value = {"name": value}
-    if not isinstance(value, dict):
-        problems.found(path, value, f"a mapping {{name: ..., <options>}} or a {kind} name")
+    value = component_shape(reader, kind, value, registry, path)
+    if value is None:
         return None
-    names = tuple(registry)
-    name = value.get("name")
-    if name not in names:
-        if name is None:
-            problems.add(f"{path}.name", f"missing; expected one of {', '.join(names)}")
-        else:
-            problems.found(
-                f"{path}.name", name, f"one of {', '.join(names)}", did_you_mean(name, names)
-            )
-        return None
+    name = value["name"]
     options = {k: v for k, v in value.items() if k != "name"}
     allowed = components.option_names(kind, name)
     filled = components.backend_filled(kind, name)
@@ -72,6 +61,35 @@ def read_component(
             f"{path}.wrapped_pruner",
         )
     return ComponentSpec(name, options)
+
+
+def component_shape(
+    reader: Reader,
+    kind: str,
+    value: Any,
+    registry: Mapping[str, str] | tuple[str, ...],
+    path: str | None = None,
+) -> dict[str, Any] | None:
+    """`value` as `{name: ..., **options}` when its form and name are right, else None (and a
+    problem). Imports no library: the shape pass runs it before anything heavy."""
+    problems = reader.problems
+    path = path or kind
+    if isinstance(value, str):
+        value = {"name": value}
+    if not isinstance(value, dict):
+        problems.found(path, value, f"a mapping {{name: ..., <options>}} or a {kind} name")
+        return None
+    names = tuple(registry)
+    name = value.get("name")
+    if name not in names:
+        if name is None:
+            problems.add(f"{path}.name", f"missing; expected one of {', '.join(names)}")
+        else:
+            problems.found(
+                f"{path}.name", name, f"one of {', '.join(names)}", did_you_mean(name, names)
+            )
+        return None
+    return value
 
 
 def check_built(

@@ -9,7 +9,7 @@ from hpo.study.keys import RAY_KEYS, RESOURCE_KEYS
 from hpo.study.reader import Reader
 
 
-def read_ray(reader: Reader, workers: int) -> dict[str, Any]:
+def read_ray(reader: Reader, workers: int | None) -> dict[str, Any]:
     """The section with its defaults filled: {cpu: 1, gpu: 0} per trial, `workers` at once."""
     problems = reader.problems
     section = reader.mapping("ray")

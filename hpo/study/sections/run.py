@@ -1,19 +1,60 @@
-"""How the study runs: the `workers`, `objective` and `budget` keys."""
+"""How the study runs: the `workers` (and where they train), `objective` and `budget` keys."""
 
 from __future__ import annotations
 
 from hpo.durations import DURATION_HELP, parse_duration
-from hpo.spec import DIRECTIONS, BudgetSpec, ObjectiveSpec
+from hpo.spec import DIRECTIONS, BudgetSpec, ObjectiveSpec, PlacementSpec
 from hpo.study.keys import BUDGET_KEYS, OBJECTIVE_KEYS
 from hpo.study.reader import Reader
 
 
 def read_workers(reader: Reader, cli_workers: int | None) -> int:
-    """`workers` (default 1), overridden by `--workers`."""
-    workers = reader.integer(reader.raw.get("workers"), "workers", minimum=1, default=1)
+    """`workers` (default 1; `auto` counts as 1 here: the run places them), or `--workers`."""
+    raw = reader.raw.get("workers")
+    if raw == "auto":
+        raw = None
+    elif isinstance(raw, str):
+        reader.problems.found("workers", raw, "an integer >= 1, or auto (one per GPU)")
+        raw = None
+    workers = reader.integer(raw, "workers", minimum=1, default=1)
     if cli_workers is not None:
         workers = reader.integer(cli_workers, "--workers", minimum=1, default=workers)
     return workers or 1
+
+
+def read_placement(reader: Reader, cli_workers: int | None) -> PlacementSpec:
+    """`workers: auto`, `devices`, `trials_per_device`, `trial_processes` (see
+    hpo.backends.placement for how they become workers on GPUs)."""
+    raw = reader.raw
+    devices_raw = raw.get("devices")
+    devices = None
+    if devices_raw is not None:
+        if isinstance(devices_raw, list) and all(
+            reader.integer(d, "devices", minimum=0) is not None for d in devices_raw
+        ):
+            devices = tuple(devices_raw)
+        elif not isinstance(devices_raw, list):
+            reader.problems.found(
+                "devices", devices_raw, "a list of GPU indices, e.g. [0, 1] ([] for CPU only)"
+            )
+    workers_raw = raw.get("workers")
+    if isinstance(workers_raw, str) and workers_raw != "auto":
+        workers_raw = None  # read_workers reports it
+    auto = cli_workers is None and (
+        workers_raw == "auto" or (workers_raw is None and devices is not None)
+    )
+    return PlacementSpec(
+        auto=auto,
+        devices=devices,
+        trials_per_device=reader.integer(
+            raw.get("trials_per_device"), "trials_per_device", minimum=1, default=1
+        )
+        or 1,
+        trial_processes=reader.integer(
+            raw.get("trial_processes"), "trial_processes", minimum=1, default=1
+        )
+        or 1,
+    )
 
 
 def read_objective(reader: Reader) -> ObjectiveSpec:

@@ -128,3 +128,52 @@ def test_the_study_file_twin_of_tiny_spec_loads(tmp_path):
         expected.training,
     )
     assert spec.space == expected.space
+
+
+def test_search_evaluations_use_a_subset_and_a_completed_trial_is_valued_on_the_whole_set(
+    tmp_path,
+):
+    # Issue 9: evaluations that only feed the pruner cost a fixed subset of the eval rows; the
+    # value of a trial that completes comes from the whole eval set.
+    from helpers.study_files import write_corpus
+
+    from hpo.spec import DataSpec
+    from hpo.study.defaults import SEARCH_EVAL_SAMPLES
+    from trainer import Trainer, TrainerCallback
+
+    corpus = write_corpus(tmp_path / "big.txt", n_words=30_000)
+    spec = tiny_spec(tmp_path, data=DataSpec(files=(str(corpus),), block_size=32))
+    ctx = prepare(spec)
+    n_eval = len(ctx.final_eval_dataset)
+    assert n_eval > SEARCH_EVAL_SAMPLES
+    assert len(ctx.eval_dataset) == SEARCH_EVAL_SAMPLES
+    # The same rows for every trial and every worker.
+    assert list(ctx.eval_dataset.indices) == list(prepare(spec).eval_dataset.indices)
+
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path}/o.db", study_name="o")
+    trial = study.ask()
+    suggest(trial, spec.space)
+    trained = {}
+
+    class KeepModel(TrainerCallback):
+        def on_train_end(self, args, state, control, model=None, **kwargs):
+            trained["model"] = model
+
+    output = train_trial(ctx, trial, output_dir=tmp_path / "trial-0", callbacks=[KeepModel()])
+    stored = study.get_trials()[0]
+    assert sorted(stored.intermediate_values) == [4, 8]
+
+    model = trained["model"]
+    args = training_arguments(spec, tmp_path / "check")
+
+    def loss_on(dataset):
+        return Trainer(model=model, args=args, eval_dataset=dataset).evaluate()["eval_loss"]
+
+    assert output.metrics["eval_loss"] == pytest.approx(loss_on(ctx.final_eval_dataset), rel=1e-5)
+    assert stored.intermediate_values[8] == pytest.approx(loss_on(ctx.eval_dataset), rel=1e-5)
+    assert output.metrics["eval_loss"] != pytest.approx(stored.intermediate_values[8], rel=1e-6)
+
+
+def test_a_study_that_sets_max_eval_samples_evaluates_that_subset_throughout(tmp_path):
+    ctx = prepare(tiny_spec(tmp_path))  # data.max_eval_samples: 32
+    assert len(ctx.eval_dataset) == 32 and ctx.final_eval_dataset is None

@@ -103,3 +103,31 @@ def test_inspection_loads_no_heavy_library(tmp_path):
         "heavy": [],
     }
     assert snapshot(tmp_path) == ["study.yaml"]
+
+
+def test_a_one_key_typo_is_reported_before_torch_is_imported(tmp_path):
+    # The shape pass runs before the checks that build the model (issue 9): `-X importtime`
+    # lists every module the process imported, and neither torch nor transformers is among them.
+    write_study(tmp_path, {"budget": {"n_trail": 4}}, name="typo.yaml")
+    environment = {**os.environ, "PYTHONPATH": str(REPO)}
+    environment.pop("HPO_STORAGE", None)
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "hpo.cli", "run", "typo.yaml"],
+        cwd=tmp_path,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "budget.n_trail: unknown key" in result.stderr and "did you mean 'n_trials'" in (
+        result.stderr
+    )
+    imported = {
+        line.rsplit("|", 1)[1].strip()
+        for line in result.stderr.splitlines()
+        if line.startswith("import time:") and "|" in line
+    }
+    assert "trainer.args" in imported  # the listing works: the training fields were read
+    # (optuna judges the sampler's and pruner's options; it does not import torch)
+    assert not imported & {"torch", "transformers", "ray"}

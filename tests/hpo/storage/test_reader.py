@@ -185,3 +185,21 @@ def test_a_storage_at_another_schema_revision_is_refused_with_what_to_do(url):
     assert "'v9.9.9.z'" in message and repr(SCHEMA_HEAD_REVISION) in message
     assert "upgrade hpo" in message
     assert SECRET not in message
+
+
+def test_status_returns_the_progress_a_running_trial_recorded(tmp_path):
+    """The live view's step / max_steps / rate: the `progress` attr, per running trial."""
+    from hpo.attrs import PROGRESS_ATTR
+
+    url = f"sqlite:///{tmp_path}/progress.db"
+    study = optuna.create_study(study_name="p", storage=url)
+    trial = study.ask()
+    trial.report(2.5, 8)
+    trial.set_user_attr(PROGRESS_ATTR, {"step": 12, "max_steps": 24, "steps_per_s": 3.0})
+    study.ask()  # running, nothing recorded yet
+    running = reader.status(url, "p")["running"]
+    assert [r["progress"] for r in running] == [
+        {"step": 12, "max_steps": 24, "steps_per_s": 3.0},
+        None,
+    ]
+    assert (running[0]["last_step"], running[0]["last_value"]) == (8, 2.5)

@@ -41,7 +41,7 @@ def test_quickstart_is_offline_sqlite_with_two_workers():
     assert spec.workers == 2
     assert spec.data.corpus == "pydoc-topics" and spec.data.tokenizer == "bytes"
     assert spec.model.config["model_type"] == "gpt2"
-    assert spec.pruner.name == "hyperband"  # the default, derived from eval_steps
+    assert spec.pruner.name == "successive_halving"  # the default, derived from eval_steps
     assert spec.pruner.options["min_resource"] == spec.training["eval_steps"]
 
 

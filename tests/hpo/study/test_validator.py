@@ -8,7 +8,7 @@ import pytest
 from helpers.study_files import DELETE, base_study, problems_of, write_study
 
 from hpo.errors import StudyFileError
-from hpo.spec import ComponentSpec, ParamSpec
+from hpo.spec import ComponentSpec, ParamSpec, PlacementSpec
 from hpo.study import load
 
 
@@ -20,7 +20,8 @@ def test_valid_study_gets_the_defaults(tmp_path):
     assert spec.keep == "best"
     assert spec.sampler == ComponentSpec("tpe", {"seed": 0})
     assert spec.pruner == ComponentSpec(
-        "hyperband", {"min_resource": 20, "max_resource": 60, "reduction_factor": 3}
+        "successive_halving",
+        {"min_resource": 20, "reduction_factor": 2, "min_early_stopping_rate": 0},
     )
     assert spec.scheduler is None
     assert spec.storage == f"sqlite:///{tmp_path / 'runs' / 'unit.db'}"
@@ -78,7 +79,6 @@ def test_many_problems_are_listed_together(tmp_path):
         "budget.timeout",
         "storage",
         "sampler.startup",
-        "model.config.model_type",
         "data.files[0]",
         "training.max_step",
         "space.learning_rate",
@@ -90,6 +90,10 @@ def test_many_problems_are_listed_together(tmp_path):
         load(tmp_path / "study.yaml")
     message = str(caught.value)
     assert message.splitlines()[0].endswith(f"{len(problems)} problem(s) in the study file")
+    # The model is checked once the file's shape is right (that check imports torch).
+    assert not any(p.startswith("model.config") for p in problems)
+    fixed = {k: v for k, v in changes.items() if k == "model"}
+    assert any(p.startswith("model.config.model_type:") for p in problems_of(tmp_path, fixed))
 
 
 def _key_paths(mapping: dict, prefix: tuple = ()):
@@ -148,4 +152,19 @@ def test_the_design_contract_example_loads(tmp_path):
         "model.n_layer",
     ]
     assert spec.ray["address"] == "auto"
+    assert spec.placement == PlacementSpec(trials_per_device=1, trial_processes=1)
     assert spec.warnings == ("scheduler: ignored by backend optuna, which prunes with `pruner`",)
+
+
+def test_on_shape_ok_runs_once_for_a_well_shaped_file_and_never_for_a_typo(tmp_path):
+    # `hpo run` starts its workers' imports from this hook: only for a file worth running.
+    calls = []
+    load(write_study(tmp_path), on_shape_ok=lambda *args: calls.append(args[:2]))
+    assert calls == [("optuna", 1)]
+    calls.clear()
+    with pytest.raises(StudyFileError):
+        load(
+            write_study(tmp_path, {"budget": {"n_trail": 4}}),
+            on_shape_ok=lambda *args: calls.append(args),
+        )
+    assert calls == []

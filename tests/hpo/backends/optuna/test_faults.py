@@ -495,3 +495,19 @@ def test_a_read_only_output_dir_is_one_clear_error_before_anything_is_created(tm
         "(Read-only file system); point it at a writable folder"
     )
     assert not (tmp_path / "tiny.db").exists()  # the storage was not created
+
+
+def test_a_retry_resumes_from_the_newest_checkpoint_when_the_recorded_one_was_rotated(tmp_path):
+    # Killed between writing checkpoint-8 (rotating checkpoint-4 away) and recording it.
+    from hpo.backends.optuna.worker import resume_point
+
+    for step in (8, 12):
+        (tmp_path / f"checkpoint-{step}").mkdir()
+    (tmp_path / "checkpoint-8" / "trainer_state.json").write_text("{}")
+    # checkpoint-12 is incomplete (no trainer state): never resumed from.
+    recorded = str(tmp_path / "checkpoint-4")
+    assert resume_point(str(tmp_path), recorded) == str(tmp_path / "checkpoint-8")
+    assert resume_point(str(tmp_path), str(tmp_path / "checkpoint-8")) == str(
+        tmp_path / "checkpoint-8"
+    )
+    assert resume_point(str(tmp_path / "nothing"), None) is None

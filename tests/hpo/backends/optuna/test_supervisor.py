@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import io
 import os
 import subprocess
 import sys
@@ -18,9 +17,9 @@ from optuna.trial import TrialState
 from hpo.attrs import WORKER_ATTR
 from hpo.backends import EXIT_OK
 from hpo.backends.optuna.budget import TrialCounts, slot_free, stop_reason
-from hpo.backends.optuna.processes import thread_split
 from hpo.backends.optuna.supervisor import OptunaRun, run_study
-from hpo.report.progress import ProgressLine, format_progress
+from hpo.backends.placement import thread_split
+from hpo.report.progress import format_progress
 from hpo.spec import BudgetSpec, ComponentSpec, ModelSpec, ObjectiveSpec
 from hpo.storage import reader
 from hpo.study import load as load_study_file
@@ -96,24 +95,6 @@ def test_progress_line_counts_and_best():
         elapsed_s=83,
     )
     assert line == "done 5/12 | pruned 2 | failed 1 | running 2 | best 1.234 (#4) | 01:23"
-
-
-def test_progress_off_a_terminal_prints_a_line_only_when_something_changed():
-    stream = io.StringIO()
-    progress = ProgressLine(stream, is_tty=False)
-    progress.update("done 1 | 00:01", key="done 1")
-    progress.update("done 1 | 00:02", key="done 1")
-    progress.update("done 2 | 00:03", key="done 2")
-    assert stream.getvalue() == "done 1 | 00:01\ndone 2 | 00:03\n"
-
-
-def test_progress_on_a_terminal_rewrites_one_line():
-    stream = io.StringIO()
-    progress = ProgressLine(stream, is_tty=True)
-    progress.update("done 10 | 00:01")
-    progress.update("done 9 | 00:02")
-    progress.close()
-    assert stream.getvalue() == "\rdone 10 | 00:01\rdone 9 | 00:02 \n"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import pytest
-from helpers.study_files import base_study, problems_of, the_problem
+from helpers.study_files import DELETE, base_study, problems_of, the_problem
 
 from hpo.errors import StudyFileError
 from hpo.study import load
 
 
 def test_space_ends_are_judged_by_the_model_config(tmp_path):
-    changes = {"space": {"model.n_layer": {"type": "categorical", "choices": [1, "two"]}}}
+    # (low and high removed: a file of the wrong shape is reported before the model checks)
+    param = {"type": "categorical", "choices": [1, "two"], "low": DELETE, "high": DELETE}
+    changes = {"space": {"model.n_layer": param}}
     problem = the_problem(tmp_path, changes, "space (model.n_layer)")
     assert "gpt2 rejects" in problem and "n_layer" in problem
 

@@ -31,11 +31,8 @@ def test_default_pruner_derives_from_the_evaluation_grid():
     assert default_pruner(
         {"eval_strategy": "steps", "eval_steps": 50, "max_steps": 300}
     ) == ComponentSpec(
-        "hyperband", {"min_resource": 50, "max_resource": 300, "reduction_factor": 3}
-    )
-    assert (
-        default_pruner({"eval_strategy": "steps", "eval_steps": 50}).options["max_resource"]
-        == "auto"
+        "successive_halving",
+        {"min_resource": 50, "reduction_factor": 2, "min_early_stopping_rate": 0},
     )
     # A fraction of the run, as Transformers allows.
     assert (

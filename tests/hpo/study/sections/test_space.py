@@ -90,6 +90,12 @@ def test_space_names_must_be_fields_or_model_attributes(tmp_path):
         and "did you mean 'learning_rate'?" in p
         for p in problems
     )
+    # model.* names are judged against the built config, once the file's shape is right
+    # (building it imports transformers: a typo elsewhere is reported before that).
+    problems = problems_of(
+        tmp_path,
+        {"space": {"model.n_layers": {"type": "int", "low": 1, "high": 2}}},
+    )
     assert any(
         p.startswith("space.model.n_layers:")
         and "not an attribute of a gpt2 config" in p
