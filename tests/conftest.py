@@ -20,7 +20,8 @@ def pg_url():
     """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
     sqlalchemy = pytest.importorskip("sqlalchemy")
     name = f"hpo_test_{uuid.uuid4().hex[:12]}"
-    admin = sqlalchemy.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    # pre-ping: a test may restart the server, which drops the pooled connection.
+    admin = sqlalchemy.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
     try:
         with admin.connect() as conn:
             conn.exec_driver_sql(f'CREATE DATABASE "{name}"')

@@ -207,3 +207,45 @@ def clear_user_attr(study: optuna.Study, trial_id: int, key: str) -> bool:
             {"trial_id": trial_id, "key": key},
         )
     return True
+
+
+# The private RDBStorage methods that optuna's _CachedStorage (which every RDB study reads and
+# writes through) calls besides the public storage API. hpo.storage.resilient retries these as
+# well as the public ones, or a lost connection would escape through them; the test checks the
+# list against the installed optuna's _CachedStorage.
+CACHED_STORAGE_BACKEND_CALLS = (
+    "_create_new_trial",
+    "_set_trial_param",
+    "_get_best_trial_id",
+    "_get_trials",
+    "_get_stale_trial_ids",
+)
+
+
+def claim_waiting_trial(engine: Any, trial_id: int) -> bool:
+    """Move a WAITING trial to RUNNING, in one compare-and-set statement; False when it was
+    not WAITING any more (another worker claimed it first, or it finished).
+
+    optuna's `set_trial_state_values` reads the state, then writes it. Its row lock means
+    nothing to SQLite, where two workers can both read WAITING before either writes: both then
+    train the same trial, and the slower one dies telling it (UpdateFinishedTrialError). Here
+    the database decides: the UPDATE matches the row only while it is WAITING. Writes optuna's
+    `trials` table as optuna does (state, and `datetime_start` in naive UTC).
+    """
+    import datetime
+
+    import sqlalchemy
+    from optuna.storages._rdb import models
+    from optuna.trial import TrialState
+
+    table = models.TrialModel.__table__
+    statement = (
+        sqlalchemy.update(table)
+        .where(table.c.trial_id == trial_id, table.c.state == TrialState.WAITING)
+        .values(
+            state=TrialState.RUNNING,
+            datetime_start=datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None),
+        )
+    )
+    with engine.begin() as connection:
+        return connection.execute(statement).rowcount == 1

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hpo.attrs import FAIL_REASON_ATTR
+from hpo.errors import HpoError
 from hpo.storage.urls import mask_url, scrub_passwords, sqlite_path, with_driver
 
 if TYPE_CHECKING:
@@ -50,8 +51,13 @@ def open_storage(
     heartbeat_interval: int = 10,
     grace_period: int = 30,
     max_retry: int | None = 3,
+    wait_for_server: bool = False,
 ) -> optuna.storages.RDBStorage:
     """The study's RDB storage with heartbeats on and stale trials retried.
+
+    Every call into it outlives a database restart (`hpo.storage.resilient`). Opening it fails
+    at once on an unreachable server, unless `wait_for_server` (a worker started while the
+    run goes on: the server may be restarting) makes it wait out the outage limit too.
 
     A trial whose worker stops sending heartbeats for `grace_period` seconds is failed and
     re-queued as a WAITING copy with the same params, user attrs and intermediate values, so
@@ -59,6 +65,8 @@ def open_storage(
     a SQLite file or its folder.
     """
     import optuna
+
+    from hpo.storage.resilient import ResilientRDBStorage, call_with_retry
 
     path = sqlite_path(url)
     if path is not None:
@@ -71,25 +79,32 @@ def open_storage(
         retry = RetryStaleTrial(max_retry=max_retry, inherit_intermediate_values=True)
         for attempt in range(CREATE_RACE_TRIES):
             try:
-                storage = optuna.storages.RDBStorage(
+                storage = (call_with_retry if wait_for_server else _call)(
+                    ResilientRDBStorage,
                     with_driver(url),
                     engine_kwargs=engine_kwargs_for(url, workers),
                     heartbeat_interval=heartbeat_interval,
                     grace_period=grace_period,
                     heartbeat_stale_trial_callback=retry,
+                    url=url,
                 )
                 break
+            except HpoError:
+                raise  # StorageUnavailable: the server stayed away past the outage limit
             except Exception as error:
                 if _lost_create_race(error) and attempt + 1 < CREATE_RACE_TRIES:
                     time.sleep(0.2 * (attempt + 1))  # the winner is creating the schema now
                     continue
-                from hpo.errors import HpoError
-
                 reason = scrub_passwords(str(getattr(error, "orig", None) or error), url)
                 raise HpoError(f"cannot open storage {mask_url(url)}: {reason.strip()}") from None
     if path is not None:
         _sync_at_checkpoints(storage.engine)
     return storage
+
+
+def _call(function: Any, *args: Any, url: str, **kwargs: Any) -> Any:
+    """`function(*args, **kwargs)`: `call_with_retry`'s signature, tried once."""
+    return function(*args, **kwargs)
 
 
 def _lost_create_race(error: Exception) -> bool:
@@ -176,6 +191,7 @@ def sweep_stale_trials(storage: optuna.storages.RDBStorage, study_name: str) -> 
     import optuna
 
     from hpo.storage.optuna_compat import stale_trial_ids
+    from hpo.storage.resilient import call_with_retry
 
     if storage.get_heartbeat_interval() is None:
         return []
@@ -186,7 +202,7 @@ def sweep_stale_trials(storage: optuna.storages.RDBStorage, study_name: str) -> 
     )
     failed = [
         storage.get_trial(trial_id)
-        for trial_id in stale_trial_ids(storage, study_id)
+        for trial_id in call_with_retry(stale_trial_ids, storage, study_id, url=storage.url)
         if fail_with_reason(storage, trial_id, reason)
     ]
     callback = storage.get_heartbeat_stale_trial_callback()

@@ -7,9 +7,8 @@ process waits there until `parties` processes have arrived, so no worker can tak
 trials before another one starts. (Workers import `helpers` because the fork server inherits
 the test process's sys.path, which pytest's `pythonpath` setting extends.)
 
-Once all have arrived they leave one by one, STAGGER_S apart, so that their trials do not all
-end in the same instant: workers that ask for the last slots together race each other, which
-is a different thing to test than "every worker trains".
+All leave the barrier together, so their trials end in the same instant and the workers race
+for the next slots: the study's lock and the compare-and-set claim must make that harmless.
 """
 
 from __future__ import annotations
@@ -22,7 +21,6 @@ from typing import Any
 # Long enough for a slow worker start on a loaded machine; a barrier that times out lets the
 # trial go on, so a test then fails on its assertion instead of hanging.
 BARRIER_TIMEOUT_S = 120.0
-STAGGER_S = 3.0
 
 
 def gpt2_at_barrier(*, barrier_dir: str, parties: int, **config: Any) -> Any:
@@ -31,12 +29,10 @@ def gpt2_at_barrier(*, barrier_dir: str, parties: int, **config: Any) -> Any:
 
     arrived = Path(barrier_dir)
     arrived.mkdir(parents=True, exist_ok=True)
-    place = _arrive(arrived, os.getpid())
+    _arrive(arrived, os.getpid())
     deadline = time.monotonic() + BARRIER_TIMEOUT_S
     while len(list(arrived.iterdir())) < parties and time.monotonic() < deadline:
         time.sleep(0.05)
-    if place is not None:
-        time.sleep(place * STAGGER_S)
     config.pop("model_type", None)
     return GPT2LMHeadModel(GPT2Config(**config))
 

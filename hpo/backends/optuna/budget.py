@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 from collections import Counter
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from hpo.attrs import FAIL_REASON_ATTR, INTERRUPTED
 from hpo.spec import StudySpec
@@ -61,30 +61,15 @@ def count_trials(study: optuna.Study, *, failed_earlier: int = 0) -> TrialCounts
     loading the trials through optuna would cost more with each trial of the study.
 
     `failed_earlier`: the failures the study had when this run started."""
-    import json
-
-    import sqlalchemy
-
-    from hpo.storage.optuna_compat import check_schema_once, rdb_engine_of, study_id_of
+    from hpo.storage.optuna_compat import rdb_engine_of, study_id_of
+    from hpo.storage.resilient import call_with_retry
 
     engine = rdb_engine_of(study)
     if engine is None:  # not an RDB storage: count through optuna
         return dataclasses.replace(_count_loaded_trials(study), failed_earlier=failed_earlier)
-    # One round trip: the trials by state, and how many FAIL ones were interrupted (a trial
-    # has at most one fail_reason attr, so the outer join adds no rows).
-    with engine.connect() as connection:
-        # The SQL is written for optuna's schema (checked once per database and process).
-        check_schema_once(connection, engine.url.render_as_string(hide_password=False))
-        rows = connection.execute(
-            sqlalchemy.text(
-                "SELECT t.state, COUNT(*), "
-                "SUM(CASE WHEN a.value_json = :v THEN 1 ELSE 0 END) "
-                "FROM trials t LEFT JOIN trial_user_attributes a "
-                "ON a.trial_id = t.trial_id AND a.key = :k "
-                "WHERE t.study_id = :s GROUP BY t.state"
-            ),
-            {"s": study_id_of(study), "k": FAIL_REASON_ATTR, "v": json.dumps(INTERRUPTED)},
-        ).all()
+    url = engine.url.render_as_string(hide_password=False)
+    # The storage may be restarting: counted again once it is back.
+    rows = call_with_retry(_count_rows, engine, url, study_id_of(study), url=url)
     by_state = {getattr(state, "name", state): n for state, n, _ in rows}
     interrupted = sum(
         int(n or 0) for state, _, n in rows if getattr(state, "name", state) == "FAIL"
@@ -98,6 +83,31 @@ def count_trials(study: optuna.Study, *, failed_earlier: int = 0) -> TrialCounts
         waiting=by_state.get("WAITING", 0),
         failed_earlier=failed_earlier,
     )
+
+
+def _count_rows(engine: Any, url: str, study_id: int) -> list[Any]:
+    """(state, trials, interrupted ones) of the study, in one round trip: the trials by state,
+    and how many FAIL ones were interrupted (a trial has at most one fail_reason attr, so the
+    outer join adds no rows)."""
+    import json
+
+    import sqlalchemy
+
+    from hpo.storage.optuna_compat import check_schema_once
+
+    with engine.connect() as connection:
+        # The SQL is written for optuna's schema (checked once per database and process).
+        check_schema_once(connection, url)
+        return connection.execute(
+            sqlalchemy.text(
+                "SELECT t.state, COUNT(*), "
+                "SUM(CASE WHEN a.value_json = :v THEN 1 ELSE 0 END) "
+                "FROM trials t LEFT JOIN trial_user_attributes a "
+                "ON a.trial_id = t.trial_id AND a.key = :k "
+                "WHERE t.study_id = :s GROUP BY t.state"
+            ),
+            {"s": study_id, "k": FAIL_REASON_ATTR, "v": json.dumps(INTERRUPTED)},
+        ).all()
 
 
 def _count_loaded_trials(study: optuna.Study) -> TrialCounts:

@@ -5,6 +5,17 @@ Workers are forked from a fork server that imported torch and transformers once,
 pays for those imports, and none inherits a thread pool or a database connection of the
 parent. Each sets its torch thread count before its first operation, then runs
 `hpo.backends.optuna.worker.work`.
+
+Workers never outlive the run: `hpo run` -> fork server -> workers, and a fork server exits
+when `hpo run` does. Each worker asks the kernel for SIGTERM when its parent (the fork
+server) dies (PR_SET_PDEATHSIG, Linux), and also watches `hpo run`'s pid once a second (any
+system): either way it checkpoints its trial, queues it to resume, and exits. A rerun picks
+the trial up.
+
+A fork server can die too (killed, out of memory). multiprocessing then reports its workers
+as exited with 255 although some may still be stopping: they are watched by pid until they
+are gone, then counted as lost and replaced like killed ones (the next start launches a new
+fork server).
 """
 
 from __future__ import annotations
@@ -20,7 +31,8 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from hpo.backends import EXIT_DISK_ERROR, EXIT_WORKER_ERROR
+from hpo.backends import EXIT_DISK_ERROR, EXIT_INTERRUPTED, EXIT_WORKER_ERROR
+from hpo.backends.optuna.requeue import pid_alive
 from hpo.backends.optuna.worker import OutputDiskError, install_stop_handlers, work
 from hpo.backends.placement import (
     Placement,
@@ -32,10 +44,52 @@ from hpo.backends.placement import (
 from hpo.backends.trial_ranks import RANK_DEVICES_ENV
 from hpo.errors import HpoError
 from hpo.spec import StudySpec
+from hpo.storage.resilient import StorageUnavailable
 from hpo.storage.urls import scrub_passwords
 
 # Thread pools that read their size from the environment when torch loads them.
 THREAD_ENV_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+# A worker's exit status when the storage stayed unreachable past the outage limit
+# (EX_TEMPFAIL): not the study's fault, so the worker is replaced while the budget is open.
+EXIT_STORAGE_LOST = 75
+# What multiprocessing reports for a worker whose fork server died: its real status is lost.
+EXIT_UNKNOWN = 255
+# How often a worker checks that `hpo run` is alive, and how long it then gets to checkpoint
+# before it exits anyway.
+PARENT_CHECK_S = 1.0
+ORPHAN_GRACE_S = 120.0
+# prctl(2): deliver a signal to this process when its parent dies.
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(stop: threading.Event, run_pid: int | None) -> None:
+    """Stop this worker (as SIGTERM does) when its parent or `hpo run` (`run_pid`) dies.
+
+    PR_SET_PDEATHSIG is immediate but Linux-only and tied to the direct parent; the watcher
+    thread covers other systems, `hpo run` itself, and a parent that died before the prctl.
+    A worker that has not exited ORPHAN_GRACE_S after noticing exits without its checkpoint.
+    """
+    parent = os.getppid()
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        except (OSError, AttributeError):  # no prctl here: the watcher still works
+            pass
+
+    def orphaned() -> bool:
+        return os.getppid() != parent or (run_pid is not None and not pid_alive(run_pid))
+
+    def watch() -> None:
+        while not orphaned():
+            time.sleep(PARENT_CHECK_S)
+        stop.set()
+        time.sleep(ORPHAN_GRACE_S)
+        os._exit(EXIT_INTERRUPTED)
+
+    threading.Thread(target=watch, name="hpo-parent-watch", daemon=True).start()
 
 
 def worker_process_main(
@@ -44,10 +98,13 @@ def worker_process_main(
     deadline: float | None,
     heartbeat: dict[str, int] | None = None,
     run_start: dict[str, int] | None = None,
+    run_pid: int | None = None,
 ) -> None:
-    """Entry point of a worker process; exits with `work`'s code (or EXIT_WORKER_ERROR)."""
+    """Entry point of a worker process; exits with `work`'s code (or EXIT_WORKER_ERROR, or
+    EXIT_STORAGE_LOST)."""
     stop = threading.Event()
     install_stop_handlers(stop)
+    die_with_parent(stop, run_pid)
     # Before anything touches CUDA: the fork server imported torch but never initialised CUDA
     # (torch reads CUDA_VISIBLE_DEVICES when it does), so this worker sees only its GPUs.
     visible = slot.cuda_visible_devices()
@@ -75,6 +132,9 @@ def worker_process_main(
             **(heartbeat or {}),
             **(run_start or {}),
         )
+    except StorageUnavailable as error:
+        print(f"worker {worker_index}: error: {error}", file=sys.stderr, flush=True)
+        code = EXIT_STORAGE_LOST
     except OutputDiskError as error:
         print(f"worker {worker_index}: error: {error}", file=sys.stderr, flush=True)
         code = EXIT_DISK_ERROR
@@ -174,6 +234,8 @@ class LocalWorkers:
         # What the study held when the run started (`work`'s trials_before, failed_earlier).
         self.run_start = dict(run_start or {})
         self.processes: dict[int, Any] = {}  # worker index -> Process
+        # Workers whose fork server died: index -> pid, watched until the process is gone.
+        self.orphans: dict[int, int] = {}
         self.exit_codes: dict[int, int] = {}  # worker index -> exit code of its last process
         self.restarts = 0
         self._context = worker_context(spec)
@@ -183,7 +245,7 @@ class LocalWorkers:
         threads = slot.threads
         process = self._context.Process(
             target=worker_process_main,
-            args=(self.spec, slot, self.deadline, self.heartbeat, self.run_start),
+            args=(self.spec, slot, self.deadline, self.heartbeat, self.run_start, os.getpid()),
             name=f"hpo-worker-{index}",
         )
         # OpenMP and MKL read these when torch loads in the child; set them for its start only.
@@ -198,21 +260,38 @@ class LocalWorkers:
     def alive(self) -> list[Any]:
         return [p for p in self.processes.values() if p.is_alive()]
 
+    def running(self) -> bool:
+        """Whether any worker may still be at work (started, or orphaned and stopping)."""
+        return bool(self.processes or self.orphans)
+
     def collect_exits(self) -> dict[int, tuple[int, int]]:
-        """Workers that exited since the last call: {index: (pid, exit code)}."""
+        """Workers that exited since the last call: {index: (pid, exit code)}.
+
+        A worker whose fork server died is reported (with EXIT_UNKNOWN) only once its process
+        is gone: until then it may still be writing its checkpoint.
+        """
         exited = {}
         for index, process in list(self.processes.items()):
             if process.exitcode is not None:
-                exited[index] = (process.pid, process.exitcode)
-                self.exit_codes[index] = process.exitcode
                 process.join()
                 del self.processes[index]
+                if process.exitcode == EXIT_UNKNOWN:
+                    self.orphans[index] = process.pid
+                else:
+                    exited[index] = (process.pid, process.exitcode)
+        for index, pid in list(self.orphans.items()):
+            if not pid_alive(pid):
+                del self.orphans[index]
+                exited[index] = (pid, EXIT_UNKNOWN)
+        for index, (_, code) in exited.items():
+            self.exit_codes[index] = code
         return exited
 
     def signal_all(self, signum: int) -> None:
-        for process in self.alive():
+        pids = [process.pid for process in self.alive()] + list(self.orphans.values())
+        for pid in pids:
             try:
-                os.kill(process.pid, signum)
+                os.kill(pid, signum)
             except ProcessLookupError:
                 pass
 

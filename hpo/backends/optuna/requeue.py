@@ -63,21 +63,27 @@ def reap_dead_local_trials(
             continue
         pid = int(pid_text)
         reason = dead_pids.get(pid)
-        if reason is None and not _pid_alive(pid):
+        if reason is None and not pid_alive(pid):
             reason = f"worker process {pid} is gone"
         if reason and fail_and_retry(study, trial_id_of(trial), reason):
             reaped.append(trial.number)
     return reaped
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether process `pid` exists and is not a zombie (a dead process nobody reaped yet:
+    an orphaned worker whose new parent does not reap)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:  # alive, under another user
         return True
-    return True
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):  # no /proc (not Linux), or it exited just now
+        return True
 
 
 def backfill_reports(trial: optuna.Trial, checkpoint: str, metric: str) -> list[int]:

@@ -34,7 +34,7 @@ from hpo.backends.optuna.budget import (
     stop_reason,
     too_many_failures_message,
 )
-from hpo.backends.optuna.processes import LocalWorkers
+from hpo.backends.optuna.processes import EXIT_STORAGE_LOST, EXIT_UNKNOWN, LocalWorkers
 from hpo.backends.optuna.requeue import local_worker_name, reap_dead_local_trials
 from hpo.backends.optuna.shared_study import (
     heartbeat_options,
@@ -48,6 +48,7 @@ from hpo.errors import HpoError
 from hpo.report.progress import LiveView, best_summary, format_progress, running_trials
 from hpo.spec import StudySpec
 from hpo.storage.rdb import open_storage
+from hpo.storage.resilient import StorageUnavailable, outage_limit_s
 from hpo.storage.urls import mask_url
 
 # How long interrupted workers get to write their checkpoint before they are killed.
@@ -56,6 +57,11 @@ STOP_GRACE_S = 120.0
 WATCH_INTERVAL_S = 1.0
 # How often (at most) finished trials' checkpoints are cleaned up during a run.
 RETAIN_EVERY_S = 30.0
+# How long `hpo run` waits for a lost storage once no worker is left: 5 outage limits
+# (HPO_STORAGE_OUTAGE_S), at least a minute. Its workers' trials are re-queued and the workers
+# replaced once the storage is back.
+STORAGE_PATIENCE_LIMITS = 5
+STORAGE_PATIENCE_MIN_S = 60.0
 # How many times dead workers are replaced in one run (per worker slot) before giving up.
 MAX_RESTARTS_PER_WORKER = 3
 
@@ -106,6 +112,7 @@ class OptunaRun:
         self.out = LiveView(stream)
         self.heartbeat = heartbeat_options(heartbeat_interval, grace_period)
         self.started = time.time()
+        self._exited: dict[int, tuple[int, int]] = {}  # worker exits not handled yet
         self.deadline = self.started + spec.budget.timeout_s if spec.budget.timeout_s else None
         self.failed_earlier = 0  # the study's failures when this run started
 
@@ -161,10 +168,27 @@ class OptunaRun:
         from hpo.storage.rdb import sweep_stale_trials
 
         finished_seen, retained_at = 0, time.monotonic()
-        while self.workers.processes:
+        storage_lost_since: float | None = None
+        while self.workers.running() or self._exited:
             time.sleep(WATCH_INTERVAL_S)
-            self._handle_exits()
-            sweep_stale_trials(self.storage, self.spec.name)
+            try:
+                self._handle_exits()
+                sweep_stale_trials(self.storage, self.spec.name)
+            except StorageUnavailable as error:
+                # Every storage call already waited out the outage limit. The workers wait
+                # too, or exit and are replaced once the storage is back: keep watching, while
+                # workers run or for a few outage limits more.
+                now = time.monotonic()
+                if storage_lost_since is None:
+                    storage_lost_since = now
+                    self.out.message(f"{error}; still waiting for it")
+                patience = max(STORAGE_PATIENCE_MIN_S, STORAGE_PATIENCE_LIMITS * outage_limit_s())
+                if not self.workers.running() and now - storage_lost_since > patience:
+                    raise
+                continue
+            if storage_lost_since is not None:
+                self.out.message("storage reachable again")
+                storage_lost_since = None
             counts = self._show_progress()
             finished = counts.get("COMPLETE", 0) + counts.get("PRUNED", 0)
             # Retention reads every trial: now and then while trials finish, and at the end.
@@ -173,15 +197,20 @@ class OptunaRun:
                 self._retain()
 
     def _handle_exits(self) -> None:
-        exited = self.workers.collect_exits()
+        # Exits stay pending until their trials are re-queued and their workers replaced: a
+        # storage outage in between only delays that.
+        self._exited.update(self.workers.collect_exits())
+        exited = self._exited
         if not exited:
             return
         # A worker that exits normally has told the storage about its trials; any trial still
         # RUNNING under its pid was cut short, and is re-queued to resume from its checkpoint.
         gone = {pid: _exit_reason(pid, code) for pid, code in exited.values()}
         reaped = reap_dead_local_trials(self.study, dead_pids=gone)
+        work_left = self._work_left()
+        self._exited = {}
         for pid, code in exited.values():
-            if code < 0:
+            if _replaceable(code):
                 self.out.message(f"{gone[pid]}; re-queued to resume: trials {reaped or 'none'}")
         if any(code == EXIT_DISK_ERROR for _, code in exited.values()) and not self.disk_error:
             # The disk is shared: the other workers' next checkpoint would fail too. They save
@@ -190,8 +219,8 @@ class OptunaRun:
             self.out.message("stopping: training.output_dir's disk refused a checkpoint")
             self.workers.signal_all(signal.SIGTERM)
         for index, (_, code) in exited.items():
-            if code >= 0 or not self._work_left() or self.disk_error:
-                continue  # only a killed worker is replaced: an error would only repeat
+            if not _replaceable(code) or not work_left or self.disk_error:
+                continue  # an error in the study (or a full disk) would only repeat
             if self.workers.restarts >= MAX_RESTARTS_PER_WORKER * self.spec.workers:
                 self.out.message("workers keep getting killed; not starting another one")
                 continue
@@ -314,10 +343,32 @@ class OptunaRun:
         if exit_codes and all(c == EXIT_WORKER_ERROR for c in exit_codes.values()):
             print("error: every worker stopped with an error (see above)", file=sys.stderr)
             return EXIT_FAILED
+        left = stop_reason(spec, counts, deadline=self.deadline, now=time.time()) is None
+        if left:
+            # Exit 0 means the budget was met; workers that all stopped (or were lost) before
+            # it are a failed run, whatever their exit codes said.
+            target = f" of {spec.budget.n_trials}" if spec.budget.n_trials is not None else ""
+            print(
+                f"error: the run stopped before its budget: {counts.finished}{target} trials "
+                f"finished, {counts.waiting} queued; `hpo run {study_file}` continues the study",
+                file=sys.stderr,
+            )
+            return EXIT_FAILED
         return EXIT_OK
 
 
+def _replaceable(code: int) -> bool:
+    """Whether a worker that exited with `code` is replaced while the budget is open: one
+    that was killed, lost its fork server, or lost the storage, but not one that stopped on an
+    error of the study (which would only repeat)."""
+    return code < 0 or code in (EXIT_UNKNOWN, EXIT_STORAGE_LOST)
+
+
 def _exit_reason(pid: int, code: int) -> str:
+    if code == EXIT_UNKNOWN:
+        return f"worker process {pid} was lost with its fork server"
+    if code == EXIT_STORAGE_LOST:
+        return f"worker process {pid} could not reach the storage"
     if code < 0:
         try:
             name = f" ({signal.Signals(-code).name})"

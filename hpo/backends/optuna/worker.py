@@ -61,6 +61,7 @@ from hpo.errors import HpoError
 from hpo.spec import StudySpec
 from hpo.storage.optuna_compat import frozen_trial_of, trial_id_of
 from hpo.storage.rdb import open_storage
+from hpo.storage.resilient import StorageUnavailable
 from hpo.storage.urls import scrub_passwords
 
 if TYPE_CHECKING:
@@ -114,7 +115,10 @@ def work(
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     stop = stop or threading.Event()
     storage = open_storage(
-        spec.storage, workers=spec.workers, **heartbeat_options(heartbeat_interval, grace_period)
+        spec.storage,
+        workers=spec.workers,
+        wait_for_server=True,  # a worker may start while the database restarts
+        **heartbeat_options(heartbeat_interval, grace_period),
     )
     if trials_before is None or failed_earlier is None:
         at_start = count_trials(open_study(spec, storage))
@@ -167,10 +171,11 @@ def _run_trials(
         if ctx is None:
             ctx = prepare(spec)  # once per process, and only when there is work
             freeze_setup_objects()  # the per-trial gc.collect() then skips all of the above
-        with warnings.catch_warnings():
-            # "Heartbeat ... supposed to be used with Study.optimize": _Heartbeat does its job.
-            warnings.simplefilter("ignore", UserWarning)
-            trial = study.ask()
+        trial = _ask_within_budget(
+            spec, storage, study, deadline=deadline, failed_earlier=failed_earlier
+        )
+        if trial is None:
+            continue  # the slot went to another worker meanwhile: look again
         if not _claim(spec, study, trial, failed_earlier):
             stop.wait(random.uniform(0.05, 0.5))  # the other claimant goes first
             continue
@@ -186,14 +191,43 @@ def _run_trials(
     return EXIT_INTERRUPTED
 
 
+def _ask_within_budget(
+    spec: StudySpec,
+    storage: optuna.storages.RDBStorage,
+    study: optuna.Study,
+    *,
+    deadline: float | None,
+    failed_earlier: int = 0,
+) -> optuna.Trial | None:
+    """A trial to train (a queued one first, else a new one), or None when no slot is free.
+
+    The count and the ask hold the study's lock (`hpo.storage.study_lock`): two workers
+    never both see the last slot free, so none has to give a trial back (which could leave
+    an empty WAITING trial behind after the run).
+    """
+    from hpo.storage.study_lock import study_lock
+
+    with study_lock(storage.engine, spec.name):
+        counts = count_trials(study, failed_earlier=failed_earlier)
+        if stop_reason(spec, counts, deadline=deadline, now=time.time()) is not None:
+            return None
+        if not slot_free(spec, counts):
+            return None
+        with warnings.catch_warnings():
+            # "Heartbeat ... supposed to be used with Study.optimize": _Heartbeat does its job.
+            warnings.simplefilter("ignore", UserWarning)
+            return study.ask()
+
+
 def _claim(
     spec: StudySpec, study: optuna.Study, trial: optuna.Trial, failed_earlier: int = 0
 ) -> bool:
     """Keep the trial just asked for only if it fits the budget with every other running one.
 
-    Two workers can ask in the same instant for the last slot; both then see each other and
-    give their trial back (WAITING), then retry after a random pause. Never more than
-    n_trials finish, and never more than one failure past max_failed_trials.
+    A guard for workers that ask without the study's lock (a database that has none): two
+    workers can then ask in the same instant for the last slot; both see each other and give
+    their trial back (WAITING), then retry after a random pause. Never more than n_trials
+    finish, and never more than one failure past max_failed_trials.
     """
     from optuna.trial import TrialState
 
@@ -248,6 +282,10 @@ def run_trial(
         except TrialInterrupted:
             # Told FAIL (never COMPLETE with a half-trained value) and re-queued to resume.
             fail_and_retry(study, trial_id_of(trial), INTERRUPTED)
+        except StorageUnavailable:
+            # Not the trial's fault, and nothing can be written now: the worker stops, and
+            # the trial (still RUNNING) is re-queued by whoever sees the worker gone.
+            raise
         except RankFailed as error:
             if not error.killed:
                 trial.set_user_attr(FAIL_REASON_ATTR, _failure_reason(error, ctx.spec.storage))

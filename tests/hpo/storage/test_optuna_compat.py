@@ -3,6 +3,7 @@ relies on fails here, loudly, instead of giving wrong answers at run time."""
 
 from __future__ import annotations
 
+import datetime
 import time
 
 import optuna
@@ -156,6 +157,38 @@ def test_stale_trial_ids_lists_running_trials_without_a_recent_heartbeat(tmp_pat
     storage.record_heartbeat(optuna_compat.trial_id_of(beating))
     assert optuna_compat.stale_trial_ids(storage, study_id) == [optuna_compat.trial_id_of(silent)]
     storage.engine.dispose()
+
+
+def test_claim_waiting_trial_moves_it_to_running_as_optuna_would_once(tmp_path):
+    # Written through plain optuna (no hpo storage), read back through plain optuna.
+    url = f"sqlite:///{tmp_path / 'claim.db'}"
+    study = optuna.create_study(study_name="claim", storage=url)
+    study.enqueue_trial({"x": 0.5})
+    (waiting,) = study.get_trials()
+    engine = sqlalchemy.create_engine(url)
+    try:
+        assert optuna_compat.claim_waiting_trial(engine, waiting._trial_id)
+        assert not optuna_compat.claim_waiting_trial(engine, waiting._trial_id)
+    finally:
+        engine.dispose()
+    (claimed,) = optuna.load_study(study_name="claim", storage=url).get_trials()
+    assert claimed.state == TrialState.RUNNING
+    # optuna stores naive UTC and shows local time: the start is now, in local time.
+    assert abs((claimed.datetime_start - datetime.datetime.now()).total_seconds()) < 120
+    assert claimed.system_attrs["fixed_params"] == {"x": 0.5}
+
+
+def test_the_private_storage_calls_of_optuna_s_cache_are_the_ones_hpo_retries():
+    import inspect
+    import re
+
+    from optuna.storages import _cached_storage
+
+    source = inspect.getsource(_cached_storage)
+    called = set(re.findall(r"self\._backend\.(_[a-z_]+)\(", source))
+    assert called == set(optuna_compat.CACHED_STORAGE_BACKEND_CALLS)
+    for name in called:
+        assert callable(getattr(optuna.storages.RDBStorage, name))
 
 
 def test_a_renamed_private_attribute_says_which_and_where_to_fix_it():

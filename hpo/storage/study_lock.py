@@ -1,0 +1,93 @@
+"""One lock per study, held by a worker while it counts the budget and asks for a trial.
+
+Without it, two workers that look at the budget in the same instant both see the last slot
+free, both create a trial, and one has to give its trial back: an empty WAITING trial that
+may outlive the run. With it, the count and the ask are one step for every worker of the
+study, on this machine or (PostgreSQL) any other:
+
+- SQLite: an exclusive `flock` on a file next to the database (SQLite is one machine's file);
+- PostgreSQL: a session advisory lock keyed by the study's name;
+- other databases: no lock (the worker's give-back check still keeps the budget exact).
+
+A lock whose holder dies is released with it (the kernel closes the file; the server ends the
+session), so a killed worker never blocks the others.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import zlib
+from collections.abc import Iterator
+from typing import Any
+
+from hpo.storage.urls import sqlite_path
+
+
+@contextlib.contextmanager
+def study_lock(engine: Any, study_name: str) -> Iterator[None]:
+    """Hold the study's lock (see the module docstring) for the `with` block."""
+    url = engine.url.render_as_string(hide_password=False)
+    backend = engine.url.get_backend_name()
+    if backend == "sqlite":
+        with _file_lock(url):
+            yield
+    elif backend == "postgresql":
+        with _advisory_lock(engine, url, study_name):
+            yield
+    else:
+        yield
+
+
+@contextlib.contextmanager
+def _file_lock(url: str) -> Iterator[None]:
+    try:
+        import fcntl
+    except ImportError:  # not a POSIX system
+        yield
+        return
+    path = sqlite_path(url)
+    if path is None:  # in-memory: one process anyway
+        yield
+        return
+    with open(path.with_name(path.name + ".ask-lock"), "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def _advisory_lock(engine: Any, url: str, study_name: str) -> Iterator[None]:
+    import sqlalchemy
+
+    from hpo.storage.resilient import call_with_retry
+
+    # A signed 64-bit key from the study's name; "hpo-ask:" keeps it apart from other users'
+    # advisory locks on the same database.
+    key = zlib.crc32(f"hpo-ask:{study_name}".encode()) | (0x4870 << 32)
+
+    def acquire() -> Any:
+        connection = engine.connect()
+        try:
+            connection.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": key})
+            connection.commit()
+        except BaseException:
+            connection.close()
+            raise
+        return connection
+
+    connection = call_with_retry(acquire, url=url)
+    try:
+        yield
+    finally:
+        try:
+            connection.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+            connection.commit()
+        except Exception:
+            # The connection died (a server restart dropped the lock with it), or it is in a
+            # state nobody should reuse: never hand a connection that may hold the lock back
+            # to the pool.
+            connection.invalidate()
+        finally:
+            connection.close()
