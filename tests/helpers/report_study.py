@@ -8,10 +8,13 @@ from pathlib import Path
 from helpers.study_files import write_study_file
 
 
-def write_watched_study(tmp_path: Path, *, n_trials: int = 2, workers: int = 1) -> Path:
-    """Trials of 24 steps, logged every 4 steps and evaluated every 8 (so a trial is seen
-    running between evaluations); after two trials the percentile pruner stops any trial
+def write_watched_study(
+    tmp_path: Path, *, n_trials: int = 2, workers: int = 1, max_steps: int = 24
+) -> Path:
+    """Trials of `max_steps` steps, logged every 4 steps and evaluated at each third (so a trial
+    is seen running between evaluations); after two trials the percentile pruner stops any trial
     outside the best quarter of what the others reported at the same step."""
+    third = max(1, max_steps // 3)
     return write_study_file(
         tmp_path,
         budget={"n_trials": n_trials},
@@ -22,5 +25,10 @@ def write_watched_study(tmp_path: Path, *, n_trials: int = 2, workers: int = 1) 
             "n_startup_trials": 2,
             "n_warmup_steps": 0,
         },
-        training={"max_steps": 24, "eval_steps": 8, "logging_steps": 4, "save_steps": 8},
+        training={
+            "max_steps": max_steps,
+            "eval_steps": third,
+            "logging_steps": 4,
+            "save_steps": third,
+        },
     )

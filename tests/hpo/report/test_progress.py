@@ -19,7 +19,7 @@ from hpo.report.progress import LiveView, TrialProgress, format_trial, running_t
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 PLAIN_TRIAL_LINE = re.compile(
-    r"^  trial (\d+): step (\d+)/24 \| eval (\S+) \| (\S+) steps/s \| ETA (\S+)$", re.M
+    r"^  trial (\d+): step (\d+)/240 \| eval (\S+) \| (\S+) steps/s \| ETA (\S+)$", re.M
 )
 
 
@@ -73,7 +73,8 @@ def _hpo_run(study, **streams) -> subprocess.Popen:
 
 @pytest.mark.slow
 def test_on_a_pipe_hpo_run_prints_plain_lines_with_each_running_trials_progress(tmp_path):
-    study = write_watched_study(tmp_path, n_trials=2)
+    # Long enough (240 steps) that the once-a-second view sees every trial mid-way.
+    study = write_watched_study(tmp_path, n_trials=2, max_steps=240)
     process = _hpo_run(study, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     output, _ = process.communicate(timeout=900)
     text = output.decode()
@@ -87,12 +88,12 @@ def test_on_a_pipe_hpo_run_prints_plain_lines_with_each_running_trials_progress(
     measured = [line for line in lines if line[2] != "-" and line[3] != "-"]
     assert measured, text
     for _number, step, _value, rate, eta in measured:
-        assert 0 < int(step) <= 24 and float(rate) > 0 and re.fullmatch(r"\d\d:\d\d", eta)
+        assert 0 < int(step) <= 240 and float(rate) > 0 and re.fullmatch(r"\d\d:\d\d", eta)
 
 
 @pytest.mark.slow
 def test_on_a_terminal_hpo_run_draws_a_rich_live_display_with_a_bar_per_trial(tmp_path):
-    study = write_watched_study(tmp_path, n_trials=1)
+    study = write_watched_study(tmp_path, n_trials=1, max_steps=240)
     primary, secondary = pty.openpty()
     env = {**os.environ, "COLUMNS": "140", "LINES": "40", "TERM": "xterm-256color"}
     env.pop("NO_COLOR", None)
@@ -127,7 +128,7 @@ def test_on_a_terminal_hpo_run_draws_a_rich_live_display_with_a_bar_per_trial(tm
     assert "\x1b[2K" in raw or "\x1b[1A" in raw, raw
     text = ANSI.sub("", raw)
     assert "━" in text  # rich's progress bar
-    rows = re.findall(r"trial 0\s+\S*\s*(\d+)/24\s+eval (\S+)\s+(\S+) steps/s\s+ETA (\S+)", text)
+    rows = re.findall(r"trial 0\s+\S*\s*(\d+)/240\s+eval (\S+)\s+(\S+) steps/s\s+ETA (\S+)", text)
     assert rows, text
     assert any(value != "-" and rate != "-" for _step, value, rate, _eta in rows), text
     assert "done 1/1" in text
