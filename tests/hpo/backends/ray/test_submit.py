@@ -122,7 +122,8 @@ def tiny_study(tmp_path: Path, storage: str) -> Path:
         "objective": {"metric": "eval_loss", "direction": "minimize"},
         "budget": {"n_trials": 2},
         "sampler": {"name": "random", "seed": 1},
-        "scheduler": {"name": "asha", "grace_period": 1, "max_t": 2, "reduction_factor": 2},
+        # In optimizer steps (the study file's unit): the first and the second evaluation.
+        "scheduler": {"name": "asha", "grace_period": 2, "max_t": 4, "reduction_factor": 2},
         "ray": {"max_concurrent_trials": 2, "resources_per_trial": {"cpu": 1}},
         "model": {
             "config": tiny_gpt2_config(n_positions=32, n_embd=16, n_layer=1),
