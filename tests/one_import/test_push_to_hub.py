@@ -42,7 +42,13 @@ def test_both_push_checkpoints_then_the_model_to_the_same_places(repos):
             checkpoint
         ), implementation
         state = json.loads(head["last-checkpoint/trainer_state.json"])
-        assert state["global_step"] == 4, implementation
+        if implementation == "ours":
+            # Ours waits for the newest save's upload before train() returns: always step 4.
+            assert state["global_step"] == 4, implementation
+        else:
+            # Transformers skips a save's push while the previous one is still uploading, so
+            # under load its last-checkpoint/ can be step 2's.
+            assert state["global_step"] in (2, 4), implementation
         assert not [p for p in head if p.startswith(("checkpoint-", "_"))], implementation
 
 
