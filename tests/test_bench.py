@@ -66,4 +66,4 @@ def test_status_at_scale_runs_on_postgresql():
     assert run.returncode == 0, (out + run.stderr)[-4000:]
     assert "50 trials x 20 steps, postgresql" in out
     assert "target: hpo status" in out and "target: hpo best" in out
-    assert "load average before:" in out
+    assert "before: load average" in out and "after: load average" in out
