@@ -1,6 +1,7 @@
 """The callbacks this package ships: early stopping and the progress bar."""
 
 import pytest
+from helpers.terminal import run_on_a_terminal
 from helpers.tiny_models import Regression, RegressionData, quiet_args
 
 from trainer import EarlyStoppingCallback, Trainer
@@ -96,23 +97,9 @@ def _run_rows_script(tmp_path, library: str, terminal: bool) -> str:
         done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
         assert done.returncode == 0, done.stderr[-2000:]
         return done.stdout
-    import pty
-
-    primary, secondary = pty.openpty()
-    process = subprocess.Popen(command, env=env, stdout=secondary, stderr=secondary)
-    os.close(secondary)
-    chunks = []
-    while True:
-        try:
-            chunk = os.read(primary, 65536)
-        except OSError:  # the child closed the terminal
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    assert process.wait(timeout=600) == 0
-    os.close(primary)
-    return b"".join(chunks).decode(errors="replace")
+    code, output = run_on_a_terminal(command, env=env, timeout=600)
+    assert code == 0
+    return output
 
 
 @pytest.mark.parametrize("terminal", [False, True], ids=["off-a-terminal", "on-a-terminal"])

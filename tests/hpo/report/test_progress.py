@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import io
 import os
-import pty
 import re
-import select
 import subprocess
 import sys
-import time
 
 import pytest
 from helpers.report_study import write_watched_study
+from helpers.terminal import run_on_a_terminal
 
 from hpo.report.progress import LiveView, TrialProgress, format_trial, running_trials
 
@@ -94,36 +92,12 @@ def test_on_a_pipe_hpo_run_prints_plain_lines_with_each_running_trials_progress(
 @pytest.mark.slow
 def test_on_a_terminal_hpo_run_draws_a_rich_live_display_with_a_bar_per_trial(tmp_path):
     study = write_watched_study(tmp_path, n_trials=1, max_steps=240)
-    primary, secondary = pty.openpty()
     env = {**os.environ, "COLUMNS": "140", "LINES": "40", "TERM": "xterm-256color"}
     env.pop("NO_COLOR", None)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "hpo.cli", "run", str(study)],
-        cwd=study.parent,
-        stdin=subprocess.DEVNULL,
-        stdout=secondary,
-        stderr=secondary,
-        env=env,
+    code, raw = run_on_a_terminal(
+        [sys.executable, "-m", "hpo.cli", "run", str(study)], cwd=study.parent, env=env, timeout=900
     )
-    os.close(secondary)
-    chunks = []
-    deadline = time.monotonic() + 900
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([primary], [], [], 1.0)
-        if ready:
-            try:
-                chunk = os.read(primary, 65536)
-            except OSError:  # the child closed the terminal
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
-        elif process.poll() is not None:
-            break
-    process.wait(timeout=60)
-    os.close(primary)
-    raw = b"".join(chunks).decode(errors="replace")
-    assert process.returncode == 0, raw
+    assert code == 0, raw
     # A live display: redrawn in place with cursor movements, not a growing log.
     assert "\x1b[2K" in raw or "\x1b[1A" in raw, raw
     text = ANSI.sub("", raw)
