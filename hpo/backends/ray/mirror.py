@@ -348,21 +348,23 @@ class OptunaMirror(Callback):
         return step is not None and step >= self.max_steps
 
 
-def requeue_stopped_trials(storage_url: str, study_name: str, reason: str) -> list[int]:
+def requeue_stopped_trials(
+    storage_url: str, study_name: str, reason: str, storage: Any = None
+) -> list[int]:
     """FAIL the study's RUNNING Ray trials with `reason` and queue a WAITING copy of each.
 
     For a Tune driver that is stopping or was stopped (Ctrl-C, `hpo submit --stop`, killed):
     the storage then says what happened instead of showing trials RUNNING with nothing
     behind them. The copy keeps params, user attrs (the Ray trial id) and intermediate values;
     when the experiment is restored, the mirror continues the Ray trial into it. Returns the
-    numbers of the stopped trials.
+    numbers of the stopped trials. `storage`: one already open (a signal handler has seconds).
     """
     import optuna
     from optuna.trial import TrialState
 
     from hpo.storage.rdb import RetryStaleTrial, fail_with_reason, open_storage
 
-    storage = open_storage(storage_url)
+    storage = storage if storage is not None else open_storage(storage_url)
     study = optuna.load_study(
         study_name=study_name, storage=storage, sampler=optuna.samplers.RandomSampler()
     )

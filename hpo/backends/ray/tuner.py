@@ -112,12 +112,13 @@ def run_study(spec: StudySpec, *, address: str | None = None, callbacks: Sequenc
     return EXIT_OK
 
 
-def _requeue_stopped(spec: StudySpec, reason: str) -> None:
+def _requeue_stopped(spec: StudySpec, reason: str, storage: Any = None) -> None:
     from hpo.backends.ray.mirror import ensure_study, requeue_stopped_trials
     from hpo.storage.rdb import open_storage
 
-    ensure_study(open_storage(spec.storage), spec.name, spec.objective.directions)
-    stopped = requeue_stopped_trials(spec.storage, spec.name, reason)
+    storage = storage if storage is not None else open_storage(spec.storage)
+    ensure_study(storage, spec.name, spec.objective.directions)
+    stopped = requeue_stopped_trials(spec.storage, spec.name, reason, storage=storage)
     if stopped:
         print(f"trials {stopped} were stopped: failed ({reason}) and queued to resume")
 
@@ -136,9 +137,16 @@ def _stopped_by_sigterm(spec: StudySpec) -> Iterator[None]:
         yield
         return
 
+    from hpo.backends.ray import mirror  # noqa: F401 - imported now, not in the handler
+    from hpo.storage.rdb import open_storage
+
+    # Opened now: Ray SIGKILLs the driver seconds after the SIGTERM, and opening a storage
+    # (imports, schema check) could take most of them under load.
+    storage = open_storage(spec.storage)
+
     def stop(signum: int, frame: Any) -> None:
         try:
-            _requeue_stopped(spec, INTERRUPTED)
+            _requeue_stopped(spec, INTERRUPTED, storage)
             print(INTERRUPTED_HINT)
         finally:
             sys.stdout.flush()
