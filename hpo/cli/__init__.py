@@ -193,3 +193,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+def console_main() -> None:
+    """The `hpo` executable and `python -m hpo.cli`: `main`, then exit with its code."""
+    code = main()
+    # Nothing is garbage any more: without this, the interpreter's last collections walk the
+    # whole heap of torch and transformers on the way out (about 1 s after `hpo run`). Only
+    # here, in a process about to exit: `main` also runs inside tests, which must collect.
+    # atexit handlers still run.
+    import gc
+
+    gc.freeze()
+    sys.exit(code)

@@ -166,7 +166,11 @@ def preload_modules_for(model_type: Any) -> list[str]:
     if isinstance(model_type, str):
         name = model_type.replace("-", "_")
         modules.append(f"transformers.models.{name}.modeling_{name}")
-    return modules
+    # Opening the storage imports alembic (optuna checks the schema version with it): half a
+    # second per worker start, unless the fork server has imported it already.
+    modules += [f"alembic.{name}" for name in ("command", "config", "migration", "script")]
+    modules += ["optuna.storages._rdb.storage", "hpo.storage.rdb", "hpo.backends.optuna.worker"]
+    return [*modules, "hpo.backends.optuna.preloaded"]  # last: freezes all of the above
 
 
 def start_fork_server(workers: int, model_type: Any) -> None:
@@ -263,6 +267,19 @@ class LocalWorkers:
     def running(self) -> bool:
         """Whether any worker may still be at work (started, or orphaned and stopping)."""
         return bool(self.processes or self.orphans)
+
+    def wait_for_exit(self, timeout: float) -> None:
+        """Sleep `timeout` seconds, or less if a worker process exits meanwhile."""
+        from multiprocessing.connection import wait
+
+        by_sentinel = {process.sentinel: process for process in self.processes.values()}
+        if not by_sentinel:  # only orphans (watched by pid) or nothing: plain sleep
+            time.sleep(timeout)
+            return
+        for sentinel in wait(list(by_sentinel), timeout):
+            # The sentinel can signal a moment before the exit status can be read: join (it
+            # returns at once for a process that is gone) so `collect_exits` sees the status.
+            by_sentinel[sentinel].join(timeout)
 
     def collect_exits(self) -> dict[int, tuple[int, int]]:
         """Workers that exited since the last call: {index: (pid, exit code)}.

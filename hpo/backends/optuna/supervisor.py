@@ -170,7 +170,8 @@ class OptunaRun:
         finished_seen, retained_at = 0, time.monotonic()
         storage_lost_since: float | None = None
         while self.workers.running() or self._exited:
-            time.sleep(WATCH_INTERVAL_S)
+            # Woken early by a worker's exit: the run ends as soon as its last worker does.
+            self.workers.wait_for_exit(WATCH_INTERVAL_S)
             try:
                 self._handle_exits()
                 sweep_stale_trials(self.storage, self.spec.name)

@@ -14,15 +14,21 @@ REPO = Path(__file__).resolve().parents[4]
 
 def test_workers_fork_from_a_server_started_before_the_parent_imports_torch(tmp_path):
     # `hpo run` starts the fork server once the file's shape is checked (issue 9). A process
-    # forked from it already holds torch and transformers, although the process that started
-    # the server has imported neither: the server imported them, once, for every worker.
+    # forked from it already holds torch, transformers and what opening the storage imports,
+    # with all of it frozen out of the collector's scans, although the process that started
+    # the server has imported none of it: the server imported them, once, for every worker.
     (tmp_path / "probe.py").write_text(
         textwrap.dedent(
             """
-            import os, sys
+            import gc, os, sys
 
             def probe(queue):
-                queue.put([os.getppid(), "torch" in sys.modules, "transformers" in sys.modules])
+                queue.put([
+                    os.getppid(),
+                    "torch" in sys.modules and "transformers" in sys.modules,
+                    "alembic.migration" in sys.modules,  # what opening the storage imports
+                    gc.get_freeze_count(),
+                ])
             """
         )
     )
@@ -38,11 +44,15 @@ def test_workers_fork_from_a_server_started_before_the_parent_imports_torch(tmp_
         queue = context.Queue()
         child = context.Process(target=probe.probe, args=(queue,))
         child.start()
-        ppid, torch_in_child, transformers_in_child = queue.get(timeout=600)
+        ppid, child_holds_imports, child_holds_alembic, frozen = queue.get(timeout=600)
         child.join()
         print(json.dumps({{
             "forked_by_server": ppid == server,
-            "child_holds_imports": torch_in_child and transformers_in_child,
+            "child_holds_imports": child_holds_imports,
+            "child_holds_alembic": child_holds_alembic,
+            # torch and transformers are some 400,000 objects; a fresh interpreter has none
+            # frozen, so the child's collections skip what the server imported.
+            "child_heap_frozen": frozen > 100_000,
             "parent_imported_torch": "torch" in sys.modules,
         }}))
         """
@@ -58,5 +68,24 @@ def test_workers_fork_from_a_server_started_before_the_parent_imports_torch(tmp_
     assert json.loads(result.stdout.splitlines()[-1]) == {
         "forked_by_server": True,
         "child_holds_imports": True,
+        "child_holds_alembic": True,
+        "child_heap_frozen": True,
         "parent_imported_torch": False,
     }
+
+
+def test_the_watch_wakes_when_a_worker_exits_not_at_the_end_of_its_interval():
+    # The supervisor sleeps in `wait_for_exit` between looks at its workers; a worker's exit
+    # ends the sleep, so `hpo run` ends with its last worker. With an interval of an hour, a
+    # wait that only slept would stop this test at pytest's limit instead of returning.
+    import multiprocessing
+
+    from hpo.backends.optuna.processes import LocalWorkers
+
+    workers = LocalWorkers.__new__(LocalWorkers)  # the process table only: no study needed
+    workers.processes, workers.orphans, workers.exit_codes = {}, {}, {}
+    workers.processes[0] = multiprocessing.get_context("spawn").Process(target=int)
+    process = workers.processes[0]
+    process.start()
+    workers.wait_for_exit(3600)
+    assert workers.collect_exits() == {0: (process.pid, 0)}
