@@ -1,7 +1,8 @@
-"""The benchmarks of issue 13 run (small) and print what they promise; figures are not checked.
+"""Benchmarks of issues 9 and 13 run small and print what they promise; figures go unchecked.
 
 bench/ scripts are run as a user runs them, as processes: gpu_check (no GPU here: its skip, and
-its CPU smoke mode), ray_scale on a real `ray start --head`, status_at_scale on PostgreSQL.
+its CPU smoke mode), ray_scale on a real `ray start --head`, status_at_scale on PostgreSQL,
+startup on SQLite.
 """
 
 from __future__ import annotations
@@ -66,4 +67,13 @@ def test_status_at_scale_runs_on_postgresql():
     assert run.returncode == 0, (out + run.stderr)[-4000:]
     assert "50 trials x 20 steps, postgresql" in out
     assert "target: hpo status" in out and "target: hpo best" in out
+    assert "before: load average" in out and "after: load average" in out
+
+
+def test_startup_times_the_first_trial_against_the_imports():
+    run = bench("startup.py", "--rounds", "1")
+    out = run.stdout
+    assert run.returncode == 0, (out + run.stderr)[-4000:]
+    assert "hpo run -> first trial starts" in out and "imports (python -c ...)" in out
+    assert "target: first trial within 1 s of the imports ->" in out
     assert "before: load average" in out and "after: load average" in out
