@@ -178,6 +178,33 @@ def rdb_engine_of(study: optuna.Study) -> Any:
     return storage.engine if isinstance(storage, RDBStorage) else None
 
 
+def write_user_attrs(storage: optuna.storages.RDBStorage, trial_id: int, attrs: dict) -> None:
+    """Several user attrs of a running trial in one transaction: one commit instead of one per
+    attr (`RDBStorage.set_trial_user_attr` commits each). The same checks and upserts as
+    optuna's own write, through its private `_set_trial_attr_without_commit`."""
+    from optuna.storages._rdb import models
+    from optuna.storages._rdb.storage import _create_scoped_session
+
+    write_one = _private(storage, "_set_trial_attr_without_commit")
+    with _create_scoped_session(_private(storage, "scoped_session"), True) as session:
+        for key, value in attrs.items():
+            write_one(session, models.TrialUserAttributeModel, trial_id, key, value)
+
+
+def set_user_attrs(trial: optuna.Trial, attrs: dict) -> None:
+    """`trial.set_user_attr` for each of `attrs`, in one storage write where the storage is
+    hpo's (`ResilientRDBStorage.set_trial_user_attrs`); one write per attr elsewhere."""
+    storage = trial.storage
+    backend = getattr(storage, "_backend", storage)  # under optuna's cache wrapper
+    write_all = getattr(backend, "set_trial_user_attrs", None)
+    if write_all is None:
+        for key, value in attrs.items():
+            trial.set_user_attr(key, value)
+        return
+    write_all(trial_id_of(trial), attrs)
+    frozen_trial_of(trial).user_attrs.update(attrs)  # what Trial.set_user_attr keeps too
+
+
 def stale_trial_ids(storage: optuna.storages.RDBStorage, study_id: int) -> list[int]:
     """The ids of the study's RUNNING trials whose heartbeat is older than the grace period.
 

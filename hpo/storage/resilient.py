@@ -200,6 +200,12 @@ class ResilientRDBStorage(optuna.storages.RDBStorage):
 
         return call_with_retry(finish, url=self.url)
 
+    def set_trial_user_attrs(self, trial_id: int, attrs: dict[str, Any]) -> None:
+        """Several user attrs in one commit (`optuna_compat.set_user_attrs` calls it)."""
+        from hpo.storage.optuna_compat import write_user_attrs
+
+        call_with_retry(write_user_attrs, self, trial_id, attrs, url=self.url)
+
 
 def _retried(name: str) -> Callable[..., Any]:
     method = getattr(optuna.storages.RDBStorage, name)

@@ -59,7 +59,7 @@ from hpo.backends.optuna.shared_study import heartbeat_options, open_study
 from hpo.backends.trial_ranks import RankFailed, TrialRanks
 from hpo.errors import HpoError
 from hpo.spec import StudySpec
-from hpo.storage.optuna_compat import frozen_trial_of, trial_id_of
+from hpo.storage.optuna_compat import frozen_trial_of, set_user_attrs, trial_id_of
 from hpo.storage.rdb import open_storage
 from hpo.storage.resilient import StorageUnavailable
 from hpo.storage.urls import scrub_passwords
@@ -341,16 +341,16 @@ def train_optuna_trial(
             f"{output_dir} already holds checkpoints of another study (trial numbers restart "
             "with a new study); set training.output_dir to a fresh folder or delete it"
         )
-    trial.set_user_attr(OUTPUT_DIR_ATTR, output_dir)
-    trial.set_user_attr(WORKER_ATTR, local_worker_name())
+    starting = {OUTPUT_DIR_ATTR: output_dir, WORKER_ATTR: local_worker_name()}
     devices = os.environ.get("CUDA_VISIBLE_DEVICES")
     if devices is not None:  # set by the placement (hpo.backends.placement) or the user
-        trial.set_user_attr(DEVICES_ATTR, devices or "cpu")
-    suggest(trial, spec.space)
+        starting[DEVICES_ATTR] = devices or "cpu"
     if resume is not None:
-        trial.set_user_attr(RESUMED_FROM_ATTR, resume)
-        if not spec.objective.is_multi:
-            backfill_reports(trial, resume, spec.objective.metrics[0])
+        starting[RESUMED_FROM_ATTR] = resume
+    set_user_attrs(trial, starting)  # one storage write for all of them
+    suggest(trial, spec.space)
+    if resume is not None and not spec.objective.is_multi:
+        backfill_reports(trial, resume, spec.objective.metrics[0])
     recorder = StorageRecorder(trial, stop, resumed=resume is not None)
     # The trainer reports (and prunes) single-objective trials; multi-objective ones only train.
     if spec.placement.trial_processes > 1:
@@ -496,14 +496,20 @@ class StorageRecorder:
     def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         checkpoint = kwargs.get("checkpoint_dir") or getattr(state, "last_checkpoint", None)
         checkpoint = checkpoint or os.path.join(args.output_dir, f"checkpoint-{state.global_step}")
-        self._trial.set_user_attr(LAST_CHECKPOINT_ATTR, str(checkpoint))
-        self._record_best(state)
+        # One storage write for both when the new checkpoint is also the best.
+        set_user_attrs(
+            self._trial, {LAST_CHECKPOINT_ATTR: str(checkpoint), **self._new_best(state)}
+        )
 
     def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        self._record_best(state)
+        new_best = self._new_best(state)
+        if new_best:
+            set_user_attrs(self._trial, new_best)
 
-    def _record_best(self, state: Any) -> None:
+    def _new_best(self, state: Any) -> dict[str, str]:
+        """{BEST_CHECKPOINT_ATTR: path} when the best checkpoint changed since it was written."""
         best = getattr(state, "best_model_checkpoint", None)
-        if best and best != self._best:
-            self._best = str(best)
-            self._trial.set_user_attr(BEST_CHECKPOINT_ATTR, self._best)
+        if not best or best == self._best:
+            return {}
+        self._best = str(best)
+        return {BEST_CHECKPOINT_ATTR: self._best}

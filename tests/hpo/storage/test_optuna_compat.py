@@ -228,3 +228,40 @@ def test_clear_user_attr_sets_a_finished_trials_attr_to_none(rdb_study, tmp_path
     (reread,) = optuna.load_study(study_name="compat", storage=url).get_trials()
     assert reread.user_attrs == {"last_checkpoint": None, "output_dir": "/runs/trial-0000"}
     assert reread.state == TrialState.COMPLETE
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_set_user_attrs_writes_them_all_in_one_commit(kind, tmp_path, request):
+    # A worker records a trial's output folder, worker and devices (and a save's checkpoint
+    # paths) together: one transaction instead of one per attr, read back by optuna as usual.
+    url = (
+        f"sqlite:///{tmp_path / 'attrs.db'}"
+        if kind == "sqlite"
+        else request.getfixturevalue("pg_url")
+    )
+    storage = open_storage(url)
+    study = optuna.create_study(study_name="attrs", storage=storage)
+    trial = study.ask()
+    commits = []
+    sqlalchemy.event.listen(storage.engine, "commit", lambda connection: commits.append(1))
+    attrs = {"output_dir": "/runs/trial-0000", "worker": "host:1", "devices": "cpu"}
+    optuna_compat.set_user_attrs(trial, attrs)
+    assert len(commits) == 1
+    assert trial.user_attrs == attrs  # the Trial's own copy, as set_user_attr keeps it
+    stored = optuna.load_study(study_name="attrs", storage=url).trials[0]
+    assert stored.user_attrs == attrs
+    storage.engine.dispose()
+
+
+def test_set_user_attrs_refuses_a_finished_trial_like_set_user_attr(rdb_study):
+    trial = rdb_study.ask()
+    rdb_study.tell(trial, 1.0)
+    with pytest.raises(RuntimeError):  # optuna's UpdateFinishedTrialError
+        optuna_compat.set_user_attrs(trial, {"late": 1})
+
+
+def test_set_user_attrs_falls_back_to_one_write_each_on_other_storages():
+    study = optuna.create_study()  # in memory: not hpo's storage
+    trial = study.ask()
+    optuna_compat.set_user_attrs(trial, {"a": 1, "b": [2]})
+    assert study.trials[0].user_attrs == {"a": 1, "b": [2]}
