@@ -163,18 +163,20 @@ def frozen_trial_of(trial: optuna.Trial) -> optuna.trial.FrozenTrial:
     return _private(trial, "_cached_frozen_trial")
 
 
+def uncached(storage: optuna.storages.BaseStorage) -> optuna.storages.BaseStorage:
+    """The storage under optuna's cache wrapper (`_CachedStorage._backend`, which optuna puts
+    around every RDBStorage a Study or Trial writes through); any other storage as it is."""
+    from optuna.storages._cached_storage import _CachedStorage
+
+    return _private(storage, "_backend") if isinstance(storage, _CachedStorage) else storage
+
+
 def rdb_engine_of(study: optuna.Study) -> Any:
-    """The SQLAlchemy engine under the study's storage, also through optuna's cache wrapper
-    (`_CachedStorage._backend`); None when the storage is not an RDB storage."""
+    """The SQLAlchemy engine under the study's storage, also through optuna's cache wrapper;
+    None when the storage is not an RDB storage."""
     from optuna.storages import RDBStorage
 
-    storage = storage_of(study)
-    if not isinstance(storage, RDBStorage):
-        from optuna.storages._cached_storage import _CachedStorage
-
-        if not isinstance(storage, _CachedStorage):
-            return None
-        storage = _private(storage, "_backend")
+    storage = uncached(storage_of(study))
     return storage.engine if isinstance(storage, RDBStorage) else None
 
 
@@ -194,9 +196,7 @@ def write_user_attrs(storage: optuna.storages.RDBStorage, trial_id: int, attrs: 
 def set_user_attrs(trial: optuna.Trial, attrs: dict) -> None:
     """`trial.set_user_attr` for each of `attrs`, in one storage write where the storage is
     hpo's (`ResilientRDBStorage.set_trial_user_attrs`); one write per attr elsewhere."""
-    storage = trial.storage
-    backend = getattr(storage, "_backend", storage)  # under optuna's cache wrapper
-    write_all = getattr(backend, "set_trial_user_attrs", None)
+    write_all = getattr(uncached(trial.storage), "set_trial_user_attrs", None)
     if write_all is None:
         for key, value in attrs.items():
             trial.set_user_attr(key, value)
