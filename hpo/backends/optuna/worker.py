@@ -182,9 +182,11 @@ def _run_trials(
             stop.wait(random.uniform(0.05, 0.5))  # the other claimant goes first
             continue
         run_trial(study, trial, ctx, stop)
-        # The trial's model and optimizer are garbage now: free them before the next one is
-        # built (a new Trainer has nothing to release, so it does not collect by itself).
-        gc.collect()
+        # The trial's model and optimizer are garbage now. Reference counting has freed them
+        # unless a cycle holds them: collect then, before the next model is built (a new
+        # Trainer has nothing to release, so it does not collect by itself).
+        if ctx.trial_memory_alive():
+            gc.collect()
         if not trained_once:
             # The first trial imported the trainer's and torch's lazily loaded modules (a few
             # hundred); freeze them too, once, so later collections skip them as well.
@@ -451,8 +453,12 @@ class StorageRecorder:
     On every save: `last_checkpoint` (what a retry resumes from) and, when it changed,
     `best_checkpoint`. On the first step of a resumed trial: `first_step` (past 0). At every
     step end: a pending stop request ends training with a checkpoint at the current step.
-    At train begin and on each log (training or evaluation) at a new step: `progress`, what the
-    live view shows. Each attr is one storage write, so nothing is written that has not changed.
+    For each log (training or evaluation) at a new step: `progress`, what the live view shows.
+    Progress rides along with that step's checkpoint record when the step saves one, else it
+    is written before the next step begins (or when training ends): one storage write per
+    logging step at most, and none of its own at a step that saves. A fresh trial writes no
+    progress before its first log (the live view shows it at step 0); a resumed one writes
+    where it resumed at once.
     """
 
     def __init__(self, trial: optuna.Trial, stop: threading.Event, *, resumed: bool = False):
@@ -464,15 +470,21 @@ class StorageRecorder:
         self.last_step = 0
         self._began: tuple[float, int] | None = None  # (time, step) when this run began
         self._progress_step: int | None = None
+        self._pending: dict[str, Any] = {}  # progress not yet written
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self._began = (time.monotonic(), int(state.global_step))
-        self._record_progress(state)
+        if state.global_step > 0:  # resumed: show where at once
+            self._note_progress(state)
+            self._write_pending()
 
     def on_log(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        self._record_progress(state)
+        self._note_progress(state)
 
-    def _record_progress(self, state: Any) -> None:
+    def on_step_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self._write_pending()
+
+    def _note_progress(self, state: Any) -> None:
         step = int(state.global_step)
         if step == self._progress_step or self._began is None:
             return  # a training log and an evaluation at one step: one write
@@ -481,7 +493,15 @@ class StorageRecorder:
         elapsed = time.monotonic() - began_at
         rate = (step - first) / elapsed if step > first and elapsed > 0 else None
         progress = {"step": step, "max_steps": int(state.max_steps), "steps_per_s": rate}
-        self._trial.set_user_attr(PROGRESS_ATTR, progress)
+        self._pending = {PROGRESS_ATTR: progress}
+
+    def _take_pending(self) -> dict[str, Any]:
+        pending, self._pending = self._pending, {}
+        return pending
+
+    def _write_pending(self) -> None:
+        if self._pending:
+            set_user_attrs(self._trial, self._take_pending())
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self.last_step = int(state.global_step)
@@ -496,15 +516,15 @@ class StorageRecorder:
     def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         checkpoint = kwargs.get("checkpoint_dir") or getattr(state, "last_checkpoint", None)
         checkpoint = checkpoint or os.path.join(args.output_dir, f"checkpoint-{state.global_step}")
-        # One storage write for both when the new checkpoint is also the best.
-        set_user_attrs(
-            self._trial, {LAST_CHECKPOINT_ATTR: str(checkpoint), **self._new_best(state)}
-        )
+        # One storage write for the checkpoint, the best one when it is also that, and the
+        # progress of this step.
+        attrs = {LAST_CHECKPOINT_ATTR: str(checkpoint), **self._new_best(state)}
+        set_user_attrs(self._trial, {**attrs, **self._take_pending()})
 
     def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        new_best = self._new_best(state)
-        if new_best:
-            set_user_attrs(self._trial, new_best)
+        attrs = {**self._new_best(state), **self._take_pending()}
+        if attrs:
+            set_user_attrs(self._trial, attrs)
 
     def _new_best(self, state: Any) -> dict[str, str]:
         """{BEST_CHECKPOINT_ATTR: path} when the best checkpoint changed since it was written."""

@@ -182,3 +182,69 @@ def test_search_evaluations_use_a_subset_and_a_completed_trial_is_valued_on_the_
 def test_a_study_that_sets_max_eval_samples_evaluates_that_subset_throughout(tmp_path):
     ctx = prepare(tiny_spec(tmp_path))  # data.max_eval_samples: 32
     assert len(ctx.eval_dataset) == 32 and ctx.final_eval_dataset is None
+
+
+# ---------------------------------------------------------------------------------------------
+# memory between trials
+
+
+def test_a_finished_trials_model_is_freed_by_reference_counting_alone(tmp_path):
+    # The worker collects garbage after a trial only when `trial_memory_alive()` says a model
+    # (or its weights) outlived the trial; here nothing should, with the collector off.
+    import gc
+
+    spec = tiny_spec(tmp_path)
+    ctx = prepare(spec)
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path}/o.db", study_name="o")
+    trial = study.ask()
+    suggest(trial, spec.space)
+    train_trial(ctx, trial, output_dir=tmp_path / "trial-0")
+    gc.collect()  # whatever the first trial of a process leaves in cycles (lazy imports)
+    assert not ctx.trial_memory_alive()
+    gc.disable()
+    try:
+        trial = study.ask()
+        suggest(trial, spec.space)
+        output = train_trial(ctx, trial, output_dir=tmp_path / "trial-1")
+        assert output.global_step == 8
+        # The model and its first parameter were tracked, and both are gone already.
+        assert len(ctx.built) == 2 and all(ref() is None for ref in ctx.built)
+        assert not ctx.trial_memory_alive()
+    finally:
+        gc.enable()
+
+
+def test_a_model_held_by_a_reference_cycle_is_reported_alive_until_collected(tmp_path):
+    import gc
+
+    ctx = prepare(tiny_spec(tmp_path))
+    gc.disable()
+    try:
+        model = ctx.model_init()
+        weights_only = [next(iter(ctx.model_init().parameters()))]  # module gone, weights kept
+        assert ctx.trial_memory_alive()
+        cycle: list = [model]
+        cycle.append(cycle)
+        del model, cycle
+        assert ctx.trial_memory_alive()  # the cycle keeps the model
+        gc.collect()
+        assert ctx.trial_memory_alive()  # the parameter is still referenced here
+        weights_only.clear()
+        assert not ctx.trial_memory_alive()
+    finally:
+        gc.enable()
+
+
+def test_the_tracking_model_init_keeps_the_signature_the_trainer_reads(tmp_path):
+    import inspect
+
+    from hpo.backends.objective import TrialContext
+
+    def with_trial(trial):
+        return None
+
+    ctx = TrialContext(
+        spec=tiny_spec(tmp_path), train_dataset=[], eval_dataset=None, model_init=with_trial
+    )
+    assert list(inspect.signature(ctx.model_init).parameters) == ["trial"]
+    assert ctx.model_init is not with_trial and ctx.model_init.__wrapped__ is with_trial
