@@ -182,15 +182,49 @@ def rdb_engine_of(study: optuna.Study) -> Any:
 
 def write_user_attrs(storage: optuna.storages.RDBStorage, trial_id: int, attrs: dict) -> None:
     """Several user attrs of a running trial in one transaction: one commit instead of one per
-    attr (`RDBStorage.set_trial_user_attr` commits each). The same checks and upserts as
-    optuna's own write, through its private `_set_trial_attr_without_commit`."""
+    attr (`RDBStorage.set_trial_user_attr` commits each).
+
+    The same check and upsert as optuna's own write (`_set_trial_attr_without_commit`): the
+    trial is read once to refuse a finished one, then on SQLite and PostgreSQL every attr goes
+    in one multi-row upsert, where optuna reads the trial and upserts once per attr. Other
+    databases get optuna's per-attr write, inside the one transaction.
+    """
+    import json
+    import sqlite3
+
     from optuna.storages._rdb import models
     from optuna.storages._rdb.storage import _create_scoped_session
 
-    write_one = _private(storage, "_set_trial_attr_without_commit")
+    dialect = storage.engine.name
+    one_statement = dialect == "postgresql" or (
+        dialect == "sqlite" and sqlite3.sqlite_version_info >= (3, 24, 0)
+    )
     with _create_scoped_session(_private(storage, "scoped_session"), True) as session:
-        for key, value in attrs.items():
-            write_one(session, models.TrialUserAttributeModel, trial_id, key, value)
+        if not one_statement:
+            write_one = _private(storage, "_set_trial_attr_without_commit")
+            for key, value in attrs.items():
+                write_one(session, models.TrialUserAttributeModel, trial_id, key, value)
+            return
+        trial = models.TrialModel.find_or_raise_by_id(trial_id, session)
+        storage.check_trial_is_updatable(trial_id, trial.state)
+        rows = [
+            {"trial_id": trial_id, "key": key, "value_json": json.dumps(value)}
+            for key, value in attrs.items()
+        ]
+        session.execute(_upsert(dialect, models.TrialUserAttributeModel, rows))
+
+
+def _upsert(dialect: str, table: Any, rows: list[dict[str, Any]]) -> Any:
+    """INSERT rows ... ON CONFLICT (trial_id, key) DO UPDATE value_json, for SQLite/PostgreSQL."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    statement = insert(table).values(rows)
+    return statement.on_conflict_do_update(
+        index_elements=[table.trial_id, table.key],
+        set_={"value_json": statement.excluded.value_json},
+    )
 
 
 def set_user_attrs(trial: optuna.Trial, attrs: dict) -> None:

@@ -242,14 +242,23 @@ def test_set_user_attrs_writes_them_all_in_one_commit(kind, tmp_path, request):
     storage = open_storage(url)
     study = optuna.create_study(study_name="attrs", storage=storage)
     trial = study.ask()
-    commits = []
+    commits, statements = [], []
     sqlalchemy.event.listen(storage.engine, "commit", lambda connection: commits.append(1))
+    sqlalchemy.event.listen(
+        storage.engine, "before_cursor_execute", lambda *args: statements.append(args[2])
+    )
     attrs = {"output_dir": "/runs/trial-0000", "worker": "host:1", "devices": "cpu"}
     optuna_compat.set_user_attrs(trial, attrs)
     assert len(commits) == 1
+    # One read of the trial (a finished one is refused) and one upsert for all three attrs.
+    assert len(statements) == 2, statements
     assert trial.user_attrs == attrs  # the Trial's own copy, as set_user_attr keeps it
     stored = optuna.load_study(study_name="attrs", storage=url).trials[0]
     assert stored.user_attrs == attrs
+    # Written again: existing keys are updated, new ones added, the others left alone.
+    optuna_compat.set_user_attrs(trial, {"devices": "0", "progress": {"step": 4}})
+    stored = optuna.load_study(study_name="attrs", storage=url).trials[0]
+    assert stored.user_attrs == {**attrs, "devices": "0", "progress": {"step": 4}}
     storage.engine.dispose()
 
 
