@@ -16,11 +16,22 @@ session), so a killed worker never blocks the others.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import zlib
 from collections.abc import Iterator
 from typing import Any
 
 from hpo.storage.urls import sqlite_path
+
+
+def locks_out_other_workers(url: Any) -> bool:
+    """Whether `study_lock` on this database (a SQLAlchemy URL) makes the count and the ask
+    one step for every worker: PostgreSQL, and SQLite on a POSIX system. Elsewhere it is no
+    lock, and the worker checks the budget again after asking (`worker._claim`)."""
+    backend = url.get_backend_name()
+    if backend == "postgresql":
+        return True
+    return backend == "sqlite" and importlib.util.find_spec("fcntl") is not None
 
 
 @contextlib.contextmanager

@@ -149,8 +149,11 @@ def _run_trials(
     failed_earlier: int = 0,
 ) -> int:
     from hpo.storage.rdb import sweep_stale_trials
+    from hpo.storage.study_lock import locks_out_other_workers
 
     ctx: TrialContext | None = None
+    # Under a real study lock the count before the ask already reserved the slot.
+    check_after_ask = not locks_out_other_workers(storage.engine.url)
     trained_once = False
     # A trial turns stale only after a whole grace period without heartbeats, so sweeping
     # once per heartbeat interval notices it as soon as sweeping before every trial would.
@@ -178,7 +181,7 @@ def _run_trials(
         )
         if trial is None:
             continue  # the slot went to another worker meanwhile: look again
-        if not _claim(spec, study, trial, failed_earlier):
+        if check_after_ask and not _claim(spec, study, trial, failed_earlier):
             stop.wait(random.uniform(0.05, 0.5))  # the other claimant goes first
             continue
         run_trial(study, trial, ctx, stop)
