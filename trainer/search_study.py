@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import time
 from typing import Any
 
 from trainer.args import FIELD_NAMES
@@ -66,7 +67,19 @@ def open_storage(storage: Any) -> Any:
     for attempt in range(5):
         try:
             return optuna.storages.RDBStorage(storage, engine_kwargs=engine_kwargs)
-        except Exception as error:  # another process created the schema at the same moment
-            if attempt == 4 or "already exists" not in str(error).lower():
+        except Exception as error:
+            if attempt == 4 or not _lost_create_race(error):
                 raise
+            time.sleep(0.2 * (attempt + 1))  # the winner is creating the schema now
     raise AssertionError("unreachable")
+
+
+def _lost_create_race(error: Exception) -> bool:
+    """Whether another process created optuna's schema at the same moment: optuna creates it
+    check-then-create, so the loser sees "table ... already exists" or a duplicate row in
+    `alembic_version` (an IntegrityError); its next try finds the schema made."""
+    import sqlalchemy
+
+    if isinstance(error, sqlalchemy.exc.IntegrityError):
+        return True
+    return "already exists" in str(error).lower()

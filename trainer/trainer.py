@@ -347,21 +347,28 @@ class Trainer(TrainerBase):
             improved = self._evaluate_in_loop(run)
             save = save or (args.save_strategy == "best" and improved)
         reporter = run.plan.reporter
-        needs_checkpoint = evaluate and reporter is not None and reporter.needs_checkpoint
-        if (save or needs_checkpoint) and run.last_save_step != step:
+        checkpoint_in_report = reporter is not None and reporter.needs_checkpoint
+        if evaluate and not checkpoint_in_report:
+            # Optuna: report and ask the pruner before saving, as Transformers does, so that a
+            # trial pruned here writes no checkpoint (nothing loads a pruned trial's weights).
+            self._report(run, step, checkpoint=None)
+            save = save and not run.stopped_by_reporter
+        if (save or (evaluate and checkpoint_in_report)) and run.last_save_step != step:
             self._save(run)
-        if evaluate and reporter is not None:
-            reporter.report(
-                run.last_metrics,
-                step,
-                state.last_checkpoint if needs_checkpoint else None,
-                final=step >= state.max_steps,
-            )
+        if evaluate and checkpoint_in_report:  # Ray Tune: the report carries the checkpoint
+            self._report(run, step, checkpoint=state.last_checkpoint)
+
+    def _report(self, run: Run, step: int, checkpoint: str | None) -> None:
+        """Reports the evaluation to the trial's search; stops the run if it says so."""
+        reporter = run.plan.reporter
+        if reporter is not None:
+            reporter.report(run.last_metrics, step, checkpoint, final=step >= self.state.max_steps)
             if reporter.should_stop():
                 run.stopped_by_reporter = True
                 self.control.should_training_stop = True
-        if evaluate and self._ranks is not None:
-            # Rank 0 alone asks the search whether to prune; every rank stops at this step.
+        if self._ranks is not None:
+            # Rank 0 alone asks the search whether to prune; every rank stops at this step
+            # (and, stopping, none of them saves).
             if self._ranks.broadcast_flag(run.stopped_by_reporter):
                 run.stopped_by_reporter = True
                 self.control.should_training_stop = True

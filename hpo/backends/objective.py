@@ -159,8 +159,9 @@ def training_arguments(spec: StudySpec, output_dir: str | os.PathLike[str]) -> A
 
     On top of the study's `training` section:
     - the objective is the metric the trainer reports and keeps the best checkpoint for;
-    - checkpoints are written at every evaluation, so the newest checkpoint of a trial that
-      dies is never older than its last reported value (a retry resumes from there);
+    - checkpoints are written at every evaluation (right after its report, so that a trial
+      pruned there writes none), so a trial that dies is resumed from its last reported
+      evaluation, or from the one before if it died between the report and the save;
     - the progress bar is off: N workers writing bars into one terminal is noise.
     """
     from trainer import TrainingArguments

@@ -45,3 +45,22 @@ def test_both_run_every_trial_into_the_storage_and_prune(both):
         assert set(run["states"]) <= {"COMPLETE", "PRUNED"}, implementation
         # the best run is the best complete trial of the stored study
         assert run["states"][int(run["run_id"])] == "COMPLETE", implementation
+
+
+def test_a_pruned_trial_writes_no_checkpoint_at_its_pruning_evaluation_in_both(tmp_path):
+    # Both report to optuna and ask the pruner before saving: the evaluation that prunes a
+    # trial leaves no checkpoint (nobody loads a pruned trial's weights); the earlier ones stay.
+    runs = {
+        implementation: tagged_json(
+            run_script("pruned_checkpoints.py", implementation, tmp_path), "TRIALS"
+        )
+        for implementation in ("transformers", "ours")
+    }
+    completed = {
+        "state": "COMPLETE",
+        "steps": [2, 4, 6, 8],
+        "checkpoints": ["checkpoint-2", "checkpoint-4", "checkpoint-6", "checkpoint-8"],
+    }
+    pruned = {"state": "PRUNED", "steps": [2, 4], "checkpoints": ["checkpoint-2"]}
+    assert runs["transformers"] == [completed, pruned]
+    assert runs["ours"] == runs["transformers"]

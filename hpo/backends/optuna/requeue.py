@@ -89,9 +89,11 @@ def pid_alive(pid: int) -> bool:
 def backfill_reports(trial: optuna.Trial, checkpoint: str, metric: str) -> list[int]:
     """Report the evaluations a checkpoint remembers but the storage lacks.
 
-    A worker killed between writing a checkpoint and reporting that step's value leaves a
-    gap the resumed run would never fill (it continues after the checkpoint). The values
-    are in the checkpoint's trainer_state.json. Returns the steps reported.
+    A checkpoint written before its step's value was reported leaves a gap the resumed run
+    would never fill (it continues after the checkpoint). The trainer reports first, then
+    saves, so its own checkpoints leave none; a checkpoint saved the other way round (by an
+    earlier version, or by hand) may. The values are in the checkpoint's trainer_state.json.
+    Returns the steps reported.
     """
     key = eval_metric_key(metric)
     state_file = Path(checkpoint) / "trainer_state.json"

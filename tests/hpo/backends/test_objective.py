@@ -36,7 +36,7 @@ def test_training_arguments_save_at_every_evaluation_and_track_the_objective(tmp
     )
     args = training_arguments(spec, tmp_path / "trial-0000")
     assert args.output_dir == str(tmp_path / "trial-0000")
-    # The newest checkpoint is never older than the last reported value.
+    # A checkpoint at every evaluation: a retry loses at most one evaluation's steps.
     assert (args.save_strategy, args.save_steps) == ("steps", 5)
     assert args.metric_for_best_model == "eval_accuracy"
     assert args.greater_is_better is True
