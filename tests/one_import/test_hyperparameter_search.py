@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
-from helpers.one_import import run_script, tagged_json
+from helpers.one_import import REPO, SCRIPTS, run_script, tagged_json
 
 pytestmark = pytest.mark.slow  # each script runs twice, in fresh processes
 
@@ -50,9 +52,11 @@ def test_both_run_every_trial_into_the_storage_and_prune(both):
 def test_a_pruned_trial_writes_no_checkpoint_at_its_pruning_evaluation_in_both(tmp_path):
     # Both report to optuna and ask the pruner before saving: the evaluation that prunes a
     # trial leaves no checkpoint (nobody loads a pruned trial's weights); the earlier ones stay.
+    path = os.pathsep.join([str(REPO), str(SCRIPTS)])  # the script imports `common`
     runs = {
         implementation: tagged_json(
-            run_script("pruned_checkpoints.py", implementation, tmp_path), "TRIALS"
+            run_script("pruned_checkpoints.py", implementation, tmp_path, env={"PYTHONPATH": path}),
+            "TRIALS",
         )
         for implementation in ("transformers", "ours")
     }

@@ -8,26 +8,14 @@ import json
 import os
 import sys
 
+import common
 import optuna
-import torch
 from transformers import Trainer, TrainingArguments  # the one import
 from transformers.models.gpt2 import GPT2Config, GPT2LMHeadModel
 
 OUTPUT_DIR = sys.argv[1]
 os.makedirs(OUTPUT_DIR, exist_ok=True)
 STORAGE = f"sqlite:///{os.path.abspath(OUTPUT_DIR)}/search.db"
-
-
-class Tokens(torch.utils.data.Dataset):
-    def __init__(self, rows, seed):
-        generator = torch.Generator().manual_seed(seed)
-        self.ids = torch.randint(1, 64, (rows, 16), generator=generator)
-
-    def __len__(self):
-        return len(self.ids)
-
-    def __getitem__(self, index):
-        return {"input_ids": self.ids[index], "labels": self.ids[index]}
 
 
 class PruneTheSecondTrial(optuna.pruners.BasePruner):
@@ -57,8 +45,8 @@ args = TrainingArguments(
 trainer = Trainer(
     model_init=model_init,
     args=args,
-    train_dataset=Tokens(48, seed=0),
-    eval_dataset=Tokens(16, seed=1),
+    train_dataset=common.lm_rows(48, seed=0),
+    eval_dataset=common.lm_rows(16, seed=1),
 )
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 trainer.hyperparameter_search(
