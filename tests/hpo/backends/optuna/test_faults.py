@@ -214,7 +214,9 @@ LONGER_TRIALS = {**LONG_TRIALS, "max_steps": 60}
 def test_a_worker_killed_mid_trial_is_replaced_and_its_trial_resumes_from_its_checkpoint(
     tmp_path, capsys
 ):
-    spec = tiny_spec(tmp_path, budget=BudgetSpec(n_trials=1), training=LONG_TRIALS)
+    # 60 steps: a kill sent after the first checkpoint must still find the worker mid-trial on a
+    # loaded box (with 20, the trial once ended between the poll and the kill).
+    spec = tiny_spec(tmp_path, budget=BudgetSpec(n_trials=1), training=LONGER_TRIALS)
     codes = []
     # The orchestrator runs in a thread of this process; its workers are real processes.
     orchestrator = threading.Thread(target=lambda: codes.append(run_study(spec)))
@@ -238,7 +240,7 @@ def test_a_worker_killed_mid_trial_is_replaced_and_its_trial_resumes_from_its_ch
     assert checkpoint_step(checkpoint) >= 4
     # Resumed, not restarted: its first trained step follows the checkpoint.
     assert retry.user_attrs[FIRST_STEP_ATTR] == checkpoint_step(checkpoint) + 1
-    assert sorted(retry.intermediate_values) == list(range(4, 21, 4))
+    assert sorted(retry.intermediate_values) == list(range(4, 61, 4))
     for step, value in killed.intermediate_values.items():
         assert retry.intermediate_values[step] == value
     finished = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
