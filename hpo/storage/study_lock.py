@@ -37,25 +37,22 @@ def locks_out_other_workers(url: Any) -> bool:
 @contextlib.contextmanager
 def study_lock(engine: Any, study_name: str) -> Iterator[None]:
     """Hold the study's lock (see the module docstring) for the `with` block."""
+    if not locks_out_other_workers(engine.url):
+        yield  # no lock here: the worker re-checks the budget after asking
+        return
     url = engine.url.render_as_string(hide_password=False)
-    backend = engine.url.get_backend_name()
-    if backend == "sqlite":
-        with _file_lock(url):
-            yield
-    elif backend == "postgresql":
+    if engine.url.get_backend_name() == "postgresql":
         with _advisory_lock(engine, url, study_name):
             yield
     else:
-        yield
+        with _file_lock(url):
+            yield
 
 
 @contextlib.contextmanager
 def _file_lock(url: str) -> Iterator[None]:
-    try:
-        import fcntl
-    except ImportError:  # not a POSIX system
-        yield
-        return
+    import fcntl  # present: locks_out_other_workers checked for a POSIX system
+
     path = sqlite_path(url)
     if path is None:  # in-memory: one process anyway
         yield
