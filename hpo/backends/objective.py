@@ -36,7 +36,7 @@ class TrialContext:
     final_eval_dataset: Any = None
     # What model_init built (each model and its first parameter), held weakly: see
     # `trial_memory_alive`.
-    built: list[weakref.ref[Any]] = field(default_factory=list)
+    built: list[weakref.ref[Any]] = field(default_factory=list, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.model_init = _tracked(self.model_init, self.built)
@@ -49,8 +49,7 @@ class TrialContext:
         hook) keeps them until a collection. The worker collects only then: a full collection
         costs milliseconds per trial even over a frozen heap, for nothing in the usual case.
         """
-        self.built[:] = [ref for ref in self.built if ref() is not None]
-        return bool(self.built)
+        return any(ref() is not None for ref in self.built)
 
 
 def _tracked(model_init: Callable[..., Any], built: list[weakref.ref[Any]]) -> Callable[..., Any]:
@@ -65,7 +64,7 @@ def _tracked(model_init: Callable[..., Any], built: list[weakref.ref[Any]]) -> C
     @functools.wraps(model_init)
     def build(*args: Any, **kwargs: Any) -> Any:
         model = model_init(*args, **kwargs)
-        built[:] = [ref for ref in built if ref() is not None]  # the list stays short
+        built[:] = [ref for ref in built if ref() is not None]  # drop the trials before
         built.append(weakref.ref(model))
         first = next(iter(model.parameters()), None) if hasattr(model, "parameters") else None
         if first is not None:
