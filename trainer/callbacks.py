@@ -21,16 +21,16 @@ logger = logging.getLogger(__name__)
 class TrainerControl:
     """Flags callbacks set to steer the loop. `should_training_stop` ends training;
     `should_epoch_stop` ends the current epoch (cleared when the next one begins); the others
-    ask for an evaluation, a save or a log at the current step and are cleared after it."""
+    ask for an evaluation, a save or a log at the current step and are cleared after it.
+
+    As in Transformers, the save is decided after the step's evaluation: on_evaluate may clear
+    `should_save` to cancel the checkpoint the save strategy asked for."""
 
     should_training_stop: bool = False
     should_epoch_stop: bool = False
     should_evaluate: bool = False
     should_save: bool = False
     should_log: bool = False
-
-    def reset_step_flags(self) -> None:
-        self.should_evaluate = self.should_save = self.should_log = False
 
 
 class TrainerCallback:

@@ -55,6 +55,7 @@ class Run:
     ignore_keys_for_eval: list[str] | None
     last_eval_step: int = -1
     last_save_step: int = -1
+    save_declined_step: int = -1  # a save the strategy wanted and a callback cancelled
     last_metrics: dict[str, float] = field(default_factory=dict)
     stopped_by_reporter: bool = False
     last_lr: float = 0.0  # the rate the last optimizer step used (what a log shows)

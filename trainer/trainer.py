@@ -333,26 +333,33 @@ class Trainer(TrainerBase):
             evaluate = args.eval_strategy == "epoch"
             save = args.save_strategy == "epoch"
         else:
+            # As Transformers' DefaultFlowCallback: the grid, and the last step off the grid.
+            last = step >= run.max_steps
             evaluate = (
                 args.eval_strategy == "steps"
-                and step % state.eval_steps == 0
+                and (step % state.eval_steps == 0 or last)
                 and step >= args.eval_delay
             )
-            save = args.save_strategy == "steps" and step % state.save_steps == 0
+            save = args.save_strategy == "steps" and (step % state.save_steps == 0 or last)
         evaluate = (evaluate or control.should_evaluate) and run.last_eval_step != step
-        save = save or control.should_save
-        control.reset_step_flags()
-        improved = False
-        if evaluate:
-            improved = self._evaluate_in_loop(run)
-            save = save or (args.save_strategy == "best" and improved)
+        # The save is decided after the evaluation, as in Transformers: a callback's
+        # on_evaluate may cancel it (control.should_save = False) or ask for one.
+        control.should_save = wanted = save or control.should_save
+        control.should_evaluate = control.should_log = False
+        if evaluate and self._evaluate_in_loop(run) and args.save_strategy == "best":
+            control.should_save = True
         reporter = run.plan.reporter
         checkpoint_in_report = reporter is not None and reporter.needs_checkpoint
         if evaluate and not checkpoint_in_report:
             # Optuna: report and ask the pruner before saving, as Transformers does, so that a
             # trial pruned here writes no checkpoint (nothing loads a pruned trial's weights).
             self._report(run, step, checkpoint=None)
-            save = save and not run.stopped_by_reporter
+        save = control.should_save and not run.stopped_by_reporter
+        if evaluate and self._ranks is not None:  # rank 0's callbacks decide for every rank
+            save = self._ranks.broadcast_flag(save)
+        control.should_save = False
+        if wanted and not save:
+            run.save_declined_step = step  # so that _finish does not write it after all
         if (save or (evaluate and checkpoint_in_report)) and run.last_save_step != step:
             self._save(run)
         if evaluate and checkpoint_in_report:  # Ray Tune: the report carries the checkpoint
@@ -439,7 +446,8 @@ class Trainer(TrainerBase):
         if not run.stopped_by_reporter:
             if args.eval_strategy != "no" and run.last_eval_step != state.global_step:
                 self._evaluate_in_loop(run)
-            if args.save_strategy in ("steps", "epoch") and run.last_save_step != state.global_step:
+            unsaved = state.global_step not in (run.last_save_step, run.save_declined_step)
+            if args.save_strategy in ("steps", "epoch") and unsaved:
                 self._save(run)
         release_model(run.model, run.hooks)
         if self._hub_sync is not None:

@@ -191,3 +191,15 @@ def test_transformers_5_options_behave_as_in_transformers(tmp_path, case):
         assert ours["optimizer"] == "SGD"
     if case == "tokens_seen":
         assert ours["tokens_seen"][0] == 8 * 16  # one step: 8 rows of 16 tokens
+
+
+def test_a_callback_cancels_a_save_from_on_evaluate_and_the_last_step_is_saved(tmp_path):
+    # Transformers decides the save after the evaluation, so a callback's on_evaluate can
+    # cancel it; and it evaluates and saves the last step although 7 is off the grid of 2.
+    ours, theirs = both("save_control", tmp_path)
+    assert theirs == {
+        "evaluated": [2, 4, 6, 7],
+        "saved": [2, 6, 7],
+        "checkpoints": ["checkpoint-2", "checkpoint-6", "checkpoint-7"],
+    }
+    assert ours == theirs
