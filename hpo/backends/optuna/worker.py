@@ -53,6 +53,7 @@ from hpo.backends.objective import (
     prepare,
     train_trial,
 )
+from hpo.backends.optuna import unkept_checkpoint
 from hpo.backends.optuna.budget import count_trials, failures_exceeded, slot_free, stop_reason
 from hpo.backends.optuna.requeue import backfill_reports, fail_and_retry, local_worker_name
 from hpo.backends.optuna.shared_study import heartbeat_options, open_study
@@ -357,16 +358,21 @@ def train_optuna_trial(
     if resume is not None and not spec.objective.is_multi:
         backfill_reports(trial, resume, spec.objective.metrics[0])
     recorder = StorageRecorder(trial, stop, resumed=resume is not None)
+    callbacks: list[Any] = [recorder]
+    if unkept_checkpoint.applies(ctx):
+        callbacks.append(unkept_checkpoint.SkipUnkeptLastCheckpoint(trial, ctx, stop))
     # The trainer reports (and prunes) single-objective trials; multi-objective ones only train.
     if spec.placement.trial_processes > 1:
-        output = _train_on_ranks(ctx, trial, recorder, output_dir=output_dir, resume=resume)
+        output = _train_on_ranks(
+            ctx, trial, recorder, callbacks=callbacks, output_dir=output_dir, resume=resume
+        )
     else:
         output = train_trial(
             ctx,
             trial,
             output_dir=output_dir,
             resume_from_checkpoint=resume,
-            callbacks=[recorder],
+            callbacks=callbacks,
             interrupted=lambda: recorder.interrupted,
         )
     if recorder.interrupted:
@@ -380,6 +386,7 @@ def _train_on_ranks(
     trial: optuna.Trial,
     recorder: StorageRecorder,
     *,
+    callbacks: list[Any],
     output_dir: str,
     resume: str | None,
 ) -> Any:
@@ -393,7 +400,7 @@ def _train_on_ranks(
     try:
         ranks.start({"params": dict(trial.params), "output_dir": output_dir, "resume": resume})
         output = train_trial(
-            ctx, trial, output_dir=output_dir, resume_from_checkpoint=resume, callbacks=[recorder]
+            ctx, trial, output_dir=output_dir, resume_from_checkpoint=resume, callbacks=callbacks
         )
         clean = True
         return output
