@@ -247,6 +247,36 @@ def stale_trial_ids(storage: optuna.storages.RDBStorage, study_id: int) -> list[
     return list(_private(storage, "_get_stale_trial_ids")(study_id))
 
 
+def best_finished_value(study: optuna.Study, direction: str) -> float | None:
+    """The best finite value of the study's COMPLETE trials (first objective); None before one.
+
+    One aggregate query of optuna's `trials` and `trial_values` tables on an RDB storage:
+    optuna's `study.best_value` reads the whole best trial (six queries). Infinite values are
+    left out; they could only make a caller keep what it could have skipped. Elsewhere
+    (in-memory, journal storages) it is optuna's `best_value`.
+    """
+    from sqlalchemy import text
+
+    engine = rdb_engine_of(study)
+    if engine is None:
+        try:
+            return float(study.best_value)
+        except ValueError:  # no COMPLETE trial yet
+            return None
+    best = "MAX" if direction == "maximize" else "MIN"
+    with engine.connect() as connection:
+        value = connection.execute(
+            text(
+                f"SELECT {best}(v.value) FROM trial_values v"
+                " JOIN trials t ON t.trial_id = v.trial_id"
+                " WHERE t.study_id = :study_id AND t.state = 'COMPLETE' AND v.objective = 0"
+                " AND v.value_type = 'FINITE'"
+            ),
+            {"study_id": study_id_of(study)},
+        ).scalar()
+    return None if value is None else float(value)
+
+
 def clear_user_attr(study: optuna.Study, trial_id: int, key: str) -> bool:
     """Set a trial's user attr `key` to None, even when the trial has finished.
 

@@ -42,7 +42,7 @@ class SkipUnkeptLastCheckpoint:
     def __init__(self, trial: optuna.Trial, ctx: TrialContext, stop: threading.Event):
         self._trial = trial
         self._metric = ctx.spec.objective.metrics[0]
-        self._minimize = ctx.spec.objective.directions[0] == "minimize"
+        self._direction = ctx.spec.objective.directions[0]
         self._stop = stop  # an interrupted trial keeps its checkpoint: it is resumed from it
 
     def on_evaluate(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
@@ -55,11 +55,15 @@ class SkipUnkeptLastCheckpoint:
         best = self._best_finished_value()
         if best is None or not math.isfinite(value):
             return
-        if value > best if self._minimize else value < best:
+        if value > best if self._direction == "minimize" else value < best:
             control.should_save = False
 
     def _best_finished_value(self) -> float | None:
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from hpo.storage.optuna_compat import best_finished_value
+
         try:
-            return float(self._trial.study.best_value)
-        except ValueError:  # no trial has completed yet
+            return best_finished_value(self._trial.study, self._direction)
+        except SQLAlchemyError:  # the storage cannot say now: keep the checkpoint
             return None

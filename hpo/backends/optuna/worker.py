@@ -333,6 +333,8 @@ def train_optuna_trial(
     ctx: TrialContext, trial: optuna.Trial, stop: threading.Event
 ) -> float | list[float]:
     """The objective: suggest params, train (resuming a retried trial), record in the storage."""
+    import optuna
+
     from hpo.search.space import suggest
 
     spec = ctx.spec
@@ -362,22 +364,28 @@ def train_optuna_trial(
     if unkept_checkpoint.applies(ctx):
         callbacks.append(unkept_checkpoint.SkipUnkeptLastCheckpoint(trial, ctx, stop))
     # The trainer reports (and prunes) single-objective trials; multi-objective ones only train.
-    if spec.placement.trial_processes > 1:
-        output = _train_on_ranks(
-            ctx, trial, recorder, callbacks=callbacks, output_dir=output_dir, resume=resume
-        )
-    else:
-        output = train_trial(
-            ctx,
-            trial,
-            output_dir=output_dir,
-            resume_from_checkpoint=resume,
-            callbacks=callbacks,
-            interrupted=lambda: recorder.interrupted,
-        )
+    try:
+        if spec.placement.trial_processes > 1:
+            output = _train_on_ranks(
+                ctx, trial, recorder, callbacks=callbacks, output_dir=output_dir, resume=resume
+            )
+        else:
+            output = train_trial(
+                ctx,
+                trial,
+                output_dir=output_dir,
+                resume_from_checkpoint=resume,
+                callbacks=callbacks,
+                interrupted=lambda: recorder.interrupted,
+            )
+    except optuna.TrialPruned:
+        recorder.write_pending()  # where it stopped, before it is told PRUNED
+        raise
     if recorder.interrupted:
+        recorder.write_pending()
         raise TrialInterrupted()
-    trial.set_user_attr(TRAIN_METRICS_ATTR, json_safe_metrics(output.metrics))
+    # The last progress and the train metrics: one write.
+    recorder.write_pending({TRAIN_METRICS_ATTR: json_safe_metrics(output.metrics)})
     return objective_values(spec, output.metrics)
 
 
@@ -465,8 +473,9 @@ class StorageRecorder:
     step end: a pending stop request ends training with a checkpoint at the current step.
     For each log (training or evaluation) at a new step: `progress`, what the live view shows.
     Progress rides along with that step's checkpoint record when the step saves one, else it
-    is written before the next step begins (or when training ends): one storage write per
-    logging step at most, and none of its own at a step that saves. A fresh trial writes no
+    is written before the next step begins, or after training by the worker with the train
+    metrics (`write_pending`): one storage write per logging step at most, and none of its
+    own at a step that saves. A fresh trial writes no
     progress before its first log (the live view shows it at step 0); a resumed one writes
     where it resumed at once.
     """
@@ -486,13 +495,13 @@ class StorageRecorder:
         self._began = (time.monotonic(), int(state.global_step))
         if state.global_step > 0:  # resumed: show where at once
             self._note_progress(state)
-            self._write_pending()
+            self.write_pending()
 
     def on_log(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self._note_progress(state)
 
     def on_step_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        self._write_pending()
+        self.write_pending()
 
     def _note_progress(self, state: Any) -> None:
         step = int(state.global_step)
@@ -509,9 +518,11 @@ class StorageRecorder:
         pending, self._pending = self._pending, {}
         return pending
 
-    def _write_pending(self) -> None:
-        if self._pending:
-            set_user_attrs(self._trial, self._take_pending())
+    def write_pending(self, more: dict[str, Any] | None = None) -> None:
+        """Writes the progress not yet written, with `more` attrs, in one storage write."""
+        attrs = {**self._take_pending(), **(more or {})}
+        if attrs:
+            set_user_attrs(self._trial, attrs)
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self.last_step = int(state.global_step)
@@ -532,9 +543,9 @@ class StorageRecorder:
         set_user_attrs(self._trial, {**attrs, **self._take_pending()})
 
     def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        attrs = {**self._new_best(state), **self._take_pending()}
-        if attrs:
-            set_user_attrs(self._trial, attrs)
+        # Left pending: the worker writes it with the trial's train metrics (or before it
+        # tells a pruned or interrupted trial), in one commit.
+        self._pending.update(self._new_best(state))
 
     def _new_best(self, state: Any) -> dict[str, str]:
         """{BEST_CHECKPOINT_ATTR: path} when the best checkpoint changed since it was written."""

@@ -274,3 +274,40 @@ def test_set_user_attrs_falls_back_to_one_write_each_on_other_storages():
     trial = study.ask()
     optuna_compat.set_user_attrs(trial, {"a": 1, "b": [2]})
     assert study.trials[0].user_attrs == {"a": 1, "b": [2]}
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+@pytest.mark.parametrize("direction", ["minimize", "maximize"])
+def test_best_finished_value_is_optuna_s_best_value_in_one_query(
+    kind, direction, tmp_path, request
+):
+    url = (
+        f"sqlite:///{tmp_path / 'best.db'}"
+        if kind == "sqlite"
+        else request.getfixturevalue("pg_url")
+    )
+    storage = open_storage(url)
+    study = optuna.create_study(study_name="best", storage=storage, direction=direction)
+    assert optuna_compat.best_finished_value(study, direction) is None  # nothing finished
+    for value in (2.5, 0.5, 1.5):
+        study.tell(study.ask(), value)
+    study.tell(study.ask(), state=TrialState.PRUNED)  # not COMPLETE: never the best
+    study.ask()  # RUNNING
+    statements = []
+    sqlalchemy.event.listen(
+        storage.engine, "before_cursor_execute", lambda *args: statements.append(args[2])
+    )
+    assert optuna_compat.best_finished_value(study, direction) == study.best_value
+    assert study.best_value == (0.5 if direction == "minimize" else 2.5)
+    assert len(statements) > 2  # optuna's best_value: the best trial, read whole
+    statements.clear()
+    optuna_compat.best_finished_value(study, direction)
+    assert len(statements) == 1
+    storage.engine.dispose()
+
+
+def test_best_finished_value_of_an_in_memory_study_is_optuna_s():
+    study = optuna.create_study(direction="maximize")
+    assert optuna_compat.best_finished_value(study, "maximize") is None
+    study.tell(study.ask(), 3.0)
+    assert optuna_compat.best_finished_value(study, "maximize") == 3.0

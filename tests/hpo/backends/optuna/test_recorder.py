@@ -11,12 +11,35 @@ import threading
 import optuna
 from helpers.study_files import tiny_spec
 
-from hpo.attrs import BEST_CHECKPOINT_ATTR, LAST_CHECKPOINT_ATTR, PROGRESS_ATTR
+from hpo.attrs import (
+    BEST_CHECKPOINT_ATTR,
+    LAST_CHECKPOINT_ATTR,
+    OUTPUT_DIR_ATTR,
+    PROGRESS_ATTR,
+    TRAIN_METRICS_ATTR,
+    WORKER_ATTR,
+)
 from hpo.backends.objective import prepare, train_trial
-from hpo.backends.optuna.worker import StorageRecorder
+from hpo.backends.optuna.worker import StorageRecorder, train_optuna_trial
 from hpo.search.space import suggest
 from hpo.storage.rdb import open_storage
 from trainer import TrainerCallback
+
+
+def count_writes(storage, writes: list[set[str]]) -> None:
+    """Appends the keys of every user-attr write of `storage` to `writes` (they still write)."""
+    write_one, write_many = storage.set_trial_user_attr, storage.set_trial_user_attrs
+
+    def count_one(trial_id, key, value):
+        writes.append({key})
+        write_one(trial_id, key, value)
+
+    def count_many(trial_id, attrs):
+        writes.append(set(attrs))
+        write_many(trial_id, attrs)
+
+    storage.set_trial_user_attr = count_one  # type: ignore[method-assign]
+    storage.set_trial_user_attrs = count_many  # type: ignore[method-assign]
 
 
 class StoredProgress(TrainerCallback):
@@ -40,18 +63,7 @@ def test_progress_rides_with_the_checkpoint_record_and_otherwise_follows_its_ste
     trial = study.ask()
     suggest(trial, spec.space)
     writes: list[set[str]] = []
-    write_one, write_many = storage.set_trial_user_attr, storage.set_trial_user_attrs
-
-    def count_one(trial_id, key, value):
-        writes.append({key})
-        write_one(trial_id, key, value)
-
-    def count_many(trial_id, attrs):
-        writes.append(set(attrs))
-        write_many(trial_id, attrs)
-
-    storage.set_trial_user_attr = count_one  # type: ignore[method-assign]
-    storage.set_trial_user_attrs = count_many  # type: ignore[method-assign]
+    count_writes(storage, writes)
     probe = StoredProgress(storage, trial._trial_id)
     recorder = StorageRecorder(trial, threading.Event())
     train_trial(ctx, trial, output_dir=tmp_path / "trial-0", callbacks=[recorder, probe])
@@ -71,3 +83,26 @@ def test_progress_rides_with_the_checkpoint_record_and_otherwise_follows_its_ste
         {PROGRESS_ATTR},
         {LAST_CHECKPOINT_ATTR, PROGRESS_ATTR} | (writes[3] & {BEST_CHECKPOINT_ATTR}),
     ]
+
+
+def test_the_last_progress_is_written_with_the_train_metrics(tmp_path):
+    # A finished trial far better than any, so this one's last checkpoint is not written
+    # (keep: best) and its last progress has no checkpoint record to ride with.
+    spec = tiny_spec(tmp_path)
+    ctx = prepare(spec)
+    storage = open_storage(spec.storage)
+    study = optuna.create_study(storage=storage, study_name=spec.name)
+    study.tell(study.ask(), -1.0)
+    trial = study.ask()
+    writes: list[set[str]] = []
+    count_writes(storage, writes)
+    train_optuna_trial(ctx, trial, threading.Event())
+
+    stored = storage.get_trial(trial._trial_id).user_attrs
+    assert stored[PROGRESS_ATTR]["step"] == 8
+    assert stored[LAST_CHECKPOINT_ATTR].endswith("checkpoint-4")
+    # Start attrs; the log at 4 with its checkpoint; the last progress and the train metrics
+    # together, where they were two writes before.
+    assert writes[0] == {OUTPUT_DIR_ATTR, WORKER_ATTR}
+    assert writes[1] >= {LAST_CHECKPOINT_ATTR, PROGRESS_ATTR}
+    assert writes[2:] == [{PROGRESS_ATTR, TRAIN_METRICS_ATTR}]
