@@ -475,9 +475,8 @@ class StorageRecorder:
     Progress rides along with that step's checkpoint record when the step saves one, else it
     is written before the next step begins, or after training by the worker with the train
     metrics (`write_pending`): one storage write per logging step at most, and none of its
-    own at a step that saves. A fresh trial writes no
-    progress before its first log (the live view shows it at step 0); a resumed one writes
-    where it resumed at once.
+    own at a step that saves. A fresh trial writes no progress before its first log (the live
+    view shows it at step 0); a resumed one writes where it resumed at once.
     """
 
     def __init__(self, trial: optuna.Trial, stop: threading.Event, *, resumed: bool = False):
