@@ -1,24 +1,26 @@
 """A trial that completes worse than the study's best writes no last checkpoint (keep: best).
 
-Real trials of a tiny GPT-2 run through the worker against a SQLite study; the enqueued params
-make trial 0 poor, trial 1 good and trial 2 a repeat of trial 0.
+Real trials of a tiny GPT-2 run through the worker against a SQLite study, with enqueued params
+that make some trials clearly worse than others.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import threading
 from pathlib import Path
 
 import optuna
 import pytest
 from helpers.study_files import tiny_spec
 
-from hpo.attrs import LAST_CHECKPOINT_ATTR
+from hpo.attrs import FIRST_STEP_ATTR, LAST_CHECKPOINT_ATTR, RESUMED_FROM_ATTR
 from hpo.backends import EXIT_OK
 from hpo.backends.objective import prepare
+from hpo.backends.optuna.requeue import fail_and_retry
 from hpo.backends.optuna.shared_study import open_study
 from hpo.backends.optuna.unkept_checkpoint import applies
-from hpo.backends.optuna.worker import work
+from hpo.backends.optuna.worker import train_optuna_trial, work
 from hpo.spec import BudgetSpec
 from hpo.storage.rdb import open_storage
 
@@ -67,3 +69,26 @@ def test_the_skip_applies_only_where_the_last_evaluation_gives_the_value(tmp_pat
     # With a final evaluation on the whole eval set (a study without max_eval_samples), the
     # value is known only after the last checkpoint has been written.
     assert not applies(dataclasses.replace(ctx, final_eval_dataset=ctx.eval_dataset))
+
+
+def test_a_trial_cut_short_after_its_skipped_save_resumes_one_evaluation_earlier(tmp_path):
+    # The window the skip opens: trained to the end, last checkpoint cancelled, not yet told.
+    # A worker killed there leaves the trial RUNNING; its retry resumes from checkpoint-4 and
+    # ends with the value the uninterrupted trial had.
+    spec = dataclasses.replace(tiny_spec(tmp_path), budget=BudgetSpec(n_trials=2))
+    storage = open_storage(spec.storage)
+    study = open_study(spec, storage)
+    study.enqueue_trial(GOOD)
+    study.enqueue_trial(POOR)
+    assert work(dataclasses.replace(spec, budget=BudgetSpec(n_trials=1))) == EXIT_OK
+    trial = study.ask()  # POOR, worse than GOOD
+    value = train_optuna_trial(prepare(spec), trial, threading.Event())
+    assert checkpoints(spec, trial.number) == ["checkpoint-4"]
+    assert fail_and_retry(study, trial._trial_id, "killed before the tell")
+
+    assert work(spec) == EXIT_OK
+    retry = optuna.load_study(study_name=spec.name, storage=spec.storage).trials[-1]
+    assert retry.state.name == "COMPLETE"
+    assert retry.user_attrs[RESUMED_FROM_ATTR].endswith("checkpoint-4")
+    assert retry.user_attrs[FIRST_STEP_ATTR] == 5
+    assert retry.value == value
