@@ -160,7 +160,9 @@ def training_arguments(spec: StudySpec, output_dir: str | os.PathLike[str]) -> A
     - the objective is the metric the trainer reports and keeps the best checkpoint for;
     - checkpoints are written at every evaluation (right after its report, so that a trial
       pruned there writes none), so a trial that dies is resumed from its last reported
-      evaluation, or from the one before if it died between the report and the save;
+      evaluation, or from the one before if it died between the report and the save (the
+      Optuna worker also cancels the last one of a trial retention would delete at once:
+      hpo/backends/optuna/unkept_checkpoint.py);
     - the progress bar is off: N workers writing bars into one terminal is noise.
     """
     from trainer import TrainingArguments
