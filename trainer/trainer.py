@@ -346,8 +346,10 @@ class Trainer(TrainerBase):
         # on_evaluate may cancel it (control.should_save = False) or ask for one.
         control.should_save = wanted = save or control.should_save
         control.should_evaluate = control.should_log = False
-        if evaluate and self._evaluate_in_loop(run) and args.save_strategy == "best":
-            control.should_save = True
+        if evaluate:
+            improved = self._evaluate_in_loop(run)
+            if improved and args.save_strategy == "best":
+                control.should_save = True
         reporter = run.plan.reporter
         checkpoint_in_report = reporter is not None and reporter.needs_checkpoint
         if evaluate and not checkpoint_in_report:
