@@ -52,8 +52,10 @@ class SkipUnkeptLastCheckpoint:
             value = metric_value(kwargs.get("metrics") or {}, self._metric)
         except HpoError:
             return  # the trial fails on it when told; not this callback's concern
+        if not math.isfinite(value):
+            return  # the same: no query for a trial that will fail
         best = self._best_finished_value()
-        if best is None or not math.isfinite(value):
+        if best is None:
             return
         if value > best if self._direction == "minimize" else value < best:
             control.should_save = False
