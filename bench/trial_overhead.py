@@ -245,7 +245,9 @@ def main(argv: list[str] | None = None) -> int:
     doc = read_study(STUDY)
     doc["budget"]["n_trials"] = opts.n_trials
     print(f"{opts.n_trials} one-step trials per side; storages: {', '.join(kinds)}", flush=True)
-    model_init_s(doc), step_and_eval_s(doc)  # warm: imports, first calls
+    # Warm-up, not measured: the imports and first calls.
+    model_init_s(doc)
+    step_and_eval_s(doc)
 
     print(f"before: {load_line()}", flush=True)
     rows, spreads = [], []
