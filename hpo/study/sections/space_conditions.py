@@ -52,7 +52,7 @@ def check_conditions(reader: Reader, params: tuple[ParamSpec, ...], all_names: s
             elif parent not in all_names:
                 hint = did_you_mean(parent, sorted(all_names))
                 reader.problems.add(
-                    path, f"unknown param {parent!r}: when names a param of this space{hint}"
+                    path, f"unknown param {parent!r}{hint}; when: names params of this space"
                 )
             elif parent in by_name:
                 _check_values(reader, path, by_name[parent], values)
