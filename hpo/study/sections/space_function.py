@@ -100,9 +100,6 @@ def _dry_run(reader: Reader, ref: str) -> list[dict[str, Any]]:
     except Exception as error:  # the user's module raised while importing
         reader.problems.add("space", f"importing {ref!r} raised {one_line(error)}")
         return []
-    if not callable(function):
-        reader.problems.add("space", f"{ref} is a {type(function).__name__}, not a function")
-        return []
     verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "A new study created" line
     try:
