@@ -229,10 +229,10 @@ def with_training_params(spec: StudySpec, trial: Any) -> Any:
     trial itself."""
     if spec.space_function is None:
         return trial
-    from hpo.search.python_space import training_params
+    from hpo.search.python_space import config_training_params, training_params
 
-    if isinstance(trial, Mapping):  # a Ray config (or a rank's copy): the suggested params
-        return training_params(spec.space_function, trial)
+    if isinstance(trial, Mapping):  # a Ray config, or a rank's copy of the suggested params
+        return config_training_params(spec.space_function, trial)
     from hpo.search.returned_trial import ReturnedParamsTrial
 
     return ReturnedParamsTrial(trial, training_params(spec.space_function, trial.params))

@@ -7,10 +7,13 @@ before) and returns the trial's {TrainingArguments field or `model.<key>`: value
 The storage records what the function *suggested* (its optuna params, with their
 distributions), as for any optuna study; what a trial trains with is what the function
 *returns*. The two can differ (`lr = trial.suggest_float("lr", ...)` returned as
-`learning_rate`, or a value derived from several suggestions), so every place that turns a
-trial into training settings (the objective on both backends, `hpo export`) replays the
-function on an `optuna.trial.FixedTrial` of the stored params: the same function on the same
-params returns the same dict, with no second source of truth to keep in step.
+`learning_rate`, or a value derived from several suggestions), so the places that turn a
+stored trial into training settings (the optuna objective, `hpo export`, the Ray mirror for
+the distributions) replay the function on an `optuna.trial.FixedTrial` of the stored params:
+the same function on the same params returns the same dict, with no second source of truth
+to keep in step. The function must therefore be deterministic given its trial's params. On
+Ray, the driver puts the returned dict into the trial's config (`SpaceFunction`), so workers
+never import the user's module.
 """
 
 from __future__ import annotations
@@ -71,12 +74,30 @@ def training_params(ref: str, params: Mapping[str, Any]) -> dict[str, Any]:
     return replay(ref, params)[0]
 
 
+# The key of a Ray config under which `SpaceFunction` puts what the function returned.
+RETURNED_KEY = "hpo_space_returned"
+
+
+def config_training_params(ref: str, config: Mapping[str, Any]) -> dict[str, Any]:
+    """What a trial with this Ray config (or a rank's copy of an optuna trial's params)
+    trains with: the returned dict the driver put in it, or the function replayed."""
+    if RETURNED_KEY in config:
+        return dict(config[RETURNED_KEY])
+    return training_params(ref, config)
+
+
+def suggested_params(config: Mapping[str, Any]) -> dict[str, Any]:
+    """A Ray config without the returned dict: the params the function suggested."""
+    return {name: value for name, value in config.items() if name != RETURNED_KEY}
+
+
 class SpaceFunction:
     """The function as Ray's `OptunaSearch(space=...)` define-by-run callable.
 
-    Picklable by its reference (Tune pickles the searcher into its experiment state), and
-    returning None: the Ray config is then exactly the suggested params, as the optuna
-    backend stores them, and the trainable replays the function for the training settings.
+    Picklable by its reference (Tune pickles the searcher into its experiment state). Ray
+    makes a trial's config of the suggested params plus what this returns: the function's
+    dict goes under RETURNED_KEY, so the Ray workers train with it without importing the
+    user's module (the driver imported it; a worker may not find it on its path).
     """
 
     def __init__(self, ref: str) -> None:
@@ -86,7 +107,7 @@ class SpaceFunction:
     def __getstate__(self) -> dict[str, Any]:
         return {"ref": self.ref, "_function": None}
 
-    def __call__(self, trial: Any) -> None:
+    def __call__(self, trial: Any) -> dict[str, Any]:
         if self._function is None:
             self._function = load_space_function(self.ref)
-        returned_params(self.ref, self._function(trial))
+        return {RETURNED_KEY: returned_params(self.ref, self._function(trial))}

@@ -347,9 +347,9 @@ class OptunaMirror(Callback):
         from for this config (the config is the suggested params: `python_space.SpaceFunction`)."""
         if getattr(self, "space_function", None) is None:  # absent in an older pickled mirror
             return self.distributions
-        from hpo.search.python_space import replay
+        from hpo.search.python_space import replay, suggested_params
 
-        return replay(self.space_function, config)[1]
+        return replay(self.space_function, suggested_params(config))[1]
 
     def _step_of(self, result: Mapping[str, Any]) -> int | None:
         step = result.get(self.step_key, result.get("training_iteration"))

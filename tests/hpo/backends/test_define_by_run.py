@@ -84,9 +84,7 @@ def trained_with(trial) -> dict:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("sampler", ["random", "tpe"])
-def test_a_conditional_param_exists_only_where_its_condition_holds(
-    backend_name, sampler, tmp_path
-):
+def test_a_conditional_param_exists_only_where_its_condition_holds(backend_name, sampler, tmp_path):
     spec, trials = run(tmp_path, backend_name, CONDITIONAL_SPACE, sampler)
     branches = set()
     for trial in trials:
