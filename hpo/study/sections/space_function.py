@@ -59,29 +59,32 @@ def check_space_function(
         check_param_name(reader, name, built, field_names, path=f"{where} returned {name!r}")
     if len(reader.problems) > names_before:
         return
-    seen: set[str] = set()
+    # One problem per rejected field (and one for the model): the draws differ in value only.
+    reported: set[str] = set()
     for point in points:
         fields = {k: v for k, v in point.items() if not k.startswith(MODEL_PREFIX)}
         for field, message in training_rejections({**training, **fields}) if fields else ():
-            if message not in seen:
-                seen.add(message)
+            if (field or message) not in reported:
+                reported.add(field or message)
                 reader.problems.add(
-                    where, f"returned {fields!r}, which {field or 'training'} rejects: {message}"
+                    where,
+                    f"returned {fields!r} on a dry-run trial; TrainingArguments rejects it: "
+                    f"{message}",
                 )
         model = {k[len(MODEL_PREFIX) :]: v for k, v in point.items() if k.startswith(MODEL_PREFIX)}
-        if model and built.config is not None:
+        if model and built.config is not None and "model" not in reported:
             try:
                 rejection = model_rejection(
                     build_config(built.config.model_type, {**built.settings, **model}), built.task
                 )
             except Exception as error:
                 rejection = one_line(error)
-            if rejection and rejection not in seen:
-                seen.add(rejection)
+            if rejection:
+                reported.add("model")
                 reader.problems.add(
                     where,
-                    f"returned model params {model!r}, which {built.config.model_type} "
-                    f"rejects: {rejection}",
+                    f"returned model params {model!r} on a dry-run trial; "
+                    f"{built.config.model_type} rejects them: {rejection}",
                 )
 
 

@@ -68,12 +68,13 @@ def test_a_python_space_loads(tmp_path):
         (
             "def hp_space(trial):\n"
             "    return {'lr_scheduler_type': trial.suggest_categorical('s', ['linear', 'bogus'])}\n",
-            "space ({ref}): returned {{'lr_scheduler_type': 'bogus'}}, which lr_scheduler_type "
-            "rejects",
+            "space ({ref}): returned {{'lr_scheduler_type': 'bogus'}} on a dry-run trial; "
+            "TrainingArguments rejects it: lr_scheduler_type=",
         ),
         (
             "def hp_space(trial):\n    return {'model.n_head': trial.suggest_int('h', 2, 3)}\n",
-            "space ({ref}): returned model params {{'n_head': 3}}, which gpt2 rejects",
+            "space ({ref}): returned model params {{'n_head': 3}} on a dry-run trial; gpt2 "
+            "rejects them: ValueError: `embed_dim` must be divisible by num_heads",
         ),
         ("def hp_space(trial):\n    return {}\n", "space: {ref} returned no params"),
         ("hp_space = 3\n", "space: '{ref}': 'hp_space' in '{module}' is not callable"),
@@ -108,7 +109,8 @@ def test_a_branch_seen_only_on_some_draws_is_checked(tmp_path):
         """,
     )
     problems = problems_of(tmp_path, {"space": ref})
-    assert any("'warmup_ratio': -1.0" in p for p in problems), problems
+    warmup = [p for p in problems if "'warmup_ratio': -1.0" in p]
+    assert len(warmup) == 1, problems  # once, though several draws took that branch
 
 
 @pytest.mark.parametrize(
