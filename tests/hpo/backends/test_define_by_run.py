@@ -16,6 +16,8 @@ from optuna.trial import TrialState
 from hpo import backends
 from hpo.attrs import BEST_CHECKPOINT_ATTR
 from hpo.report.export import export_best, export_config, read_config, train_from_export
+from hpo.report.status import format_best
+from hpo.storage import reader
 from hpo.study import load as load_study_file
 
 N_TRIALS = 6
@@ -100,6 +102,11 @@ def test_a_conditional_param_exists_only_where_its_condition_holds(backend_name,
         assert ("adam_beta2" in config["training"]) == has_adam
         assert config["training"]["optim"] == trial.params["optim"]
     assert branches == {True, False}  # both branches ran
+    # `hpo best` / `hpo status` read the storage by SQL: the best trial's own params only.
+    best = reader.best(spec.storage, spec.name)
+    stored = next(t for t in trials if t.number == best["number"])
+    assert best["params"] == stored.params
+    assert ("adam_beta2" in format_best(best)) == ("adam_beta2" in stored.params)
 
 
 @pytest.mark.slow
