@@ -18,3 +18,15 @@ def optim_space(trial: Any) -> dict[str, Any]:
     if optim == "adamw_torch":
         params["adam_beta2"] = trial.suggest_categorical("beta2", [0.98, 0.999])
     return params
+
+
+def scheduler_space(trial: Any) -> dict[str, Any]:
+    """The README's example: lr_scheduler_kwargs only for the scheduler that takes them."""
+    scheduler = trial.suggest_categorical("lr_scheduler_type", ["linear", "cosine_with_restarts"])
+    params = {
+        "learning_rate": trial.suggest_float("lr", 1e-5, 1e-3, log=True),
+        "lr_scheduler_type": scheduler,
+    }
+    if scheduler == "cosine_with_restarts":
+        params["lr_scheduler_kwargs"] = {"num_cycles": trial.suggest_int("num_cycles", 1, 4)}
+    return params
