@@ -133,3 +133,9 @@ def test_grid_is_refused_for_a_python_space(tmp_path):
         p.startswith("sampler.name: grid needs a fixed list") and f"a Python space ({ref})" in p
         for p in problems
     ), problems
+
+
+def test_the_readme_example_loads(tmp_path):
+    # helpers.spaces.scheduler_space is the README's hp_space (lr_scheduler_kwargs per scheduler).
+    spec = load(write_study(tmp_path, {"space": "helpers.spaces:scheduler_space"}))
+    assert spec.space_function == "helpers.spaces:scheduler_space"
