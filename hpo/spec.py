@@ -57,10 +57,17 @@ class ParamSpec:
     log: bool = False
     step: float | int | None = None
     choices: tuple[Any, ...] = ()
+    # The param exists only in trials where every (parent, values) holds: the parent was
+    # suggested and took one of `values` (`when:` in the study file). Empty: always.
+    when: tuple[tuple[str, tuple[Any, ...]], ...] = ()
 
     @property
     def is_model_param(self) -> bool:
         return is_model_param(self.name)
+
+    @property
+    def is_conditional(self) -> bool:
+        return bool(self.when)
 
 
 @dataclass(frozen=True)
@@ -113,13 +120,23 @@ class StudySpec:
     model: ModelSpec
     data: DataSpec
     training: dict[str, Any]  # TrainingArguments fields shared by every trial
-    space: tuple[ParamSpec, ...]
+    space: tuple[ParamSpec, ...]  # () when `space_function` defines the space
+    # "package.module:function" called with the optuna.Trial (define-by-run, like
+    # hyperparameter_search's hp_space); it returns the trial's {TrainingArguments field or
+    # model.<key>: value}.
+    space_function: str | None = None
     keep: str = "best"  # "best" | "all": checkpoint retention across trials
     placement: PlacementSpec = field(default_factory=PlacementSpec)
     source_path: str | None = None  # the study file this came from
     push_best_to_hub: str | None = None  # a Hub repo id: the best model goes there after `hpo run`
     # Messages the run prints before starting (e.g. "pruning switched off for multi-objective").
     warnings: tuple[str, ...] = ()
+
+    @property
+    def is_define_by_run(self) -> bool:
+        """Whether a trial's params depend on each other (a Python space or `when:`), so the
+        space cannot be declared up front as fixed distributions."""
+        return self.space_function is not None or any(p.is_conditional for p in self.space)
 
     @property
     def output_dir(self) -> str:

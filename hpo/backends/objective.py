@@ -203,6 +203,7 @@ def train_trial(
     """
     from trainer import ProgressCallback, Trainer
 
+    trial = with_training_params(ctx.spec, trial)
     trainer = Trainer(
         model_init=ctx.model_init,
         args=training_arguments(ctx.spec, output_dir),
@@ -220,6 +221,21 @@ def train_trial(
         if not interrupted():
             output.metrics.update(trainer.evaluate(ctx.final_eval_dataset))
     return output
+
+
+def with_training_params(spec: StudySpec, trial: Any) -> Any:
+    """The trial as the trainer must see it: under a Python space its params are what the
+    space function returns for the suggested ones (`hpo.search.python_space`); otherwise the
+    trial itself."""
+    if spec.space_function is None:
+        return trial
+    from hpo.search.python_space import config_training_params, training_params
+
+    if isinstance(trial, Mapping):  # a Ray config, or a rank's copy of the suggested params
+        return config_training_params(spec.space_function, trial)
+    from hpo.search.returned_trial import ReturnedParamsTrial
+
+    return ReturnedParamsTrial(trial, training_params(spec.space_function, trial.params))
 
 
 def metric_value(metrics: Mapping[str, Any], name: str) -> float:

@@ -38,7 +38,16 @@ def export_config(spec: StudySpec, best: dict[str, Any]) -> dict[str, Any]:
     """The training config for `best` (one trial from `hpo.storage.reader.best`)."""
     from hpo.search.space import split_params
 
-    training_params, model_params = split_params(best.get("params") or {})
+    # Only the params the trial had: a conditional param its trial lacked stays out, so the
+    # study's own value (or the default) applies, as it did in that trial.
+    params = best.get("params") or {}
+    if (
+        spec.space_function is not None
+    ):  # stored: what the function suggested; trained: what it returned
+        from hpo.search.python_space import training_params as returned
+
+        params = returned(spec.space_function, params)
+    training_params, model_params = split_params(params)
     training = {**spec.training, **training_params}
     training["output_dir"] = os.path.join(spec.output_dir, "best")
     training["metric_for_best_model"] = spec.objective.metrics[0]

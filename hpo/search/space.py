@@ -1,5 +1,11 @@
 """One search-space declaration (`ParamSpec`s from the study file) in each backend's terms.
 
+A param with `when` (a conditional param) exists only in the trials where its parents took
+one of the named values: `suggest` asks the parents first and the child only then
+(define-by-run), and `fits_space` answers whether a params dict could have come from the
+space, conditions included. A parent may itself be conditional (the validator refuses
+cycles): a child of an absent parent is absent.
+
 The same space must mean the same set of values everywhere: Optuna's bounds are inclusive,
 Ray's `randint` upper bound is exclusive and Ray quantizes to multiples of `q` (Optuna steps
 from `low`), so the conversions below correct for both. optuna and ray are imported lazily:
@@ -13,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from hpo.attrs import MODEL_PREFIX
-from hpo.spec import ParamSpec
+from hpo.spec import ParamSpec, StudySpec
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import optuna
@@ -21,9 +27,12 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
 
 
 def suggest(trial: optuna.Trial, space: Iterable[ParamSpec]) -> dict[str, Any]:
-    """Ask `trial` for one value per dimension; returns {name: value} in the space's order."""
+    """Ask `trial` for a value of each param whose conditions hold, parents before children;
+    returns {name: value} in that order."""
     params: dict[str, Any] = {}
-    for param in space:
+    for param in in_dependency_order(space):
+        if not is_active(param, params):
+            continue
         if param.type == "float":
             params[param.name] = trial.suggest_float(
                 param.name, param.low, param.high, log=param.log, step=param.step
@@ -35,6 +44,129 @@ def suggest(trial: optuna.Trial, space: Iterable[ParamSpec]) -> dict[str, Any]:
         else:
             params[param.name] = trial.suggest_categorical(param.name, list(param.choices))
     return params
+
+
+def suggest_trial(trial: optuna.Trial, spec: StudySpec) -> dict[str, Any]:
+    """Suggest one trial's params of the study: its declared space, or its Python space
+    function called on the trial (returns what the function returned)."""
+    if spec.space_function is None:
+        return suggest(trial, spec.space)
+    from hpo.search.python_space import load_space_function, returned_params
+
+    return returned_params(spec.space_function, load_space_function(spec.space_function)(trial))
+
+
+def define_by_run(spec: StudySpec) -> Any:
+    """The study's space as the define-by-run callable of Ray's `OptunaSearch(space=...)`."""
+    if spec.space_function is None:
+        return DefineByRun(spec.space)
+    from hpo.search.python_space import SpaceFunction
+
+    return SpaceFunction(spec.space_function)
+
+
+class DefineByRun:
+    """`suggest` over a space as a picklable callable: Ray's `OptunaSearch(space=...)` takes
+    a define-by-run function, and Tune pickles the searcher (with it) into its experiment
+    state. Returns None, so the Ray config holds exactly the params suggested."""
+
+    def __init__(self, space: Iterable[ParamSpec]) -> None:
+        self.space = tuple(space)
+
+    def __call__(self, trial: Any) -> None:
+        suggest(trial, self.space)
+
+
+def same_value(a: Any, b: Any) -> bool:
+    """Equality that keeps true/false apart from 1/0 (YAML has both; Python equates them)."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return isinstance(a, bool) and isinstance(b, bool) and a == b
+    return a == b
+
+
+def is_active(param: ParamSpec, params: Mapping[str, Any]) -> bool:
+    """Whether `param` exists in a trial whose params (so far) are `params`."""
+    return all(
+        parent in params and any(same_value(params[parent], value) for value in values)
+        for parent, values in param.when
+    )
+
+
+def in_dependency_order(space: Iterable[ParamSpec]) -> list[ParamSpec]:
+    """The space with every param after the parents its `when` names, otherwise in the
+    file's order. ValueError on a cycle (the validator reports cycles before this runs)."""
+    pending = list(space)
+    names = {param.name for param in pending}
+    ordered: list[ParamSpec] = []
+    placed: set[str] = set()
+    while pending:
+        ready = [
+            p
+            for p in pending
+            if all(parent in placed or parent not in names for parent, _ in p.when)
+        ]
+        if not ready:
+            raise ValueError(f"the conditions of {[p.name for p in pending]} form a cycle")
+        for param in ready:
+            ordered.append(param)
+            placed.add(param.name)
+        pending = [p for p in pending if p.name not in placed]
+    return ordered
+
+
+def can_take(param: ParamSpec, value: Any) -> bool:
+    """Whether `suggest` can return `value` for `param` (inside the range, on its step)."""
+    if param.type == "categorical":
+        return any(same_value(value, choice) for choice in param.choices)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    if param.type == "int" and not isinstance(value, int):
+        return False
+    if not param.low <= value <= param.high:
+        return False
+    step = param.step if param.step is not None else (1 if param.type == "int" else None)
+    return step is None or _is_multiple(value - param.low, step)
+
+
+def space_problems(space: Iterable[ParamSpec], params: Mapping[str, Any]) -> list[str]:
+    """Why `params` could not be one trial's params of `space` (conditions included); empty
+    when it could. Each line names the param."""
+    space = tuple(space)
+    by_name = {param.name: param for param in space}
+    problems = [f"{name}: not a param of the space" for name in params if name not in by_name]
+    for param in space:
+        given = param.name in params
+        active = is_active(param, params)
+        if active and not given:
+            problems.append(f"{param.name}: missing; this trial's params must include it")
+        elif given and not active:
+            problems.append(f"{param.name}: given, but it exists only when {describe_when(param)}")
+        elif given and not can_take(param, params[param.name]):
+            problems.append(
+                f"{param.name}: {params[param.name]!r} is outside the space ({describe_range(param)})"
+            )
+    return problems
+
+
+def fits_space(space: Iterable[ParamSpec], params: Mapping[str, Any]) -> bool:
+    """Whether `params` could be one trial's params of `space`, conditions included."""
+    return not space_problems(space, params)
+
+
+def describe_when(param: ParamSpec) -> str:
+    """`when` in words: "optim is adamw_torch and warmup_steps is one of [0, 10]"."""
+    parts = []
+    for parent, values in param.when:
+        shown = repr(values[0]) if len(values) == 1 else f"one of {list(values)!r}"
+        parts.append(f"{parent} is {shown}")
+    return " and ".join(parts)
+
+
+def describe_range(param: ParamSpec) -> str:
+    if param.type == "categorical":
+        return f"choices {list(param.choices)!r}"
+    step = f" step {param.step!r}" if param.step is not None else ""
+    return f"{param.type} {param.low!r}..{param.high!r}{step}"
 
 
 def to_optuna_distributions(space: Iterable[ParamSpec]) -> dict[str, BaseDistribution]:

@@ -29,6 +29,10 @@ Keys beyond the contract in docs/ARCHITECTURE.md, and the defaults a user gets w
   auto), `trials_per_device` (1), `trial_processes` (1; torch.distributed ranks per trial,
   optuna backend only): see hpo.backends.placement.
 - `keep`: best.
+- `space`: a param's `when: {param: value or [values]}` makes it exist only where all hold
+  (`sections/space_conditions.py`); `space: package.module:function` is a Python space,
+  dry-run before anything starts (`sections/space_function.py`). grid, pbt and pb2 refuse
+  both.
 - `model.trust_remote_code`: false; true only as written there (never through `space`, which
   refuses security-relevant keys: `keys.UNSEARCHABLE_PARAMS`), and the run says it is on.
 - `budget.max_failed_trials`: the failures one run tolerates; default n_trials, else 10 per

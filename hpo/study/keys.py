@@ -79,9 +79,9 @@ UNSEARCHABLE_PARAMS = frozenset(
     }
 )
 PARAM_KEYS = {
-    "float": ("type", "low", "high", "log", "step"),
-    "int": ("type", "low", "high", "log", "step"),
-    "categorical": ("type", "choices"),
+    "float": ("type", "low", "high", "log", "step", "when"),
+    "int": ("type", "low", "high", "log", "step", "when"),
+    "categorical": ("type", "choices", "when"),
 }
 KEEP_CHOICES = ("best", "all")
 # Used in file names (runs/<name>.db, output folders), so kept to safe characters.

@@ -41,7 +41,8 @@ from hpo.study.sections.run import (
     warn_about_budget,
 )
 from hpo.study.sections.search import read_search
-from hpo.study.sections.space import read_space
+from hpo.study.sections.space import check_search_fits_space, read_space
+from hpo.study.sections.space_function import check_space_function, read_space_function
 from hpo.study.sections.storage import read_storage
 from hpo.study.sections.training import (
     check_eval_grid,
@@ -79,7 +80,8 @@ def validate(
         raw.get("storage"), storage, name or "study", problems, workers=worker_count
     )
     _check_shape(reader, backend)
-    if problems:
+    shape_ok = not problems
+    if not shape_ok:
         # The file must be fixed anyway: report what the light checks find now, and leave
         # the model (transformers, torch, a user's factory module: seconds) for the next run.
         model, built_model = _model_unchecked(reader), BuiltModel()
@@ -90,11 +92,16 @@ def validate(
     data = read_data(reader, model, built_model)
     training, field_names = read_training(reader)
     space = read_space(reader, built_model, field_names)
+    space_function = read_space_function(reader)
+    if space_function is not None and shape_ok:
+        # Imports the user's module and runs it: after the shape pass, like the model factory.
+        check_space_function(reader, space_function, training, built_model, field_names)
     check_training_values(reader, training, space, field_names)
     check_eval_grid(reader, training, space)
     check_output_dir(reader, training, name or "study")
     check_model_ends(reader, built_model, space)
     sampler, pruner, scheduler = read_search(reader, backend, objective, training, space)
+    check_search_fits_space(reader, sampler, scheduler, space, space_function)
     # `workers: auto` on Ray: as many trials at once as the cluster's resources allow.
     ray = read_ray(reader, None if placement.auto else worker_count)
     if backend == "ray" and placement.trial_processes > 1:
@@ -122,6 +129,7 @@ def validate(
         data=data,
         training=training,
         space=space,
+        space_function=space_function,
         keep=keep,
         placement=placement,
         source_path=source,
@@ -143,6 +151,7 @@ def _check_shape(reader: Reader, backend: str) -> None:
     problems.exactly_one_of(data, DATA_SOURCES, "data")
     training, field_names = read_training(reader)
     space = read_space(reader, BuiltModel(), field_names)
+    read_space_function(reader)
     check_training_values(reader, training, space, field_names)
     registries = (
         {"sampler": components.RAY_SAMPLERS, "scheduler": components.SCHEDULERS}

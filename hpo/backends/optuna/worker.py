@@ -335,7 +335,7 @@ def train_optuna_trial(
     """The objective: suggest params, train (resuming a retried trial), record in the storage."""
     import optuna
 
-    from hpo.search.space import suggest
+    from hpo.search.space import suggest_trial
 
     spec = ctx.spec
     retried = _is_retry(trial)
@@ -356,7 +356,7 @@ def train_optuna_trial(
     if resume is not None:
         starting[RESUMED_FROM_ATTR] = resume
     set_user_attrs(trial, starting)  # one storage write for all of them
-    suggest(trial, spec.space)
+    suggest_trial(trial, spec)
     if resume is not None and not spec.objective.is_multi:
         backfill_reports(trial, resume, spec.objective.metrics[0])
     recorder = StorageRecorder(trial, stop, resumed=resume is not None)

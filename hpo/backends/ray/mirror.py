@@ -67,6 +67,7 @@ class OptunaMirror(Callback):
         metrics: Sequence[str],
         directions: Sequence[str],
         distributions: Mapping[str, optuna.distributions.BaseDistribution],
+        space_function: str | None = None,
         max_steps: int | None = None,
         step_key: str = STEP_KEY,
         time_budget_s: float | None = None,
@@ -77,6 +78,8 @@ class OptunaMirror(Callback):
         self.metrics = tuple(metrics)
         self.directions = tuple(directions)
         self.distributions = dict(distributions)
+        # A Python space's distributions are known per trial only: replayed from its config.
+        self.space_function = space_function
         self.max_steps = max_steps
         self.step_key = step_key
         self.time_budget_s = time_budget_s
@@ -252,8 +255,8 @@ class OptunaMirror(Callback):
     def _create(self, trial: Trial) -> None:
         storage = self.storage
         optuna_id = storage.create_new_trial(self.study_id)
-        for name, distribution in self.distributions.items():
-            if name not in trial.config:
+        for name, distribution in self._distributions_of(trial.config).items():
+            if name not in trial.config:  # a conditional param this trial does not have
                 continue
             value = trial.config[name]
             storage.set_trial_param(
@@ -335,7 +338,18 @@ class OptunaMirror(Callback):
     # --- reading results ---------------------------------------------------------------
 
     def _searched(self, config: Mapping[str, Any]) -> dict[str, Any]:
-        return {name: config[name] for name in self.distributions if name in config}
+        return {name: config[name] for name in self._distributions_of(config) if name in config}
+
+    def _distributions_of(
+        self, config: Mapping[str, Any]
+    ) -> Mapping[str, optuna.distributions.BaseDistribution]:
+        """The study's distributions, or under a Python space, those its function suggests
+        from for this config (the config is the suggested params: `python_space.SpaceFunction`)."""
+        if getattr(self, "space_function", None) is None:  # absent in an older pickled mirror
+            return self.distributions
+        from hpo.search.python_space import replay, suggested_params
+
+        return replay(self.space_function, suggested_params(config))[1]
 
     def _step_of(self, result: Mapping[str, Any]) -> int | None:
         step = result.get(self.step_key, result.get("training_iteration"))

@@ -1,5 +1,10 @@
 """The Ray backend's search algorithm: Tune's variant generator (`random`) or TPE (`tpe`).
 
+A define-by-run space (conditional params, or a Python space) cannot be a Tune param space:
+Tune draws every dimension of one. It goes to OptunaSearch as a define-by-run function
+(`hpo.search.space.define_by_run`), with the study's sampler (random or TPE) built as on the
+Optuna backend, so `sampler:` still decides how values are drawn.
+
 TPE is Ray's OptunaSearch, told the truth about trials a scheduler stopped early: it would
 tell them COMPLETE with their truncated value, and TPE would then model the space on values
 of unfinished runs.
@@ -55,11 +60,14 @@ def build_search(
     from ray.tune.search import BasicVariantGenerator
 
     from hpo.search.components import build_sampler
-    from hpo.search.space import to_optuna_distributions, to_ray_param_space
+    from hpo.search.space import define_by_run, to_optuna_distributions, to_ray_param_space
 
-    if spec.sampler.name == "tpe":
+    if uses_optuna_search(spec):
+        space = (
+            define_by_run(spec) if spec.is_define_by_run else to_optuna_distributions(spec.space)
+        )
         searcher = TruthfulOptunaSearch(
-            space=to_optuna_distributions(spec.space),
+            space=space,
             metric=metric,
             mode=mode,
             sampler=build_sampler(spec.sampler, space=spec.space),
@@ -72,3 +80,9 @@ def build_search(
         random_state=seed, max_concurrent=spec.ray.get("max_concurrent_trials") or 0
     )
     return generator, to_ray_param_space(spec.space)
+
+
+def uses_optuna_search(spec: StudySpec) -> bool:
+    """Whether the study's Ray search is OptunaSearch (TPE, or any define-by-run space) rather
+    than Tune's variant generator."""
+    return spec.sampler.name == "tpe" or spec.is_define_by_run

@@ -1,7 +1,8 @@
 """`backend: ray`: a Ray Tune `Tuner` whose trainable is our Trainer, mirrored into the storage.
 
 - search: `random` (Tune's variant generator over the space) or `tpe` (OptunaSearch, told
-  the truth about trials the scheduler stopped): `hpo.backends.ray.search`;
+  the truth about trials the scheduler stopped); a conditional or Python space goes to
+  OptunaSearch define-by-run with either sampler: `hpo.backends.ray.search`;
 - schedulers: asha, hyperband, pbt, pb2, median, built by `hpo.search.components` from the options
   the study file validated;
 - limits: resources per trial, max concurrent trials, time budget, max_failures;
@@ -170,7 +171,7 @@ def build_tuner(
     from ray import tune
 
     from hpo.backends.ray.mirror import OptunaMirror
-    from hpo.backends.ray.search import build_search
+    from hpo.backends.ray.search import build_search, uses_optuna_search
     from hpo.search.space import to_optuna_distributions
 
     metric, mode = tune_metric(spec), tune_mode(spec)
@@ -183,6 +184,7 @@ def build_tuner(
         metrics=[metric],
         directions=spec.objective.directions,
         distributions=to_optuna_distributions(spec.space),
+        space_function=spec.space_function,
         max_steps=_max_steps(spec),
         step_key=STEP_KEY,
         time_budget_s=spec.budget.timeout_s,
@@ -198,7 +200,7 @@ def build_tuner(
             scheduler=build_scheduler(spec),
             num_samples=num_samples,
             max_concurrent_trials=(
-                spec.ray.get("max_concurrent_trials") if spec.sampler.name == "tpe" else None
+                spec.ray.get("max_concurrent_trials") if uses_optuna_search(spec) else None
             ),
             time_budget_s=spec.budget.timeout_s,
             reuse_actors=True,  # one worker process runs many trials: data opened once

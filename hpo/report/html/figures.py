@@ -147,7 +147,9 @@ def parallel_coordinates(data: StudyData) -> Plot | None:
         return None
     shown = thin(done, PARCOORDS_LINES, keep=best_first(data, done)[:20])
     names = sorted({name for t in shown for name in t.params})
-    dimensions = [_dimension(name, [t.params.get(name) for t in shown]) for name in names]
+    # A conditional param a trial did not have is drawn at its own "(absent)" tick, never
+    # at a value the trial did not take.
+    dimensions = [_dimension(name, [t.params.get(name, ABSENT) for t in shown]) for name in names]
     values = [t.values[0] for t in shown]
     dimensions.append({"label": data.metrics[0], "values": values})
     fig = go.Figure(
@@ -289,6 +291,14 @@ def in_memory_study(data: StudyData, trials: list[Any]) -> Any:
     study = optuna.create_study(directions=directions, storage=optuna.storages.InMemoryStorage())
     study.add_trials(trials)
     return study
+
+
+class _Absent:
+    def __repr__(self) -> str:
+        return "(absent)"
+
+
+ABSENT = _Absent()  # a param the trial did not have (a conditional param)
 
 
 def _dimension(name: str, values: list[Any]) -> dict[str, Any]:

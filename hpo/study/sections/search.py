@@ -124,7 +124,8 @@ def _check_scheduler(
     names = {p.name for p in space}
     if scheduler.name == "pbt":
         mutations = scheduler.options.get("hyperparam_mutations")
-        if mutations is None and not any(not p.is_model_param for p in space):
+        # (An empty space is a Python space: `check_search_fits_space` refuses PBT there.)
+        if mutations is None and space and not any(not p.is_model_param for p in space):
             problems.add(
                 "scheduler",
                 "pbt mutates training params, and space has none; add one (e.g. learning_rate)",
@@ -149,7 +150,7 @@ def _check_scheduler(
                 _bounds_ok,
                 "[low, high] with low < high",
             )
-        elif not any(p.type != "categorical" and not p.is_model_param for p in space):
+        elif space and not any(p.type != "categorical" and not p.is_model_param for p in space):
             problems.add("scheduler", "pb2 needs a numeric training param in space to tune")
     if "time_attr" in scheduler.options and not isinstance(scheduler.options["time_attr"], str):
         problems.found(

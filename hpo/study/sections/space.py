@@ -1,40 +1,53 @@
-"""The `space` section: each parameter's name (a training field or model.<attribute>) and range."""
+"""The `space` section: each parameter's name (a training field or model.<attribute>), range
+and conditions (`when:`, checked in `space_conditions.py`), or a Python space function
+(`space: package.module:function`, dry-run in `space_function.py`)."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
 from typing import Any
 
 from hpo.attrs import MODEL_PREFIX
-from hpo.spec import ParamSpec
+from hpo.spec import ComponentSpec, ParamSpec
 from hpo.study.keys import PARAM_KEYS, UNSEARCHABLE_PARAMS
 from hpo.study.problems import did_you_mean
 from hpo.study.reader import Reader, is_int, is_number
 from hpo.study.sections.model import BuiltModel, config_keys
+from hpo.study.sections.space_conditions import check_conditions, read_when
 
 
 def read_space(
     reader: Reader, built: BuiltModel, field_names: frozenset[str]
 ) -> tuple[ParamSpec, ...]:
-    """The well-formed parameters; a problem for each name or definition that is not."""
+    """The well-formed parameters; a problem for each name or definition that is not.
+    () for a Python space (`space: package.module:function`)."""
     raw = reader.raw
+    if isinstance(raw.get("space"), str):
+        return ()
     section = reader.mapping("space", required=True)
     if "space" in raw and isinstance(raw["space"], dict) and not section:
         reader.problems.add("space", "empty; expected at least one parameter to search")
     params = []
     for name, definition in section.items():
-        _check_param_name(reader, name, built, field_names)
+        check_param_name(reader, name, built, field_names)
         param = _param(reader, name, definition)
         if param is not None:
             params.append(param)
+    check_conditions(reader, tuple(params), {str(name) for name in section})
     return tuple(params)
 
 
-def _check_param_name(
-    reader: Reader, name: str, built: BuiltModel, field_names: frozenset[str]
+def check_param_name(
+    reader: Reader,
+    name: str,
+    built: BuiltModel,
+    field_names: frozenset[str],
+    path: str | None = None,
 ) -> None:
-    path = f"space.{name}"
+    """A problem at `path` (default space.<name>) unless `name` can be searched."""
+    path = path or f"space.{name}"
     config = built.config
     if name in UNSEARCHABLE_PARAMS:
         where = "model:" if name == "model.trust_remote_code" else "training:"
@@ -88,9 +101,12 @@ def _param(reader: Reader, name: str, definition: Any) -> ParamSpec | None:
                 f"{path}.{key}",
                 f"unknown key for type {kind}; expected one of {', '.join(allowed)}{note}",
             )
+    when = read_when(reader, name, definition.get("when"))
     if kind == "categorical":
-        return _categorical(reader, name, definition.get("choices"))
-    return _numeric(reader, name, kind, definition)
+        param = _categorical(reader, name, definition.get("choices"))
+    else:
+        param = _numeric(reader, name, kind, definition)
+    return None if param is None else dataclasses.replace(param, when=when)
 
 
 def _categorical(reader: Reader, name: str, choices: Any) -> ParamSpec | None:
@@ -167,3 +183,35 @@ def _numeric(
         low, high = float(low), float(high)
         step = None if step is None else float(step)
     return ParamSpec(name=name, type=kind, low=low, high=high, log=log, step=step)
+
+
+def check_search_fits_space(
+    reader: Reader,
+    sampler: ComponentSpec,
+    scheduler: ComponentSpec | None,
+    space: tuple[ParamSpec, ...],
+    space_function: str | None,
+) -> None:
+    """The searches that need every param in every trial, refused for a define-by-run space
+    (`when:` or a Python space): a grid is the product of fixed value lists, and PBT / PB2
+    mutate each param of a running trial on its own, which would break its conditions."""
+    conditional = [p.name for p in space if p.is_conditional]
+    if space_function is None and not conditional:
+        return
+    what = (
+        f"a Python space ({space_function})"
+        if space_function is not None
+        else f"conditional params ({', '.join(conditional)})"
+    )
+    if sampler.name == "grid":
+        reader.problems.add(
+            "sampler.name",
+            f"grid needs a fixed list of values for every param, and {what} vary by trial; "
+            "use tpe or random",
+        )
+    if scheduler is not None and scheduler.name in ("pbt", "pb2"):
+        reader.problems.add(
+            "scheduler.name",
+            f"{scheduler.name} mutates each param of a running trial on its own, which {what} "
+            "do not allow; use asha, or a flat space",
+        )

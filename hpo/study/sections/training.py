@@ -99,6 +99,12 @@ def _int_values(training: Mapping[str, Any], space: tuple[ParamSpec, ...], name:
     return [v for v in values if isinstance(v, int) and not isinstance(v, bool)]
 
 
+def training_rejections(values: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(field, message) for each value TrainingArguments rejects in `values` (a whole set of
+    training fields); empty when it accepts them."""
+    return _rejections(values)
+
+
 def _rejections(values: Mapping[str, Any]) -> list[tuple[str, str]]:
     """(field, message) for each value TrainingArguments rejects; empty when it accepts them.
     The field is "" for an error that names none."""
