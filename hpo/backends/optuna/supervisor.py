@@ -43,6 +43,8 @@ from hpo.backends.optuna.shared_study import (
 )
 from hpo.backends.optuna.worker import install_stop_handlers, work
 from hpo.backends.placement import Placement, place_study
+from hpo.backends.study_record import check_rerun, stored_study_attrs
+from hpo.backends.warm_start import load_source, start_study
 from hpo.durations import format_clock
 from hpo.errors import HpoError
 from hpo.report.progress import LiveView, best_summary, format_progress, running_trials
@@ -123,9 +125,16 @@ class OptunaRun:
         warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
         spec = self.spec
         check_output_dir(spec)
+        # Read before anything is written: a warm_start source that is not there, or a study
+        # file whose objective or task changed since the study began, stops the run here.
+        warm = load_source(spec)
         self.storage = open_storage(spec.storage, workers=spec.workers, **self.heartbeat)
+        stored_attrs = stored_study_attrs(self.storage, spec.name)
+        rerun = check_rerun(spec, stored_attrs)
         self.study = open_study(spec, self.storage)
         self._print_header()
+        for line in start_study(spec, self.study, self.storage.engine, rerun, stored_attrs, warm):
+            self.out.message(line)
         # Trials left RUNNING by a run that was killed as a whole: their processes are gone.
         reaped = reap_dead_local_trials(self.study)
         if reaped:
