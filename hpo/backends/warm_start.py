@@ -69,7 +69,7 @@ def load_source(spec: StudySpec) -> WarmStart | None:
         storage = optuna.storages.RDBStorage(with_driver(warm.storage), skip_table_creation=True)
         names = [summary.study_name for summary in optuna.get_all_study_summaries(storage)]
     except Exception as error:  # any driver's error: the reason, with its password removed
-        reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+        reason = _root_reason(error)
         raise refuse(
             f"cannot open the storage {shown}: {scrub_passwords(reason, warm.storage)}"
         ) from None
@@ -95,6 +95,15 @@ def load_source(spec: StudySpec) -> WarmStart | None:
     key = f"study {warm.study!r} in {shown}"
     trials, summary = copies_of(spec, study.get_trials(deepcopy=False), warm.study)
     return WarmStart(source=key, trials=trials, summary=summary)
+
+
+def _root_reason(error: BaseException) -> str:
+    """The first line of the innermost cause: optuna wraps the driver's error ("connection
+    refused") in one that says only that a commit failed."""
+    while error.__cause__ is not None or error.__context__ is not None:
+        error = error.__cause__ or error.__context__  # type: ignore[assignment]
+    text = str(getattr(error, "orig", None) or error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 def copies_of(spec: StudySpec, trials: list[Any], study_name: str) -> tuple[list[Any], str]:

@@ -325,6 +325,7 @@ class OptunaRun:
             f"{counts.finished} finished ({counts.complete} complete, {counts.pruned} pruned), "
             f"{counts.failed} failed, {counts.running} running, {counts.waiting} queued "
             f"in {format_clock(time.time() - self.started)}"
+            + (f" (and {counts.warm_started} warm-start copies)" if counts.warm_started else "")
         )
         try:
             print(format_best(reader.best(spec.storage, spec.name)))
