@@ -159,9 +159,20 @@ def entries_to_queue(spec: StudySpec, stored_attrs: dict[str, Any]) -> list[tupl
     return [(i, e) for i, e in enumerate(spec.enqueue) if config_key(e) not in done]
 
 
-def apply_to_study(spec: StudySpec, study: optuna.Study, warm: WarmStart | None) -> list[str]:
+def apply_to_study(
+    spec: StudySpec,
+    study: optuna.Study,
+    warm: WarmStart | None,
+    *,
+    queue: bool = True,
+    enqueue: bool = True,
+) -> tuple[list[str], list[dict[str, Any]]]:
     """Add the warm-start copies and queue the new `enqueue:` entries, each once per study
-    (the caller holds the study's lock); returns the lines to print."""
+    (the caller holds the study's lock). Returns (the lines to print, the entries queued now).
+
+    `queue=False` (the Ray backend, whose searcher takes them as `points_to_evaluate`) only
+    records the entries as queued; `enqueue=False` (a restored Ray experiment, whose searcher
+    is not built again) leaves them for a later run."""
     lines = []
     attrs = study.user_attrs
     if warm is not None:
@@ -176,18 +187,20 @@ def apply_to_study(spec: StudySpec, study: optuna.Study, warm: WarmStart | None)
             history = [*done.values(), {"source": warm.source, "taken": len(warm.trials)}]
             study.set_user_attr(WARM_STARTED_FROM_ATTR, history)
             lines.append(warm.summary)
-    queued = entries_to_queue(spec, attrs)
-    for index, entry in queued:
+    queued = entries_to_queue(spec, attrs) if enqueue else []
+    for index, entry in queued if queue else ():
         study.enqueue_trial(entry, user_attrs={ENQUEUED_ATTR: index})
     if queued:
         keys = [*(attrs.get(ENQUEUED_CONFIGS_ATTR) or []), *(config_key(e) for _, e in queued)]
         study.set_user_attr(ENQUEUED_CONFIGS_ATTR, keys)
         lines.append(f"queued {len(queued)} configuration(s) of enqueue: to run first")
+    elif spec.enqueue and not enqueue:
+        lines.append("enqueue: a restored experiment keeps its searcher; not queued now")
     elif spec.enqueue:
         lines.append(
             f"enqueue: all {len(spec.enqueue)} configuration(s) were queued by an earlier run"
         )
-    return lines
+    return lines, [entry for _, entry in queued]
 
 
 def start_study(
@@ -197,12 +210,22 @@ def start_study(
     rerun: Rerun,
     stored_attrs: dict[str, Any] | None,
     warm: WarmStart | None,
-) -> list[str]:
+    *,
+    queue: bool = True,
+    enqueue: bool = True,
+) -> tuple[list[str], list[dict[str, Any]]]:
     """At the start of a run: record the study file (and what changed in its space), add the
     warm-start trials and queue the `enqueue:` entries, under the study's lock so that two
-    `hpo run`s of one study do each once. Returns the lines to print."""
+    `hpo run`s of one study do each once. Returns (the lines to print, the entries queued
+    now; see `apply_to_study` for `queue`)."""
     from hpo.storage.study_lock import study_lock
 
     with study_lock(engine, spec.name):
         lines = record(rerun, study.set_user_attr, stored_attrs)
-        return lines + apply_to_study(spec, study, warm)
+        applied, queued = apply_to_study(spec, study, warm, queue=queue, enqueue=enqueue)
+        return lines + applied, queued
+
+
+def warm_start_copies(trials: list[Any]) -> list[Any]:
+    """The study's COMPLETE warm-start copies (to seed a searcher that starts empty)."""
+    return [t for t in trials if WARM_START_ATTR in t.user_attrs and t.state.name == "COMPLETE"]

@@ -43,7 +43,7 @@ from hpo.backends.optuna.shared_study import (
 )
 from hpo.backends.optuna.worker import install_stop_handlers, work
 from hpo.backends.placement import Placement, place_study
-from hpo.backends.study_record import check_rerun, stored_study_attrs
+from hpo.backends.study_record import check_stored
 from hpo.backends.warm_start import load_source, start_study
 from hpo.durations import format_clock
 from hpo.errors import HpoError
@@ -127,13 +127,13 @@ class OptunaRun:
         check_output_dir(spec)
         # Read before anything is written: a warm_start source that is not there, or a study
         # file whose objective or task changed since the study began, stops the run here.
+        rerun, stored_attrs = check_stored(spec)
         warm = load_source(spec)
         self.storage = open_storage(spec.storage, workers=spec.workers, **self.heartbeat)
-        stored_attrs = stored_study_attrs(self.storage, spec.name)
-        rerun = check_rerun(spec, stored_attrs)
         self.study = open_study(spec, self.storage)
         self._print_header()
-        for line in start_study(spec, self.study, self.storage.engine, rerun, stored_attrs, warm):
+        lines, _ = start_study(spec, self.study, self.storage.engine, rerun, stored_attrs, warm)
+        for line in lines:
             self.out.message(line)
         # Trials left RUNNING by a run that was killed as a whole: their processes are gone.
         reaped = reap_dead_local_trials(self.study)
