@@ -288,3 +288,47 @@ def test_the_fingerprint_check_on_its_own():
     assert check_rerun(stepped, stored).space_changes == (
         "changed model.n_layer: high 2 -> 4, step (none) -> 1",
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Copies count against nothing and are never the best
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_url(request, tmp_path):
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/copies.db"
+    return request.getfixturevalue("pg_url")
+
+
+def test_copies_are_in_no_count_and_never_the_best(any_url, tmp_path):
+    from hpo.backends.optuna.budget import count_trials
+    from hpo.backends.warm_start import copies_of
+    from hpo.storage.optuna_compat import best_finished_value
+    from hpo.storage.rdb import open_storage
+    from hpo.storage.retention import best_trial_numbers
+
+    old_study(any_url)
+    spec = dataclasses.replace(tiny_spec(tmp_path), storage=any_url)
+    study = optuna.create_study(study_name="tiny", storage=open_storage(any_url))
+    old = optuna.load_study(study_name="old", storage=any_url).get_trials()
+    copies, _ = copies_of(spec, old, "old")
+    study.add_trials(copies)  # values 2.5, 2.0, 1.5: better than any trained trial below
+    for value in (4.0, 3.0):
+        trial = study.ask()
+        trial.suggest_float("learning_rate", 1e-4, 1e-2, log=True)
+        study.tell(trial, value)
+
+    counts = count_trials(study)
+    assert (counts.complete, counts.warm_started, counts.finished) == (2, 3, 2)
+    assert counts.total == 5
+    assert best_finished_value(study, "minimize") == 3.0
+    assert best_trial_numbers(study) == [4]
+    status = reader.status(any_url, "tiny")
+    assert status["counts"]["COMPLETE"] == 2 and status["warm_start"] == 3
+    assert status["best"]["number"] == 4
+    assert reader.best(any_url, "tiny")["value"] == 3.0
+
+    from hpo.report.status import format_status
+
+    assert "warm     3 complete trial(s) copied from an earlier study" in format_status(status)
