@@ -332,3 +332,10 @@ def test_copies_are_in_no_count_and_never_the_best(any_url, tmp_path):
     from hpo.report.status import format_status
 
     assert "warm     3 complete trial(s) copied from an earlier study" in format_status(status)
+
+    # The report's table marks them, with where they came from.
+    from hpo.report.html.data import load_study_data
+    from hpo.report.html.table import top_trials_table
+
+    table = top_trials_table(load_study_data(spec))
+    assert table.count("warm start (old #") == 3 and "warm start (old #3)" in table
