@@ -87,6 +87,10 @@ def run_worker(spec: StudySpec) -> int:
     install_stop_handlers(stop)
     deadline = time.time() + spec.budget.timeout_s if spec.budget.timeout_s else None
     print(f"worker {local_worker_name()} joining study {spec.name!r} on {mask_url(spec.storage)}")
+    # A worker trains what its own study file says: one whose objective or task is not the
+    # study's stops here (exit 2); a space change is `hpo run`'s to record.
+    for line in check_stored(spec)[0].space_changes:
+        print(f"note: this worker's study file changed the space: {line}")
     # Distinct from the local workers' indices (0..N-1), and from other machines' workers.
     index = spec.workers + os.getpid() % 100_000
     code = work(spec, worker_index=index, deadline=deadline, stop=stop)

@@ -41,6 +41,11 @@ def start_study(
     lines, queued = warm_start.start_study(
         spec, study, storage.engine, rerun, stored_attrs, warm, queue=False, enqueue=not restoring
     )
+    if restoring and rerun.space_changes:
+        lines.append(
+            "note: a restored Ray experiment keeps the space it was started with; the new "
+            "space applies to the next experiment (once this one's budget is met)"
+        )
     for line in lines:
         print(line)
     evaluated = warm_start.warm_start_copies(study.get_trials(deepcopy=False))

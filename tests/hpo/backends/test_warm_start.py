@@ -240,6 +240,10 @@ def test_a_changed_objective_or_task_is_refused_and_a_changed_space_goes_on(tmp_
         assert expected in out
         assert "give this study a new `name:`" in out
         assert stored_state(tmp_path) == (attrs, trials)  # nothing written
+        # `hpo worker` joins only a study of its own objective and task too.
+        code = main(["worker", str(path)])
+        assert code == 2 and expected in capsys.readouterr().err
+        assert stored_state(tmp_path) == (attrs, trials)
 
     # A changed space continues, says what changed, and records it.
     space = {
