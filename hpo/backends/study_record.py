@@ -144,14 +144,10 @@ def incompatible_changes(old: dict[str, Any], new: dict[str, Any]) -> Iterable[t
 
 def check_stored(spec: StudySpec) -> tuple[Rerun, dict[str, Any] | None]:
     """`check_rerun` against the study in `spec.storage`, and its user attrs (None: no study).
-    Creates nothing: a SQLite file that is not there holds no study and is not opened."""
-    from hpo.storage.rdb import open_storage
-    from hpo.storage.urls import sqlite_path
+    Read by SQL: creates no SQLite file and no optuna tables."""
+    from hpo.storage.reader import study_user_attrs
 
-    path = sqlite_path(spec.storage)
-    if path is not None and not path.is_file():
-        return check_rerun(spec, None), None
-    stored = stored_study_attrs(open_storage(spec.storage), spec.name)
+    stored = study_user_attrs(spec.storage, spec.name)
     return check_rerun(spec, stored), stored
 
 

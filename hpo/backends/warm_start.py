@@ -26,7 +26,7 @@ from hpo.attrs import (
     WARM_STARTED_FROM_ATTR,
 )
 from hpo.backends.study_record import Rerun, record
-from hpo.errors import StudyFileError
+from hpo.errors import HpoError, StudyFileError
 from hpo.search.membership import fit_config
 from hpo.spec import StudySpec
 
@@ -53,6 +53,7 @@ def load_source(spec: StudySpec) -> WarmStart | None:
         return None
     import optuna
 
+    from hpo.storage.reader import study_names_or_none
     from hpo.storage.urls import mask_url, scrub_passwords, sqlite_path, with_driver
 
     warm = spec.warm_start
@@ -65,14 +66,20 @@ def load_source(spec: StudySpec) -> WarmStart | None:
     path = sqlite_path(warm.storage)
     if path is not None and not path.is_file():
         raise refuse(f"no storage at {shown}: the file {path} does not exist")
+    # The names by SQL first: an empty database (no optuna tables) is "no study", and
+    # nothing is created in it.
     try:
-        storage = optuna.storages.RDBStorage(with_driver(warm.storage), skip_table_creation=True)
-        names = [summary.study_name for summary in optuna.get_all_study_summaries(storage)]
+        names = study_names_or_none(warm.storage)
+        if names is not None and warm.study in names:
+            storage = optuna.storages.RDBStorage(
+                with_driver(warm.storage), skip_table_creation=True
+            )
     except Exception as error:  # any driver's error: the reason, with its password removed
         reason = _root_reason(error)
         raise refuse(
             f"cannot open the storage {shown}: {scrub_passwords(reason, warm.storage)}"
         ) from None
+    names = names or []
     if warm.study not in names:
         there = ", ".join(repr(n) for n in names) if names else "none"
         raise refuse(f"no study named {warm.study!r} in {shown} (studies there: {there})")
@@ -99,7 +106,10 @@ def load_source(spec: StudySpec) -> WarmStart | None:
 
 def _root_reason(error: BaseException) -> str:
     """The first line of the innermost cause: optuna wraps the driver's error ("connection
-    refused") in one that says only that a commit failed."""
+    refused") in one that says only that a commit failed; the reader's errors already say
+    what they found after the URL."""
+    if isinstance(error, HpoError):
+        return str(error).split(": ", 1)[-1]
     while error.__cause__ is not None or error.__context__ is not None:
         error = error.__cause__ or error.__context__  # type: ignore[assignment]
     text = str(getattr(error, "orig", None) or error).strip()

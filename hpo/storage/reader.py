@@ -86,6 +86,34 @@ def best(url: str, study_name: str) -> dict[str, Any] | list[dict[str, Any]]:
         return front if len(directions) > 1 else front[0]
 
 
+def study_user_attrs(url: str, study_name: str) -> dict[str, Any] | None:
+    """The study's user attrs; None when the storage holds no such study, or nothing yet (a
+    SQLite file or optuna's tables not there): read without creating either."""
+    path = sqlite_path(url)
+    if path is not None and not path.is_file():
+        return None
+    try:
+        with _OptunaTables(url) as tables:
+            if not tables._rows("SELECT 1 FROM studies WHERE study_name = :n", n=study_name):
+                return None
+            rows = tables._rows(
+                "SELECT a.key, a.value_json FROM study_user_attributes a"
+                " JOIN studies s ON s.study_id = a.study_id WHERE s.study_name = :n",
+                n=study_name,
+            )
+    except _NoTables:
+        return None
+    return {key: json.loads(value) for key, value in rows}
+
+
+def study_names_or_none(url: str) -> list[str] | None:
+    """The names of the studies in the storage; None when it holds no optuna tables yet."""
+    try:
+        return study_names(url)
+    except _NoTables:
+        return None
+
+
 def study_names(url: str, *, check_schema: bool = True) -> list[str]:
     """The names of every study in the storage.
 
@@ -189,7 +217,7 @@ class _OptunaTables:
             raise
         except Exception as error:
             if _is_missing_table(error):
-                raise HpoError(
+                raise _NoTables(
                     f"{mask_url(self.url)} holds no optuna study (its tables are missing). "
                     "Check `storage:` in the study file (or --storage / HPO_STORAGE), "
                     "or start the study with `hpo run`."
@@ -364,6 +392,10 @@ def _by_trial(entries: Iterable[tuple[int, str, Any]]) -> dict[int, dict[str, An
     for trial_id, name, value in entries:
         grouped.setdefault(trial_id, {})[name] = value
     return grouped
+
+
+class _NoTables(HpoError):
+    """The storage holds no optuna tables (a database no study was created in)."""
 
 
 def _is_missing_table(error: Exception) -> bool:

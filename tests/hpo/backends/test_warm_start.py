@@ -343,3 +343,19 @@ def test_copies_are_in_no_count_and_never_the_best(any_url, tmp_path):
 
     table = top_trials_table(load_study_data(spec))
     assert table.count("warm start (old #") == 3 and "warm start (old #3)" in table
+
+
+def test_a_missing_warm_start_creates_no_tables_in_a_postgresql_storage(tmp_path, pg_url, capsys):
+    import sqlalchemy
+
+    path = write_study_file(
+        tmp_path, storage=pg_url, warm_start={"study": "old", "storage": pg_url}
+    )
+    code, out = run_cli(path, capsys)
+    assert code == 2
+    assert "warm_start: no study named 'old'" in out
+    engine = sqlalchemy.create_engine(pg_url)
+    try:
+        assert sqlalchemy.inspect(engine).get_table_names() == []
+    finally:
+        engine.dispose()
