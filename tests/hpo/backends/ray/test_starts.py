@@ -13,7 +13,12 @@ import pytest
 import yaml
 from helpers.study_files import tiny_gpt2_config
 
-from hpo.attrs import ENQUEUED_CONFIGS_ATTR, STUDY_FILE_ATTR, WARM_START_ATTR
+from hpo.attrs import (
+    ENQUEUED_CONFIGS_ATTR,
+    SPACE_CHANGES_ATTR,
+    STUDY_FILE_ATTR,
+    WARM_START_ATTR,
+)
 from hpo.errors import StudyFileError
 from hpo.storage import reader
 
@@ -147,3 +152,15 @@ def test_a_ray_study_warm_started_and_enqueued_then_rerun_and_changed(ray_local,
     assert "objective: the study 'ray-starts' was run for minimize eval_loss" in str(caught.value)
     after = optuna.load_study(study_name=spec.name, storage=spec.storage)
     assert after.user_attrs == before and len(after.trials) == 4
+
+    # A changed space goes on (the finished experiment is restored), printed and recorded.
+    study["objective"] = {"metric": "eval_loss", "direction": "minimize"}
+    study["space"] = {**SPACE, "learning_rate": {**SPACE["learning_rate"], "high": 0.2}}
+    capsys.readouterr()
+    assert run_study(load_spec(tmp_path, study)) == 0
+    out = capsys.readouterr().out
+    assert "  changed learning_rate: high 0.1 -> 0.2\n" in out
+    assert "a restored Ray experiment keeps the space it was started with" in out
+    attrs = optuna.load_study(study_name=spec.name, storage=spec.storage).user_attrs
+    assert attrs[SPACE_CHANGES_ATTR][-1]["changes"] == ["changed learning_rate: high 0.1 -> 0.2"]
+    assert attrs[STUDY_FILE_ATTR]["space"]["learning_rate"]["high"] == 0.2
