@@ -160,7 +160,9 @@ def stored_study_attrs(storage: Any, study_name: str) -> dict[str, Any] | None:
     return storage.get_study_user_attrs(study_id)
 
 
-def record(rerun: Rerun, set_study_attr: Any, stored_attrs: dict[str, Any] | None) -> list[str]:
+def record(
+    rerun: Rerun, set_study_attr: Callable[[str, Any], None], stored_attrs: dict[str, Any] | None
+) -> list[str]:
     """Write the record (and the space's changes) with `set_study_attr(key, value)`; returns
     the lines to print."""
     if not rerun.first_record and not rerun.space_changes:
