@@ -40,6 +40,23 @@ PARAM_HISTORY_ATTR = "param_history"  # PBT/PB2: [{"step": s, "params": {...}}, 
 RAY_FAILURES_ATTR = "ray_failures"
 STEP_KEY = "step"  # the trainer's global step in every Ray report
 
+# --- warm starts and the study file a study was started with (both backends) -----------------
+# On a trial copied from an earlier study to seed the sampler: {"study": name, "trial": number}.
+# Such a trial was never trained here: it counts against no budget, has no checkpoint, and is
+# never this study's best trial.
+WARM_START_ATTR = "warm_start"
+# On a trial that a study file's `enqueue:` entry queued: the entry's index in the list.
+ENQUEUED_ATTR = "enqueued"
+# --- study user attributes ---
+# The space, objective and task of the study file that first ran the study (`fingerprint`).
+STUDY_FILE_ATTR = "study_file"
+# [{"at": iso time, "changes": ["learning_rate: low 1e-05 -> 0.0001", ...]}, ...]
+SPACE_CHANGES_ATTR = "space_changes"
+# The `enqueue:` configurations already queued (each is queued once over every run).
+ENQUEUED_CONFIGS_ATTR = "enqueued_configs"
+# [{"study": name, "taken": n}]: the warm starts already done (each source once).
+WARM_STARTED_FROM_ATTR = "warm_started_from"
+
 # --- trial states, as Optuna stores them ------------------------------------------------------
 STATES = ("COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING")
 

@@ -106,6 +106,14 @@ class PlacementSpec:
 
 
 @dataclass(frozen=True)
+class WarmStartSpec:
+    """An earlier study whose COMPLETE trials that fit the space seed the sampler."""
+
+    study: str
+    storage: str  # SQLAlchemy URL (SQLite paths made absolute); may hold a password
+
+
+@dataclass(frozen=True)
 class StudySpec:
     name: str
     storage: str  # SQLAlchemy URL (already resolved: file, --storage or HPO_STORAGE)
@@ -129,6 +137,9 @@ class StudySpec:
     placement: PlacementSpec = field(default_factory=PlacementSpec)
     source_path: str | None = None  # the study file this came from
     push_best_to_hub: str | None = None  # a Hub repo id: the best model goes there after `hpo run`
+    # Configurations trained first, in order, each once over every run (checked against space).
+    enqueue: tuple[dict[str, Any], ...] = ()
+    warm_start: WarmStartSpec | None = None
     # Messages the run prints before starting (e.g. "pruning switched off for multi-objective").
     warnings: tuple[str, ...] = ()
 

@@ -23,6 +23,11 @@ def format_status(report: dict[str, Any], spec: Any = None) -> str:
         f"storage  {report['storage']}",
         "trials   " + "  ".join(f"{state.lower()} {counts[state]}" for state in STATES),
     ]
+    if report.get("warm_start"):
+        lines.append(
+            f"warm     {report['warm_start']} complete trial(s) copied from an earlier study "
+            "(warm start: seed the sampler, in no budget, never the best)"
+        )
     best_report = report["best"]
     if best_report is None:
         lines.append("best     none yet (no complete trial)")

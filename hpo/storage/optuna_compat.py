@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from hpo.attrs import WARM_START_ATTR
+
 if TYPE_CHECKING:
     import optuna
 
@@ -249,6 +251,7 @@ def stale_trial_ids(storage: optuna.storages.RDBStorage, study_id: int) -> list[
 
 def best_finished_value(study: optuna.Study, direction: str) -> float | None:
     """The best finite value of the study's COMPLETE trials (first objective); None before one.
+    Warm-start copies (`WARM_START_ATTR`) are left out: they were not trained here.
 
     One aggregate query of optuna's `trials` and `trial_values` tables on an RDB storage:
     optuna's `study.best_value` reads the whole best trial (six queries). Infinite values are
@@ -270,9 +273,10 @@ def best_finished_value(study: optuna.Study, direction: str) -> float | None:
                 f"SELECT {best}(v.value) FROM trial_values v"
                 " JOIN trials t ON t.trial_id = v.trial_id"
                 " WHERE t.study_id = :study_id AND t.state = 'COMPLETE' AND v.objective = 0"
-                " AND v.value_type = 'FINITE'"
+                " AND v.value_type = 'FINITE' AND NOT EXISTS (SELECT 1 FROM"
+                " trial_user_attributes w WHERE w.trial_id = t.trial_id AND w.key = :warm)"
             ),
-            {"study_id": study_id_of(study)},
+            {"study_id": study_id_of(study), "warm": WARM_START_ATTR},
         ).scalar()
     return None if value is None else float(value)
 

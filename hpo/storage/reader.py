@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from hpo.attrs import BEST_CHECKPOINT_ATTR, PROGRESS_ATTR, STATES
+from hpo.attrs import BEST_CHECKPOINT_ATTR, PROGRESS_ATTR, STATES, WARM_START_ATTR
 from hpo.errors import HpoError
 from hpo.storage.optuna_compat import check_schema_once
 from hpo.storage.urls import mask_url, scrub_passwords, sqlite_path, with_driver
@@ -30,6 +30,12 @@ from hpo.storage.urls import mask_url, scrub_passwords, sqlite_path, with_driver
 _INT_DISTRIBUTIONS = ("IntDistribution", "IntUniformDistribution", "IntLogUniformDistribution")
 # Sort keys that put -inf first and +inf last, as optuna does for stored values.
 _INF_RANK = "CASE {col} WHEN 'INF_NEG' THEN -1 WHEN 'FINITE' THEN 0 ELSE 1 END"
+# A trial that a warm start copied from an earlier study (bound as :warm): it was never
+# trained here, so it is neither counted as COMPLETE nor ever the best trial.
+_NOT_WARM_COPY = (
+    "NOT EXISTS (SELECT 1 FROM trial_user_attributes w"
+    " WHERE w.trial_id = t.trial_id AND w.key = :warm)"
+)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -38,11 +44,14 @@ _INF_RANK = "CASE {col} WHEN 'INF_NEG' THEN -1 WHEN 'FINITE' THEN 0 ELSE 1 END"
 
 def status(url: str, study_name: str) -> dict[str, Any]:
     """Counts by state, the best trial (the Pareto front when multi-objective) and the
-    running trials with their last reported step."""
+    running trials with their last reported step. `counts` leaves the warm-start copies out
+    of COMPLETE; `warm_start` counts them."""
     with _OptunaTables(url) as tables:
         study_id = tables.study_id(study_name)
         directions = tables.directions(study_id)
         counts = tables.counts(study_id)
+        warm = tables.warm_start_copies(study_id)
+        counts["COMPLETE"] -= warm
         front = tables.best_trials(study_id, directions)
         best: Any = None
         if front:
@@ -52,6 +61,7 @@ def status(url: str, study_name: str) -> dict[str, Any]:
             "storage": mask_url(url),
             "directions": directions,
             "counts": counts,
+            "warm_start": warm,
             "best": best,
             "running": tables.running(study_id),
         }
@@ -74,6 +84,34 @@ def best(url: str, study_name: str) -> dict[str, Any] | list[dict[str, Any]]:
                 f"({summary}); run `hpo status` to follow it, or `hpo run` to continue it"
             )
         return front if len(directions) > 1 else front[0]
+
+
+def study_user_attrs(url: str, study_name: str) -> dict[str, Any] | None:
+    """The study's user attrs; None when the storage holds no such study, or nothing yet (a
+    SQLite file or optuna's tables not there): read without creating either."""
+    path = sqlite_path(url)
+    if path is not None and not path.is_file():
+        return None
+    try:
+        with _OptunaTables(url) as tables:
+            if not tables._rows("SELECT 1 FROM studies WHERE study_name = :n", n=study_name):
+                return None
+            rows = tables._rows(
+                "SELECT a.key, a.value_json FROM study_user_attributes a"
+                " JOIN studies s ON s.study_id = a.study_id WHERE s.study_name = :n",
+                n=study_name,
+            )
+    except _NoTables:
+        return None
+    return {key: json.loads(value) for key, value in rows}
+
+
+def study_names_or_none(url: str) -> list[str] | None:
+    """The names of the studies in the storage; None when it holds no optuna tables yet."""
+    try:
+        return study_names(url)
+    except _NoTables:
+        return None
 
 
 def study_names(url: str, *, check_schema: bool = True) -> list[str]:
@@ -179,7 +217,7 @@ class _OptunaTables:
             raise
         except Exception as error:
             if _is_missing_table(error):
-                raise HpoError(
+                raise _NoTables(
                     f"{mask_url(self.url)} holds no optuna study (its tables are missing). "
                     "Check `storage:` in the study file (or --storage / HPO_STORAGE), "
                     "or start the study with `hpo run`."
@@ -229,6 +267,16 @@ class _OptunaTables:
         counts.update({str(state): int(n) for state, n in rows})
         return counts
 
+    def warm_start_copies(self, study_id: int) -> int:
+        rows = self._rows(
+            "SELECT COUNT(*) FROM trials t JOIN trial_user_attributes w"
+            " ON w.trial_id = t.trial_id AND w.key = :warm"
+            " WHERE t.study_id = :s AND t.state = 'COMPLETE'",
+            s=study_id,
+            warm=WARM_START_ATTR,
+        )
+        return int(rows[0][0]) if rows else 0
+
     def best_trials(self, study_id: int, directions: list[str]) -> list[dict[str, Any]]:
         """The best complete trial (single objective) or the Pareto front, with details."""
         if len(directions) == 1:
@@ -237,9 +285,11 @@ class _OptunaTables:
                 "SELECT t.trial_id, t.number, v.value, v.value_type"
                 " FROM trials t JOIN trial_values v ON v.trial_id = t.trial_id"
                 " WHERE t.study_id = :s AND t.state = 'COMPLETE' AND v.objective = 0"
+                f" AND {_NOT_WARM_COPY}"
                 f" ORDER BY {_INF_RANK.format(col='v.value_type')} {order}, v.value {order},"
                 " t.number ASC LIMIT 1",
                 s=study_id,
+                warm=WARM_START_ATTR,
             )
             chosen = {int(r[0]): (int(r[1]), {"value": _stored_float(r[2], r[3])}) for r in rows}
         else:
@@ -268,8 +318,9 @@ class _OptunaTables:
         rows = self._rows(
             "SELECT t.trial_id, t.number, v.objective, v.value, v.value_type"
             " FROM trials t JOIN trial_values v ON v.trial_id = t.trial_id"
-            " WHERE t.study_id = :s AND t.state = 'COMPLETE'",
+            f" WHERE t.study_id = :s AND t.state = 'COMPLETE' AND {_NOT_WARM_COPY}",
             s=study_id,
+            warm=WARM_START_ATTR,
         )
         values: dict[int, list[float]] = {}
         numbers: dict[int, int] = {}
@@ -341,6 +392,10 @@ def _by_trial(entries: Iterable[tuple[int, str, Any]]) -> dict[int, dict[str, An
     for trial_id, name, value in entries:
         grouped.setdefault(trial_id, {})[name] = value
     return grouped
+
+
+class _NoTables(HpoError):
+    """The storage holds no optuna tables (a database no study was created in)."""
 
 
 def _is_missing_table(error: Exception) -> bool:

@@ -21,7 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hpo.attrs import BEST_CHECKPOINT_ATTR, LAST_CHECKPOINT_ATTR, OUTPUT_DIR_ATTR
+from hpo.attrs import (
+    BEST_CHECKPOINT_ATTR,
+    LAST_CHECKPOINT_ATTR,
+    OUTPUT_DIR_ATTR,
+    WARM_START_ATTR,
+)
 from hpo.spec import StudySpec
 
 if TYPE_CHECKING:
@@ -101,11 +106,26 @@ def trial_files(trial: Any) -> TrialFiles:
 
 
 def best_trial_numbers(study: optuna.Study) -> list[int]:
-    """The best trial, or every trial on the Pareto front; none before the first COMPLETE."""
-    try:
-        return [t.number for t in study.best_trials]
-    except ValueError:
+    """The best trial, or every trial on the Pareto front; none before the first COMPLETE.
+
+    Of the trials trained here: a warm-start copy (`WARM_START_ATTR`) has no checkpoint, and
+    were it the best, the best trained trial's checkpoint would be deleted."""
+    import optuna
+
+    complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    trained = [t for t in complete if WARM_START_ATTR not in t.user_attrs]
+    if len(trained) == len(complete):
+        try:
+            return [t.number for t in study.best_trials]
+        except ValueError:
+            return []
+    if not trained:
         return []
+    # optuna's best_trials over the trained trials alone (the same rule), in a study in memory
+    # whose trial numbers are positions in `trained`.
+    alone = optuna.create_study(directions=study.directions)
+    alone.add_trials(trained)
+    return sorted(trained[t.number].number for t in alone.best_trials)
 
 
 def apply_retention(spec: StudySpec, study: optuna.Study) -> list[Path]:

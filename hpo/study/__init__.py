@@ -41,6 +41,10 @@ Keys beyond the contract in docs/ARCHITECTURE.md, and the defaults a user gets w
   values with its aliases expanded (`yaml_file`).
 - `push_best_to_hub`: a Hub repo id; after `hpo run` the best trial's model and `hpo_best.json`
   are uploaded there (hpo.report.hub). Absent: nothing is pushed.
+- `enqueue`: configurations trained first, each checked against the space and queued once
+  over every run; with `backend: ray` and `sampler: tpe` each names every parameter.
+- `warm_start: {study, storage}`: storage defaults to the study's own; the source is opened
+  when the run starts (`hpo.backends.warm_start`), not here.
 
 Public API: `load` (the full validation, into a `StudySpec`), `load_for_inspection` (name and
 storage only, into a `StudyRef`, for `hpo status` / `hpo best`), `resolve_storage` (which
@@ -48,9 +52,9 @@ storage URL wins), `default_pruner` / `default_scheduler` (what a study gets wit
 
 Layout: `yaml_file` reads the YAML; `study_ref` does the cheap reading; `validator` walks the
 sections (`sections/`: run, storage, model, data, training, space, search with components,
-ray), each recording into a `reader.Reader`'s `problems.Problems`; `keys` holds the file's
-vocabulary, `references` the paths and factories a study points at, `defaults` what a study
-gets without asking.
+ray, hub, enqueue, warm_start), each recording into a `reader.Reader`'s `problems.Problems`;
+`keys` holds the file's vocabulary, `references` the paths and factories a study points at,
+`defaults` what a study gets without asking.
 """
 
 from __future__ import annotations

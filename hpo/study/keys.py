@@ -27,6 +27,8 @@ TOP_LEVEL_KEYS = (
     "space",
     "keep",
     "push_best_to_hub",
+    "enqueue",
+    "warm_start",
 )
 OBJECTIVE_KEYS = ("metric", "direction")
 BUDGET_KEYS = ("n_trials", "timeout", "max_failed_trials")

@@ -30,6 +30,7 @@ from hpo.study.keys import (
 from hpo.study.reader import Reader
 from hpo.study.sections.components import component_shape
 from hpo.study.sections.data import read_data
+from hpo.study.sections.enqueue import read_enqueue
 from hpo.study.sections.hub import read_push_best_to_hub
 from hpo.study.sections.model import BuiltModel, check_model_ends, read_model
 from hpo.study.sections.ray import read_ray
@@ -50,6 +51,7 @@ from hpo.study.sections.training import (
     check_training_values,
     read_training,
 )
+from hpo.study.sections.warm_start import read_warm_start
 
 
 def validate(
@@ -111,6 +113,8 @@ def validate(
             "on Ray a trial is one actor (use ray.resources_per_trial for its CPUs and GPUs)",
         )
     push_best_to_hub = read_push_best_to_hub(reader)
+    enqueue = read_enqueue(reader, space, backend=backend, sampler=sampler.name, budget=budget)
+    warm_start = read_warm_start(reader, name, storage_url)
     warn_about_budget(reader, budget)
     if problems:
         raise StudyFileError(source, problems.lines)
@@ -134,6 +138,8 @@ def validate(
         placement=placement,
         source_path=source,
         push_best_to_hub=push_best_to_hub,
+        enqueue=enqueue,
+        warm_start=warm_start,
         warnings=tuple(reader.warnings),
     )
 

@@ -1,7 +1,8 @@
 """The budget of an Optuna study, counted in the storage: it holds across workers, machines
 and reruns.
 
-`n_trials` counts finished trials (COMPLETE + PRUNED) over the whole study; a worker starts a
+`n_trials` counts finished trials (COMPLETE + PRUNED) over the whole study, leaving out the
+COMPLETE copies a warm start added (`WARM_START_ATTR`: never trained here); a worker starts a
 trial only while finished + running < n_trials. Interrupted trials (Ctrl-C) are neither
 failures nor finished: their retry finishes them.
 
@@ -19,7 +20,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from hpo.attrs import FAIL_REASON_ATTR, INTERRUPTED
+from hpo.attrs import FAIL_REASON_ATTR, INTERRUPTED, WARM_START_ATTR
 from hpo.spec import StudySpec
 
 # The failure limit of a study that sets neither max_failed_trials nor n_trials (a timeout
@@ -32,7 +33,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class TrialCounts:
-    """A study's trials by state; `failed` leaves out the interrupted ones."""
+    """A study's trials by state; `failed` leaves out the interrupted ones, `complete` the
+    warm-start copies."""
 
     complete: int = 0
     pruned: int = 0
@@ -41,6 +43,7 @@ class TrialCounts:
     running: int = 0
     waiting: int = 0
     failed_earlier: int = 0  # failures before this run started: not counted against its limit
+    warm_started: int = 0  # COMPLETE copies from an earlier study: in no budget
 
     @property
     def finished(self) -> int:
@@ -53,7 +56,14 @@ class TrialCounts:
     @property
     def total(self) -> int:
         """Every trial the study holds, in any state."""
-        return self.finished + self.failed + self.interrupted + self.running + self.waiting
+        return (
+            self.finished
+            + self.failed
+            + self.interrupted
+            + self.running
+            + self.waiting
+            + self.warm_started
+        )
 
 
 def count_trials(study: optuna.Study, *, failed_earlier: int = 0) -> TrialCounts:
@@ -70,12 +80,16 @@ def count_trials(study: optuna.Study, *, failed_earlier: int = 0) -> TrialCounts
     url = engine.url.render_as_string(hide_password=False)
     # The storage may be restarting: counted again once it is back.
     rows = call_with_retry(_count_rows, engine, url, study_id_of(study), url=url)
-    by_state = {getattr(state, "name", state): n for state, n, _ in rows}
+    by_state = {getattr(state, "name", state): n for state, n, _, _ in rows}
     interrupted = sum(
-        int(n or 0) for state, _, n in rows if getattr(state, "name", state) == "FAIL"
+        int(n or 0) for state, _, n, _ in rows if getattr(state, "name", state) == "FAIL"
+    )
+    warm = sum(
+        int(n or 0) for state, _, _, n in rows if getattr(state, "name", state) == "COMPLETE"
     )
     return TrialCounts(
-        complete=by_state.get("COMPLETE", 0),
+        complete=by_state.get("COMPLETE", 0) - warm,
+        warm_started=warm,
         pruned=by_state.get("PRUNED", 0),
         failed=by_state.get("FAIL", 0) - interrupted,
         interrupted=interrupted,
@@ -86,9 +100,9 @@ def count_trials(study: optuna.Study, *, failed_earlier: int = 0) -> TrialCounts
 
 
 def _count_rows(engine: Any, url: str, study_id: int) -> list[Any]:
-    """(state, trials, interrupted ones) of the study, in one round trip: the trials by state,
-    and how many FAIL ones were interrupted (a trial has at most one fail_reason attr, so the
-    outer join adds no rows)."""
+    """(state, trials, interrupted ones, warm-start copies) of the study, in one round trip:
+    the trials by state, how many FAIL ones were interrupted and how many are copies (a trial
+    has at most one attr of each key, so the outer joins add no rows)."""
     import json
 
     import sqlalchemy
@@ -101,12 +115,20 @@ def _count_rows(engine: Any, url: str, study_id: int) -> list[Any]:
         return connection.execute(
             sqlalchemy.text(
                 "SELECT t.state, COUNT(*), "
-                "SUM(CASE WHEN a.value_json = :v THEN 1 ELSE 0 END) "
+                "SUM(CASE WHEN a.value_json = :v THEN 1 ELSE 0 END), "
+                "SUM(CASE WHEN w.trial_id IS NULL THEN 0 ELSE 1 END) "
                 "FROM trials t LEFT JOIN trial_user_attributes a "
                 "ON a.trial_id = t.trial_id AND a.key = :k "
+                "LEFT JOIN trial_user_attributes w "
+                "ON w.trial_id = t.trial_id AND w.key = :w "
                 "WHERE t.study_id = :s GROUP BY t.state"
             ),
-            {"s": study_id, "k": FAIL_REASON_ATTR, "v": json.dumps(INTERRUPTED)},
+            {
+                "s": study_id,
+                "k": FAIL_REASON_ATTR,
+                "v": json.dumps(INTERRUPTED),
+                "w": WARM_START_ATTR,
+            },
         ).all()
 
 
@@ -120,8 +142,12 @@ def _count_loaded_trials(study: optuna.Study) -> TrialCounts:
         for t in trials
         if t.state == TrialState.FAIL and t.user_attrs.get(FAIL_REASON_ATTR) == INTERRUPTED
     )
+    warm = sum(
+        1 for t in trials if t.state == TrialState.COMPLETE and WARM_START_ATTR in t.user_attrs
+    )
     return TrialCounts(
-        complete=states[TrialState.COMPLETE],
+        complete=states[TrialState.COMPLETE] - warm,
+        warm_started=warm,
         pruned=states[TrialState.PRUNED],
         failed=states[TrialState.FAIL] - interrupted,
         interrupted=interrupted,

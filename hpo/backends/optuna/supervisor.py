@@ -43,6 +43,8 @@ from hpo.backends.optuna.shared_study import (
 )
 from hpo.backends.optuna.worker import install_stop_handlers, work
 from hpo.backends.placement import Placement, place_study
+from hpo.backends.study_record import check_stored
+from hpo.backends.warm_start import load_source, start_study
 from hpo.durations import format_clock
 from hpo.errors import HpoError
 from hpo.report.progress import LiveView, best_summary, format_progress, running_trials
@@ -85,6 +87,10 @@ def run_worker(spec: StudySpec) -> int:
     install_stop_handlers(stop)
     deadline = time.time() + spec.budget.timeout_s if spec.budget.timeout_s else None
     print(f"worker {local_worker_name()} joining study {spec.name!r} on {mask_url(spec.storage)}")
+    # A worker trains what its own study file says: one whose objective or task is not the
+    # study's stops here (exit 2); a space change is `hpo run`'s to record.
+    for line in check_stored(spec)[0].space_changes:
+        print(f"note: this worker's study file changed the space: {line}")
     # Distinct from the local workers' indices (0..N-1), and from other machines' workers.
     index = spec.workers + os.getpid() % 100_000
     code = work(spec, worker_index=index, deadline=deadline, stop=stop)
@@ -123,9 +129,16 @@ class OptunaRun:
         warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
         spec = self.spec
         check_output_dir(spec)
+        # Read before anything is written: a warm_start source that is not there, or a study
+        # file whose objective or task changed since the study began, stops the run here.
+        rerun, stored_attrs = check_stored(spec)
+        warm = load_source(spec)
         self.storage = open_storage(spec.storage, workers=spec.workers, **self.heartbeat)
         self.study = open_study(spec, self.storage)
         self._print_header()
+        lines, _ = start_study(spec, self.study, self.storage.engine, rerun, stored_attrs, warm)
+        for line in lines:
+            self.out.message(line)
         # Trials left RUNNING by a run that was killed as a whole: their processes are gone.
         reaped = reap_dead_local_trials(self.study)
         if reaped:
@@ -316,6 +329,7 @@ class OptunaRun:
             f"{counts.finished} finished ({counts.complete} complete, {counts.pruned} pruned), "
             f"{counts.failed} failed, {counts.running} running, {counts.waiting} queued "
             f"in {format_clock(time.time() - self.started)}"
+            + (f" (and {counts.warm_started} warm-start copies)" if counts.warm_started else "")
         )
         try:
             print(format_best(reader.best(spec.storage, spec.name)))

@@ -18,6 +18,7 @@ from ray.tune.search.optuna import OptunaSearch
 
 from hpo.attrs import STEP_KEY
 from hpo.backends.ray import ray_compat
+from hpo.backends.ray.starts import SearchStarts
 from hpo.spec import StudySpec
 
 
@@ -53,15 +54,23 @@ class TruthfulOptunaSearch(OptunaSearch):
 
 
 def build_search(
-    spec: StudySpec, *, metric: str, mode: str, max_steps: int | None
+    spec: StudySpec,
+    *,
+    metric: str,
+    mode: str,
+    max_steps: int | None,
+    starts: SearchStarts | None = None,
 ) -> tuple[Any, dict[str, Any]]:
     """(search_alg, param_space) for the Tuner: TPE draws the params itself; random, Tune's
-    variant generator, draws them from the param space."""
+    variant generator, draws them from the param space. Both evaluate `starts.points` first
+    (Tune's `points_to_evaluate`); TPE is told `starts.evaluated` as finished trials
+    (`add_evaluated_point`, what OptunaSearch's `evaluated_rewards` calls)."""
     from ray.tune.search import BasicVariantGenerator
 
     from hpo.search.components import build_sampler
     from hpo.search.space import define_by_run, to_optuna_distributions, to_ray_param_space
 
+    starts = starts or SearchStarts()
     if uses_optuna_search(spec):
         space = (
             define_by_run(spec) if spec.is_define_by_run else to_optuna_distributions(spec.space)
@@ -72,12 +81,17 @@ def build_search(
             mode=mode,
             sampler=build_sampler(spec.sampler, space=spec.space),
             max_steps=max_steps,
+            points_to_evaluate=list(starts.points) or None,
         )
+        for trial in starts.evaluated:
+            searcher.add_evaluated_point(trial.params, trial.values[0])
         return searcher, {}
     seed = spec.sampler.options.get("seed")
     # Tune applies max_concurrent_trials to Searchers only; the variant generator takes its own.
     generator = BasicVariantGenerator(
-        random_state=seed, max_concurrent=spec.ray.get("max_concurrent_trials") or 0
+        random_state=seed,
+        max_concurrent=spec.ray.get("max_concurrent_trials") or 0,
+        points_to_evaluate=list(starts.points) or None,
     )
     return generator, to_ray_param_space(spec.space)
 

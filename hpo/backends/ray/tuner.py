@@ -26,8 +26,11 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from hpo.attrs import INTERRUPTED, STEP_KEY, eval_metric_key
+from hpo.attrs import INTERRUPTED, STEP_KEY, WARM_START_ATTR, eval_metric_key
 from hpo.backends import EXIT_INTERRUPTED, EXIT_OK
+from hpo.backends.ray.starts import SearchStarts, start_study
+from hpo.backends.study_record import check_stored
+from hpo.backends.warm_start import load_source
 from hpo.errors import HpoError
 from hpo.spec import StudySpec
 
@@ -58,8 +61,14 @@ def run_study(spec: StudySpec, *, address: str | None = None, callbacks: Sequenc
     from hpo.storage.urls import mask_url
 
     spec = _with_absolute_paths(spec)
+    # Read before anything is written: a warm_start source that is not there, or a study
+    # file whose objective or task changed since the study began, stops the run here.
+    rerun, stored_attrs = check_stored(spec)
+    warm = load_source(spec)
     # Trials a driver that was killed left RUNNING: say so, and queue them for the restore.
     _requeue_stopped(spec, "interrupted: the Ray Tune driver was gone (killed or stopped)")
+    restoring = tune.Tuner.can_restore(experiment_path(spec))
+    starts = start_study(spec, rerun, stored_attrs, warm, restoring=restoring)
     remaining = _remaining_trials(spec)
     if remaining == 0:
         print(f"study {spec.name!r}: budget reached (n_trials={spec.budget.n_trials})")
@@ -79,13 +88,15 @@ def run_study(spec: StudySpec, *, address: str | None = None, callbacks: Sequenc
     )
     for warning in spec.warnings:  # e.g. that model.trust_remote_code is on
         print(f"note: {warning}")
-    if tune.Tuner.can_restore(experiment):
+    if restoring:
         print("restoring the interrupted experiment (its finished trials are kept)")
         tuner = tune.Tuner.restore(
             experiment, trainable, resume_unfinished=True, resume_errored=False
         )
     else:
-        tuner = build_tuner(spec, trainable, num_samples=remaining, callbacks=callbacks)
+        tuner = build_tuner(
+            spec, trainable, num_samples=remaining, callbacks=callbacks, starts=starts
+        )
     started = time.monotonic()
     try:
         with _stopped_by_sigterm(spec):
@@ -165,9 +176,15 @@ def _stopped_by_sigterm(spec: StudySpec) -> Iterator[None]:
 
 
 def build_tuner(
-    spec: StudySpec, trainable: Any, *, num_samples: int, callbacks: Sequence[Any] = ()
+    spec: StudySpec,
+    trainable: Any,
+    *,
+    num_samples: int,
+    callbacks: Sequence[Any] = (),
+    starts: SearchStarts | None = None,
 ) -> Any:
-    """A new Tuner for the study: search, scheduler, limits, storage and the mirror."""
+    """A new Tuner for the study: search (starting from `starts`), scheduler, limits, storage
+    and the mirror."""
     from ray import tune
 
     from hpo.backends.ray.mirror import OptunaMirror
@@ -176,7 +193,7 @@ def build_tuner(
 
     metric, mode = tune_metric(spec), tune_mode(spec)
     search_alg, param_space = build_search(
-        spec, metric=metric, mode=mode, max_steps=_max_steps(spec)
+        spec, metric=metric, mode=mode, max_steps=_max_steps(spec), starts=starts
     )
     mirror = OptunaMirror(
         spec.storage,
@@ -297,7 +314,8 @@ def _remaining_trials(spec: StudySpec) -> int:
 
 
 def _stored_trials(spec: StudySpec, *states: str) -> int:
-    """How many of the study's trials the storage holds in `states` (optuna state names)."""
+    """How many of the study's trials the storage holds in `states` (optuna state names),
+    warm-start copies left out (they were never trained here)."""
     from optuna.trial import TrialState
 
     from hpo.backends.ray.mirror import ensure_study
@@ -306,7 +324,8 @@ def _stored_trials(spec: StudySpec, *states: str) -> int:
     storage = open_storage(spec.storage)
     study_id = ensure_study(storage, spec.name, spec.objective.directions)
     wanted = tuple(TrialState[state] for state in states)
-    return len(storage.get_all_trials(study_id, deepcopy=False, states=wanted))
+    trials = storage.get_all_trials(study_id, deepcopy=False, states=wanted)
+    return sum(WARM_START_ATTR not in trial.user_attrs for trial in trials)
 
 
 # --- the Ray cluster and the summary -----------------------------------------------------

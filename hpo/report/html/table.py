@@ -6,7 +6,7 @@ import html
 import re
 from typing import Any
 
-from hpo.attrs import BEST_CHECKPOINT_ATTR, LAST_CHECKPOINT_ATTR
+from hpo.attrs import BEST_CHECKPOINT_ATTR, LAST_CHECKPOINT_ATTR, WARM_START_ATTR
 from hpo.report.html.data import StudyData, best_first
 from hpo.report.progress import format_value
 
@@ -28,7 +28,7 @@ def top_trials_table(data: StudyData, limit: int = TOP_TRIALS) -> str:
         [
             str(t.number),
             *(format_value(v) for v in t.values),
-            t.state.name.lower(),
+            state_text(t),
             str(steps_trained(t) if steps_trained(t) is not None else "-"),
             *(format_value(t.params[p]) if p in t.params else "-" for p in params),
             str(t.user_attrs.get(BEST_CHECKPOINT_ATTR) or "-"),
@@ -40,6 +40,14 @@ def top_trials_table(data: StudyData, limit: int = TOP_TRIALS) -> str:
         "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows
     )
     return f'<table id="top_trials"><thead><tr>{cells}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def state_text(trial: Any) -> str:
+    """The trial's state; for a copy a warm start took from an earlier study, where from."""
+    origin = trial.user_attrs.get(WARM_START_ATTR)
+    if isinstance(origin, dict):
+        return f"warm start ({origin.get('study')} #{origin.get('trial')})"
+    return trial.state.name.lower()
 
 
 def steps_trained(trial: Any) -> int | None:

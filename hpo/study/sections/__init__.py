@@ -1,6 +1,7 @@
 """One module per section of the study file, each read into its part of the `StudySpec`.
 
-`model`, `data`, `training`, `space`, `storage` and `ray` read the key they are named for;
+`model`, `data`, `training`, `space`, `storage`, `ray`, `hub` (`push_best_to_hub`), `enqueue`
+and `warm_start` read the key they are named for;
 `run` reads `workers`, `objective` and `budget`; `search` reads `sampler`, `pruner` and
 `scheduler` (the backend decides which apply), each through `components`, which checks one
 component against the class it names. Entry points are `read_*`; the `check_*` functions judge

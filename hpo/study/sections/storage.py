@@ -35,10 +35,10 @@ def read_storage(
         problems.found("storage", in_file, "a database URL such as sqlite:///runs/study.db")
         in_file = None
     url, where = resolve_storage(cli, in_file, name)
-    return _checked_storage_url(url, where, problems, workers=workers)
+    return checked_storage_url(url, where, problems, workers=workers)
 
 
-def _checked_storage_url(url: str, where: str, problems: Problems, *, workers: int) -> str:
+def checked_storage_url(url: str, where: str, problems: Problems, *, workers: int) -> str:
     """The URL with an installed driver and an absolute SQLite path, or a problem."""
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError, NoSuchModuleError
