@@ -25,6 +25,9 @@ TOP_LEVEL_KEYS = (
     "data",
     "training",
     "space",
+    "metrics",
+    "compute_metrics",
+    "preprocess_logits_for_metrics",
     "keep",
     "push_best_to_hub",
 )
