@@ -129,9 +129,7 @@ def metric_functions(
         )
     preprocess = None
     if task in _TOKEN_TASKS:
-        preprocess = ReduceTokenLogits(
-            shift=task == "causal-lm", with_loss="perplexity" in names
-        )
+        preprocess = ReduceTokenLogits(shift=task == "causal-lm", with_loss="perplexity" in names)
     compute = ComputeMetrics(task, names, tuple(label_names) if label_names else None)
     return MetricFunctions(compute, preprocess)
 
@@ -189,8 +187,10 @@ class ComputeMetrics:
             predictions = predictions[0]
         predictions = np.asarray(predictions)
         if self.task == "regression":
-            return {name: _regression(name, predictions.reshape(-1), labels.reshape(-1))
-                    for name in self.names}
+            return {
+                name: _regression(name, predictions.reshape(-1), labels.reshape(-1))
+                for name in self.names
+            }
         classes = predictions.argmax(axis=-1)
         return {name: _classification(name, labels, classes) for name in self.names}
 

@@ -49,7 +49,8 @@ def read_metrics(reader: Reader) -> MetricsSpec:
         reader.problems.found(
             f"metrics[{index}]",
             name,
-            f"one of {', '.join(allowed)} for task {task}" if allowed
+            f"one of {', '.join(allowed)} for task {task}"
+            if allowed
             else f"no metric: task {task} reports eval_loss only",
             hint or did_you_mean(name, allowed),
         )

@@ -169,7 +169,9 @@ def test_causal_lm_accuracy_is_shifted_and_perplexity_is_exp_of_the_loss(tiny_lm
 
     data = Blocks(10, 16)
     functions = metric_functions("causal-lm", ["accuracy", "perplexity"])
-    args = TrainingArguments(output_dir=str(tmp_path), per_device_eval_batch_size=4, report_to="none")
+    args = TrainingArguments(
+        output_dir=str(tmp_path), per_device_eval_batch_size=4, report_to="none"
+    )
     trainer = Trainer(
         model=tiny_lm,
         args=args,

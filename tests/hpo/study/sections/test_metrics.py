@@ -36,9 +36,14 @@ def test_metrics_make_the_objective_possible(tmp_path):
 
 def test_an_objective_nothing_reports_lists_what_would_be_reported(tmp_path):
     # The issue's study: accuracy as the objective, no metrics named.
-    changes = classification(tmp_path, objective={"metric": "eval_accuracy", "direction": "maximize"})
+    changes = classification(
+        tmp_path, objective={"metric": "eval_accuracy", "direction": "maximize"}
+    )
     problem = the_problem(tmp_path, changes, "objective.metric")
-    assert "'eval_accuracy' is not reported by an evaluation of task sequence-classification" in problem
+    assert (
+        "'eval_accuracy' is not reported by an evaluation of task sequence-classification"
+        in problem
+    )
     assert "it reports eval_loss, eval_runtime" in problem
     assert "add accuracy to metrics (metrics: [accuracy])" in problem
 
@@ -78,7 +83,9 @@ def test_a_second_objective_may_be_a_training_figure(tmp_path):
     }
     assert load(write_study(tmp_path, changes)).objective.is_multi
     changes["objective"]["metric"] = ["train_runtime", "eval_loss"]
-    assert "'train_runtime' is not reported" in the_problem(tmp_path, changes, "objective.metric[0]")
+    assert "'train_runtime' is not reported" in the_problem(
+        tmp_path, changes, "objective.metric[0]"
+    )
 
 
 def test_a_user_compute_metrics_is_imported_and_its_signature_checked(tmp_path):
@@ -102,7 +109,10 @@ def test_a_user_compute_metrics_is_imported_and_its_signature_checked(tmp_path):
     assert "expected Transformers' compute_metrics(eval_prediction)" in problem
     problem = the_problem(
         tmp_path,
-        {"compute_metrics": "metrics_mod_a:compute", "preprocess_logits_for_metrics": "metrics_mod_a:compute"},
+        {
+            "compute_metrics": "metrics_mod_a:compute",
+            "preprocess_logits_for_metrics": "metrics_mod_a:compute",
+        },
         "preprocess_logits_for_metrics",
     )
     assert "preprocess_logits_for_metrics(logits, labels)" in problem
