@@ -286,6 +286,7 @@ def test_a_user_compute_metrics_and_an_objective_it_does_not_return(in_tmp):
 
     # The same function, an objective it never returns: the first evaluation says so.
     study.update(name="typo", objective={"metric": "eval_balance", "direction": "maximize"})
+    study["training"]["output_dir"] = str(in_tmp / "runs-typo")
     study_file.write_text(yaml.safe_dump(study, sort_keys=False))
     result = run_hpo("run", "study.yaml", cwd=in_tmp)
     assert result.returncode == 1
