@@ -299,28 +299,41 @@ def check_objective_names(
     study's objective names (`wanted`: (study-file key, metric name) pairs), so a typo fails at
     the first evaluation with the names the function did return, not as a missing objective.
     """
-    checked = False
+    return _ObjectiveChecked(compute_metrics, tuple(wanted), ref)
 
-    def compute_and_check(prediction: Any) -> Mapping[str, Any]:
-        nonlocal checked
-        results = compute_metrics(prediction)
-        if checked:
+
+class _ObjectiveChecked:
+    """See `check_objective_names`; a class, so it pickles when the user's function does."""
+
+    def __init__(
+        self,
+        compute_metrics: Callable[[Any], Mapping[str, Any]],
+        wanted: tuple[tuple[str, str], ...],
+        ref: str,
+    ) -> None:
+        self.compute_metrics = compute_metrics
+        self.wanted = wanted
+        self.ref = ref
+        self.checked = False
+
+    def __call__(self, prediction: Any) -> Mapping[str, Any]:
+        results = self.compute_metrics(prediction)
+        if self.checked:
             return results
         if not isinstance(results, Mapping):
             raise HpoError(
-                f"compute_metrics: {ref!r} returned {type(results).__name__}; expected a dict "
-                "of metric name -> number"
+                f"compute_metrics: {self.ref!r} returned {type(results).__name__}; expected a "
+                "dict of metric name -> number"
             )
-        returned = {f"eval_{key.removeprefix('eval_')}" for key in results}
-        for key, metric in wanted:
+        returned = {f"eval_{str(key).removeprefix('eval_')}" for key in results}
+        for key, metric in self.wanted:
             name = f"eval_{metric.removeprefix('eval_')}"
             if name not in returned and name not in ("eval_loss", *LOOP_METRICS):
                 produced = ", ".join(("eval_loss", *sorted(returned)))
                 raise HpoError(
                     f"{key} {metric!r} is not among the metrics of the first evaluation "
-                    f"({produced}); return it from compute_metrics {ref!r} or name one of those"
+                    f"({produced}); return it from compute_metrics {self.ref!r} or name one of "
+                    "those"
                 )
-        checked = True
+        self.checked = True
         return results
-
-    return compute_and_check

@@ -41,7 +41,7 @@ Keys beyond the contract in docs/ARCHITECTURE.md, and the defaults a user gets w
   `preprocess_logits_for_metrics:`), Transformers' signatures, checked to import and take those
   arguments; not both. The objective and `training.metric_for_best_model` must be among what an
   evaluation reports (`sections/metrics.py`); with a user's `compute_metrics` that is checked at
-  the first evaluation of each trial, which fails with the names the function returned.
+  a worker's first evaluation, which fails its trial with the names the function returned.
 - `push_best_to_hub`: a Hub repo id; after `hpo run` the best trial's model and `hpo_best.json`
   are uploaded there (hpo.report.hub). Absent: nothing is pushed.
 
