@@ -243,6 +243,21 @@ def test_an_objective_no_evaluation_reports_is_refused_before_anything_runs(
     assert snapshot(in_tmp) == before  # no database, no output folder, no data cache
 
 
+def test_a_refused_objective_creates_nothing_in_postgresql(in_tmp, pg_url):
+    import sqlalchemy
+
+    study_file = classification_study(in_tmp, storage=pg_url, metrics=["f1"])
+    result = run_hpo("run", "study.yaml", cwd=in_tmp)
+    assert result.returncode == 2, result.stderr
+    assert "objective.metric: 'eval_accuracy' is not reported" in result.stderr
+    engine = sqlalchemy.create_engine(pg_url)
+    try:
+        assert sqlalchemy.inspect(engine).get_table_names() == []  # no optuna schema, no study
+    finally:
+        engine.dispose()
+    assert not (in_tmp / "runs").exists() and study_file.exists()
+
+
 USER_METRICS = """
 from sklearn.metrics import balanced_accuracy_score
 
@@ -258,7 +273,8 @@ def reduce(logits, labels):
 
 
 @pytest.mark.slow
-def test_a_user_compute_metrics_and_an_objective_it_does_not_return(in_tmp):
+def test_a_user_compute_metrics_and_an_objective_it_does_not_return(in_tmp, pg_url):
+    """On PostgreSQL: the same code path as SQLite, the other storage a study may name."""
     (in_tmp / "user_metrics.py").write_text(USER_METRICS)
     training = {
         "output_dir": str(in_tmp / "runs"),
@@ -273,6 +289,7 @@ def test_a_user_compute_metrics_and_an_objective_it_does_not_return(in_tmp):
         "preprocess_logits_for_metrics": "user_metrics:reduce",
         "budget": {"n_trials": 1, "max_failed_trials": 0},
         "training": training,
+        "storage": pg_url,
     }
     study_file = classification_study(
         in_tmp, **common, objective={"metric": "eval_balanced", "direction": "maximize"}
