@@ -96,6 +96,15 @@ class DataSpec:
 
 
 @dataclass(frozen=True)
+class MetricsSpec:
+    """What each evaluation computes besides the loss (hpo.data.metrics)."""
+
+    names: tuple[str, ...] = ()  # built-in metrics, e.g. ("accuracy", "f1")
+    compute_metrics: str | None = None  # "package.module:function", Transformers' signature
+    preprocess_logits_for_metrics: str | None = None  # "package.module:function"
+
+
+@dataclass(frozen=True)
 class PlacementSpec:
     """Where trials run (`hpo.backends.placement` turns this into workers on devices)."""
 
@@ -135,6 +144,7 @@ class StudySpec:
     space_function: str | None = None
     keep: str = "best"  # "best" | "all": checkpoint retention across trials
     placement: PlacementSpec = field(default_factory=PlacementSpec)
+    metrics: MetricsSpec = field(default_factory=MetricsSpec)
     source_path: str | None = None  # the study file this came from
     push_best_to_hub: str | None = None  # a Hub repo id: the best model goes there after `hpo run`
     # Configurations trained first, in order, each once over every run (checked against space).

@@ -34,6 +34,10 @@ class TrialContext:
     model_init: Callable[..., Any]
     # When set, a trial that completes is evaluated once more on it, and that is its value.
     final_eval_dataset: Any = None
+    # The study's metrics (hpo.data.study_metric_functions): every evaluation computes them,
+    # the search-time ones on a subset and the final one alike.
+    compute_metrics: Callable[[Any], Any] | None = None
+    preprocess_logits_for_metrics: Callable[[Any, Any], Any] | None = None
     # What model_init built (each model and its first parameter), held weakly: see
     # `trial_memory_alive`.
     built: list[weakref.ref[Any]] = field(default_factory=list, init=False, repr=False)
@@ -81,16 +85,19 @@ def prepare(spec: StudySpec) -> TrialContext:
     subset of SEARCH_EVAL_SAMPLES eval rows, and a completed trial's value comes from one
     evaluation on the whole eval set (`final_eval_dataset`).
     """
-    from hpo.data import load_datasets, study_model_init
+    from hpo.data import load_datasets, study_metric_functions, study_model_init
 
     train_dataset, eval_dataset = load_datasets(spec)
     search_eval, final_eval = search_eval_datasets(spec, eval_dataset)
+    metrics = study_metric_functions(spec)
     return TrialContext(
         spec=spec,
         train_dataset=train_dataset,
         eval_dataset=search_eval,
         model_init=study_model_init(spec),
         final_eval_dataset=final_eval,
+        compute_metrics=metrics.compute_metrics,
+        preprocess_logits_for_metrics=metrics.preprocess_logits_for_metrics,
     )
 
 
@@ -209,6 +216,8 @@ def train_trial(
         args=training_arguments(ctx.spec, output_dir),
         train_dataset=ctx.train_dataset,
         eval_dataset=ctx.eval_dataset,
+        compute_metrics=ctx.compute_metrics,
+        preprocess_logits_for_metrics=ctx.preprocess_logits_for_metrics,
         callbacks=list(callbacks),
     )
     # No log rows from trials either: the storage and the live view report them.

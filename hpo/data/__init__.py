@@ -2,11 +2,12 @@
 
     train, eval = load_datasets(spec)          # tokenized once per study, memory-mapped
     model_init = study_model_init(spec)        # model_init(trial_or_None) -> nn.Module
+    metrics = study_metric_functions(spec)     # the Trainer's compute_metrics & co.
 
 The parts: `hpo.data.models` (model_init), `hpo.data.sources` (rows from files, the built-in
 corpus, the hub or a factory), `hpo.data.tokenizers` (bytes or a Transformers tokenizer),
-`hpo.data.cache` (tokenized once, opened memory-mapped) and `hpo.data.token_dataset` (the
-Dataset). Importing this module loads neither torch nor transformers.
+`hpo.data.cache` (tokenized once, opened memory-mapped), `hpo.data.token_dataset` (the
+Dataset) and `hpo.data.metrics` (the metrics each evaluation computes). Importing this module loads neither torch nor transformers.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from __future__ import annotations
 import dataclasses
 
 from hpo.data.cache import describe_data, load_datasets, open_datasets, prepare_data_cache
+from hpo.data.factory import load_factory
+from hpo.data.metrics import MetricFunctions, check_objective_names, metric_functions
 from hpo.data.models import TASKS, ModelInit, build_model_init, model_overrides
 from hpo.data.token_dataset import TokenDataset
 from hpo.errors import HpoError
@@ -23,6 +26,7 @@ __all__ = [
     "BUILTIN_CORPORA",
     "BYTES_TOKENIZER",
     "TASKS",
+    "MetricFunctions",
     "ModelInit",
     "TokenDataset",
     "build_model_init",
@@ -31,6 +35,7 @@ __all__ = [
     "model_overrides",
     "open_datasets",
     "prepare_data_cache",
+    "study_metric_functions",
     "study_model_init",
 ]
 
@@ -62,3 +67,37 @@ def study_model_init(spec: StudySpec) -> ModelInit:
     if summary["task"] == "sequence-classification" and num_labels is None:
         model = dataclasses.replace(model, num_labels=summary["num_labels"])
     return build_model_init(model, pad_token_id=summary["pad_token_id"])
+
+
+def study_metric_functions(spec: StudySpec) -> MetricFunctions:
+    """The `compute_metrics` and `preprocess_logits_for_metrics` of every Trainer of the study.
+
+    Built-in metrics (`metrics:`) get the data's label names in label-id order (what seqeval
+    needs for token-classification). A user's `compute_metrics` is wrapped to check, at its
+    first call, that it returns the objective's metric: its names cannot be known before.
+    """
+    from hpo.data.metrics import TRAIN_METRICS
+
+    metrics = spec.metrics
+    if metrics.compute_metrics:
+        compute = load_factory(metrics.compute_metrics, "compute_metrics")
+        wanted = [
+            ("objective.metric", name)
+            for position, name in enumerate(spec.objective.metrics)
+            if position == 0 or name not in TRAIN_METRICS
+        ]
+        best_model_metric = spec.training.get("metric_for_best_model")
+        if isinstance(best_model_metric, str):
+            wanted.append(("training.metric_for_best_model", best_model_metric))
+        preprocess = (
+            load_factory(metrics.preprocess_logits_for_metrics, "preprocess_logits_for_metrics")
+            if metrics.preprocess_logits_for_metrics
+            else None
+        )
+        return MetricFunctions(
+            check_objective_names(compute, wanted, metrics.compute_metrics), preprocess
+        )
+    if not metrics.names:
+        return MetricFunctions()
+    label_names = describe_data(spec).get("label_names")
+    return metric_functions(spec.model.task, metrics.names, label_names)

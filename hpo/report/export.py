@@ -7,6 +7,8 @@ The file has four sections:
               (a Transformers or `trainer` user loads it with TrainingArguments(**cfg["training"]))
     model:    the study's `model` section with the best `model.*` params applied
     data:     the study's `data` section
+    metrics:  the study's `metrics` / `compute_metrics` / `preprocess_logits_for_metrics`, when
+              it names any (an objective such as eval_accuracy needs them to be computed)
 
 YAML when the file name ends in .yaml/.yml, JSON otherwise.
 """
@@ -25,6 +27,7 @@ from hpo.spec import (
     BudgetSpec,
     ComponentSpec,
     DataSpec,
+    MetricsSpec,
     ModelSpec,
     ObjectiveSpec,
     StudySpec,
@@ -69,13 +72,16 @@ def export_config(spec: StudySpec, best: dict[str, Any]) -> dict[str, Any]:
         study["values"] = best["values"]
     else:
         study["value"] = best.get("value")
-    return {
+    config = {
         "hpo_export": EXPORT_VERSION,
         "study": study,
         "training": {k: _plain(v) for k, v in training.items()},
         "model": model,
         "data": {k: _plain(v) for k, v in dataclasses.asdict(spec.data).items()},
     }
+    if spec.metrics != MetricsSpec():
+        config["metrics"] = {k: _plain(v) for k, v in dataclasses.asdict(spec.metrics).items()}
+    return config
 
 
 def _plain(value: Any) -> Any:
@@ -189,6 +195,12 @@ def spec_from_config(config: dict[str, Any]) -> StudySpec:
     for key in ("files", "eval_files"):
         data_values[key] = tuple(data_values.get(key) or ())
     study = config.get("study") or {}
+    evaluation = config.get("metrics") or {}
+    metrics_spec = MetricsSpec(
+        names=tuple(evaluation.get("names") or ()),
+        compute_metrics=evaluation.get("compute_metrics"),
+        preprocess_logits_for_metrics=evaluation.get("preprocess_logits_for_metrics"),
+    )
     metrics = tuple(study.get("metrics") or ("eval_loss",))
     directions = tuple(study.get("directions") or ("minimize",) * len(metrics))
     return StudySpec(
@@ -206,12 +218,13 @@ def spec_from_config(config: dict[str, Any]) -> StudySpec:
         data=DataSpec(**data_values),
         training=dict(config["training"]),
         space=(),
+        metrics=metrics_spec,
     )
 
 
 def train_from_export(path: str | os.PathLike[str]) -> Any:
     """Retrain from an exported config; returns the trainer's TrainOutput."""
-    from hpo.data import load_datasets, study_model_init
+    from hpo.data import load_datasets, study_metric_functions, study_model_init
     from trainer import Trainer, TrainingArguments
 
     config = read_config(path)
@@ -228,10 +241,13 @@ def train_from_export(path: str | os.PathLike[str]) -> Any:
     def model_init(trial: Any = None) -> Any:
         return build(params or None)
 
+    metrics = study_metric_functions(spec)
     trainer = Trainer(
         model_init=model_init,
         args=args,
         train_dataset=train_dataset,
         eval_dataset=eval_dataset,
+        compute_metrics=metrics.compute_metrics,
+        preprocess_logits_for_metrics=metrics.preprocess_logits_for_metrics,
     )
     return trainer.train()

@@ -39,6 +39,13 @@ Keys beyond the contract in docs/ARCHITECTURE.md, and the defaults a user gets w
   worker (`hpo.backends.optuna.budget`).
 - The file itself: a regular file of at most 1 MB, nested at most 100 deep, at most 100,000
   values with its aliases expanded (`yaml_file`).
+- `metrics`: none (evaluations report the task's eval_loss); names from
+  hpo.data.metrics.METRICS_BY_TASK, each reported as `eval_<name>`; `f1` / `precision` /
+  `recall` are macro averages. Or `compute_metrics: package.module:function` (and
+  `preprocess_logits_for_metrics:`), Transformers' signatures, checked to import and take those
+  arguments; not both. The objective and `training.metric_for_best_model` must be among what an
+  evaluation reports (`sections/metrics.py`); with a user's `compute_metrics` that is checked at
+  a worker's first evaluation, which fails its trial with the names the function returned.
 - `push_best_to_hub`: a Hub repo id; after `hpo run` the best trial's model and `hpo_best.json`
   are uploaded there (hpo.report.hub). Absent: nothing is pushed.
 - `enqueue`: configurations trained first, each checked against the space and queued once
@@ -51,10 +58,10 @@ storage only, into a `StudyRef`, for `hpo status` / `hpo best`), `resolve_storag
 storage URL wins), `default_pruner` / `default_scheduler` (what a study gets without asking).
 
 Layout: `yaml_file` reads the YAML; `study_ref` does the cheap reading; `validator` walks the
-sections (`sections/`: run, storage, model, data, training, space, search with components,
-ray, hub, enqueue, warm_start), each recording into a `reader.Reader`'s `problems.Problems`;
-`keys` holds the file's vocabulary, `references` the paths and factories a study points at,
-`defaults` what a study gets without asking.
+sections (`sections/`: run, storage, model, data, training, metrics, space, search with
+components, ray, hub, enqueue, warm_start), each recording into a `reader.Reader`'s
+`problems.Problems`; `keys` holds the file's vocabulary, `references` the paths and factories a
+study points at, `defaults` what a study gets without asking.
 """
 
 from __future__ import annotations

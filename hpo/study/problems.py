@@ -36,7 +36,7 @@ class Problems:
                 where = f"{path}.{key}" if path else str(key)
                 self.add(
                     where,
-                    f"unknown key; expected one of {', '.join(allowed)}{did_you_mean(key, allowed)}",
+                    f"unknown key; expected one of {key_list(allowed)}{did_you_mean(key, allowed)}",
                 )
 
     def exactly_one_of(
@@ -50,6 +50,19 @@ class Problems:
 
 
 SHOW_CHARS = 80
+# A problem stays one line of a screen: the study file's 20-odd top-level keys are cut short
+# (the near miss is named by did_you_mean, the whole list is in the README's study-file section).
+KEY_LIST_CHARS = 120
+
+
+def key_list(keys: tuple[str, ...] | list[str]) -> str:
+    """`keys` joined by commas, cut at KEY_LIST_CHARS with how many were left out."""
+    text = ", ".join(keys)
+    if len(text) <= KEY_LIST_CHARS:
+        return text
+    shown = text[:KEY_LIST_CHARS].rsplit(", ", 1)[0]
+    left_out = len(keys) - len(shown.split(", "))
+    return f"{shown} and {left_out} more (README: the study file)"
 
 
 def show(value: Any) -> str:

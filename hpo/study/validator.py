@@ -32,6 +32,7 @@ from hpo.study.sections.components import component_shape
 from hpo.study.sections.data import read_data
 from hpo.study.sections.enqueue import read_enqueue
 from hpo.study.sections.hub import read_push_best_to_hub
+from hpo.study.sections.metrics import check_objective_metrics, read_metrics
 from hpo.study.sections.model import BuiltModel, check_model_ends, read_model
 from hpo.study.sections.ray import read_ray
 from hpo.study.sections.run import (
@@ -93,6 +94,8 @@ def validate(
         model, built_model = read_model(reader)
     data = read_data(reader, model, built_model)
     training, field_names = read_training(reader)
+    metrics = read_metrics(reader)
+    check_objective_metrics(reader, objective, metrics, training)
     space = read_space(reader, built_model, field_names)
     space_function = read_space_function(reader)
     if space_function is not None and shape_ok:
@@ -136,6 +139,7 @@ def validate(
         space_function=space_function,
         keep=keep,
         placement=placement,
+        metrics=metrics,
         source_path=source,
         push_best_to_hub=push_best_to_hub,
         enqueue=enqueue,

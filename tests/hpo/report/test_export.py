@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from optuna.trial import TrialState, create_trial
 from hpo.errors import HpoError
 from hpo.report.export import export_best, read_config, train_from_export
 from hpo.search.space import to_optuna_distributions
+from hpo.spec import MetricsSpec, ObjectiveSpec
 from trainer import TrainingArguments
 
 
@@ -62,6 +64,19 @@ def test_train_from_export_retrains_with_the_best_params(tmp_path):
     out_dir = Path(read_config(path)["training"]["output_dir"])
     checkpoint = out_dir / f"checkpoint-{spec.training['max_steps']}"
     assert layers_in(checkpoint) == 1  # the best trial's model.n_layer
+
+
+def test_an_exported_study_tuned_for_a_metric_retrains_with_it(tmp_path):
+    spec = dataclasses.replace(
+        tiny_spec(tmp_path),
+        objective=ObjectiveSpec(("eval_perplexity",), ("minimize",)),
+        metrics=MetricsSpec(names=("accuracy", "perplexity")),
+    )
+    study_with_trials(spec)
+    path = export_best(spec, tmp_path / "best.yaml")
+    assert read_config(path)["metrics"]["names"] == ["accuracy", "perplexity"]
+    output = train_from_export(path)  # metric_for_best_model is eval_perplexity
+    assert {"eval_accuracy", "eval_perplexity"} <= set(output.metrics)
 
 
 def test_export_of_a_study_without_a_complete_trial_says_so(tmp_path):

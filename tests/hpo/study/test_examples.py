@@ -8,17 +8,27 @@ import pytest
 
 from hpo.study import load
 
-STUDIES = sorted((Path(__file__).resolve().parents[3] / "studies").glob("*.yaml"))
+REPO = Path(__file__).resolve().parents[3]
+STUDIES = sorted((REPO / "studies").glob("*.yaml"))
 
 
 @pytest.fixture(autouse=True)
 def no_env_storage(monkeypatch):
     monkeypatch.delenv("HPO_STORAGE", raising=False)
+    # The examples name their data files relative to the repository root, where users run them
+    # (validation only reads: nothing is created there).
+    monkeypatch.chdir(REPO)
 
 
 def test_the_examples_are_there():
     names = {p.name for p in STUDIES}
-    assert {"quickstart.yaml", "postgres.yaml", "ray-asha.yaml", "ray-pbt.yaml"} <= names
+    assert {
+        "quickstart.yaml",
+        "postgres.yaml",
+        "ray-asha.yaml",
+        "ray-pbt.yaml",
+        "classification.yaml",
+    } <= names
 
 
 @pytest.mark.parametrize("path", STUDIES, ids=lambda p: p.name)
