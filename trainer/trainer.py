@@ -310,7 +310,7 @@ class Trainer(TrainerBase):
             run.optimizer.step()
         # The rate this step used is the one to log (Transformers reads it before stepping).
         run.last_lr = float(run.optimizer.param_groups[0]["lr"])
-        if not steps_on_metrics(self.args):
+        if not steps_on_metrics(run.scheduler):
             run.scheduler.step()
         run.optimizer.zero_grad(set_to_none=True)
         every = self.args.torch_empty_cache_steps
@@ -407,7 +407,7 @@ class Trainer(TrainerBase):
         value = objective_value(metrics, self.args)
         if value is None:
             return False
-        if steps_on_metrics(self.args):
+        if steps_on_metrics(run.scheduler):
             run.scheduler.step(value)
         return record_if_best(self.state, self.args, value)
 
