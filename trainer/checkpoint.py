@@ -40,6 +40,10 @@ TRAINER_STATE_NAME = "trainer_state.json"
 # own, so that transformers.TrainerState.load_from_json reads trainer_state.json.
 OWN_STATE_NAME = "trainer_state_extra.json"
 TRAINING_ARGS_NAME = "training_args.json"
+# The arguments pickled, as Transformers' checkpoints hold them, for the tools that read those;
+# never loaded here (unpickling runs code): a resume reads nothing but JSON, safetensors and
+# weights_only tensors.
+TRAINING_ARGS_PICKLE_NAME = "training_args.bin"
 PREFIX = "checkpoint"
 _CHECKPOINT_RE = re.compile(rf"^{PREFIX}-(\d+)$")
 _TEMP_PREFIX = f".tmp-{PREFIX}-"
@@ -208,6 +212,7 @@ def save_training_state(
     state: TrainerState,
     args_dict: dict[str, Any],
     model_only: bool = False,
+    args: Any = None,
 ) -> None:
     """Writes every file of a checkpoint into `directory` (the temporary one)."""
     save_model(uncompiled(model), os.path.join(directory, WEIGHTS_NAME))
@@ -222,6 +227,8 @@ def save_training_state(
         torch.save(rng_state(), os.path.join(directory, RNG_STATE_NAME))
     with open(os.path.join(directory, TRAINING_ARGS_NAME), "w", encoding="utf-8") as handle:
         json.dump(args_dict, handle, indent=2, sort_keys=True, default=str)
+    if args is not None:
+        torch.save(args, os.path.join(directory, TRAINING_ARGS_PICKLE_NAME))
     state.save_own_to_json(os.path.join(directory, OWN_STATE_NAME))
     state.save_to_json(os.path.join(directory, TRAINER_STATE_NAME))
 
@@ -273,6 +280,7 @@ def save_checkpoint(
             state=state,
             args_dict=args.to_dict(),
             model_only=args.save_only_model,
+            args=args,
         )
         if hasattr(processing_class, "save_pretrained"):
             processing_class.save_pretrained(directory)
@@ -444,8 +452,9 @@ def latest_checkpoint(output_dir: str) -> str:
     checkpoints = sorted_checkpoints(output_dir)
     if not checkpoints:
         raise CheckpointError(
-            f"resume_from_checkpoint=True but {output_dir} holds no complete checkpoint-<step> "
-            "directory; pass a checkpoint path or train without resume_from_checkpoint"
+            f"No valid checkpoint found in output directory ({output_dir}): "
+            "resume_from_checkpoint=True needs a complete checkpoint-<step> directory there; pass "
+            "a checkpoint path or train without resume_from_checkpoint"
         )
     return checkpoints[-1]
 

@@ -57,6 +57,12 @@ class Trainer(TrainerBase):
     # This process's ranks while a run trains under torch.distributed (trainer/distributed.py).
     _ranks: distributed.Ranks | None = None
 
+    @property
+    def _train_batch_size(self) -> int:
+        """Transformers' attribute: the batch a run trains with, the one auto_find_batch_size
+        settled on (or a resumed checkpoint's) once train() ran."""
+        return self.args.train_batch_size
+
     # --- train ---
     def train(
         self,

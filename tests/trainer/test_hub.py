@@ -19,7 +19,7 @@ from trainer import Trainer, TrainerCallback, TrainingArguments
 
 TOKEN = "hf_local_secret_0123456789"
 REPO = f"{USER}/tiny"
-MODEL_FILES = {"model.safetensors", "training_args.json"}
+MODEL_FILES = {"model.safetensors", "training_args.json", "training_args.bin"}
 STATE_FILES = {
     "optimizer.pt",
     "scheduler.pt",
