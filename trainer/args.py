@@ -171,6 +171,9 @@ class TrainingArguments:
     eval_accumulation_steps: int | None = None
     prediction_loss_only: bool = False
     eval_use_gather_object: bool = False  # one process: nothing to gather
+    # compute_metrics(EvalPrediction, compute_result=) per batch, the last batch's value the
+    # metrics (trainer/evaluation.py)
+    batch_eval_metrics: bool = False
     # --- checkpoints ---
     save_strategy: str = "steps"
     save_steps: float = 500

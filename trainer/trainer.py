@@ -565,6 +565,7 @@ class Trainer(TrainerBase):
             prediction_loss_only=self.args.prediction_loss_only,
             ignore_keys=ignore_keys,
             prefix=metric_key_prefix,
+            keep_predictions=True,
         )
         self.control = self._call("on_predict", metrics=output.metrics)
         return PredictionOutput(output.predictions, output.label_ids, output.metrics)

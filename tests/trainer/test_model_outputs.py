@@ -290,3 +290,67 @@ def test_a_compute_loss_that_pops_the_labels_evaluates_and_predicts_as_in_transf
     np.testing.assert_allclose(ours["predictions"], theirs["predictions"], rtol=1e-4)
     np.testing.assert_array_equal(ours["label_ids"], theirs["label_ids"])
     np.testing.assert_array_equal(ours["label_ids"], RegressionRows(seed=2).y.numpy())
+
+
+# --- batch_eval_metrics ---
+class BatchedMeanError:
+    """compute_metrics for batch_eval_metrics: called per batch, the summary on the last."""
+
+    def __init__(self) -> None:
+        self.calls: list[bool] = []
+        self.errors: list[float] = []
+
+    def __call__(self, prediction: Any, compute_result: bool) -> dict[str, float] | None:
+        self.calls.append(compute_result)
+        # per batch, the tensors as the model gave them (Transformers does not numpify them)
+        assert isinstance(prediction.predictions, torch.Tensor)
+        self.errors.extend((prediction.predictions - prediction.label_ids).abs().tolist())
+        if compute_result:
+            result = {"mean_error": sum(self.errors) / len(self.errors)}
+            self.errors = []
+            return result
+        return None
+
+
+def batched_metrics_snippet(library: str, output_dir: Any) -> dict[str, Any]:
+    Trainer, _ = classes(library)
+    metric = BatchedMeanError()
+    trainer = Trainer(
+        model=TupleRegression(),
+        args=arguments(library, output_dir, per_device_eval_batch_size=5, batch_eval_metrics=True),
+        train_dataset=RegressionRows(),
+        eval_dataset=RegressionRows(seed=1),  # 16 rows: batches of 5, 5, 5 and 1
+        compute_metrics=metric,
+    )
+    metrics = trainer.evaluate()
+    calls_in_evaluate = list(metric.calls)
+    predicted = trainer.predict(RegressionRows(seed=2))
+    return {
+        "metrics": metrics,
+        "calls_in_evaluate": calls_in_evaluate,
+        "predictions": predicted.predictions,
+        "test_mean_error": predicted.metrics["test_mean_error"],
+    }
+
+
+def test_batch_eval_metrics_calls_compute_metrics_per_batch_as_in_transformers(tmp_path):
+    runs = run_both(batched_metrics_snippet, tmp_path)
+    ours, theirs = runs["trainer"], runs["transformers"]
+    assert ours["calls_in_evaluate"] == theirs["calls_in_evaluate"] == [False] * 3 + [True]
+    for key in ("eval_loss", "eval_mean_error"):
+        assert ours["metrics"][key] == pytest.approx(theirs["metrics"][key], rel=1e-5), key
+    assert ours["test_mean_error"] == pytest.approx(theirs["test_mean_error"], rel=1e-5)
+    assert ours["predictions"].shape == theirs["predictions"].shape == (ROWS,)
+    np.testing.assert_allclose(ours["predictions"], theirs["predictions"], rtol=1e-5)
+
+
+@pytest.mark.parametrize("library", LIBRARIES)
+def test_batch_eval_metrics_needs_compute_result(tmp_path, library):
+    Trainer, _ = classes(library)
+    with pytest.raises(ValueError, match="compute_result"):
+        Trainer(
+            model=TupleRegression(),
+            args=arguments(library, tmp_path, batch_eval_metrics=True),
+            eval_dataset=RegressionRows(),
+            compute_metrics=mse,  # no compute_result argument
+        ).evaluate()
