@@ -55,7 +55,7 @@ def losses(state: Any) -> dict[int, float]:
 def test_trainer_state_json_loads_in_transformers_with_the_keys_transformers_writes(tmp_path):
     from transformers import TrainerState as TransformersState
 
-    keys = {}
+    keys, files = {}, {}
     for library in LIBRARIES:
         Trainer_, _ = classes(library)
         trainer = Trainer_(
@@ -69,7 +69,10 @@ def test_trainer_state_json_loads_in_transformers_with_the_keys_transformers_wri
         assert loaded.global_step == 4 and loaded.max_steps == 4
         assert sorted(losses(loaded)) == [1, 2, 3, 4]
         keys[library] = set(json.loads(path.read_text()))
+        files[library] = set(os.listdir(path.parent))
     assert keys["trainer"] <= keys["transformers"]
+    # every file of Transformers' checkpoint (training_args.bin included) is in ours
+    assert files["transformers"] <= files["trainer"], files["transformers"] - files["trainer"]
     # ours reads Transformers' checkpoint state too
     theirs = read_state(str(tmp_path / "transformers" / "checkpoint-4"))
     assert theirs.global_step == 4 and sorted(losses(theirs)) == [1, 2, 3, 4]
@@ -220,3 +223,25 @@ def test_missing_weights_name_what_is_looked_for(tmp_path):
     assert str(checkpoint) in message
     assert "neither model.safetensors nor model.safetensors.index.json" in message
     assert "save_only_model" not in message  # a model-only checkpoint has its weights
+
+
+class _Payload:
+    def __reduce__(self):
+        return (os.system, ("touch unpickled-training-args",))
+
+
+def test_training_args_bin_is_written_but_never_loaded(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    args = run_args("trainer", tmp_path, max_steps=2)
+    Trainer(model=gpt2(dropout=0.0, seed=1), args=args, train_dataset=TokenDataset(rows=8)).train()
+    checkpoint = tmp_path / "checkpoint-2"
+    saved = torch.load(checkpoint / "training_args.bin", weights_only=False)
+    assert isinstance(saved, TrainingArguments) and saved.max_steps == 2
+    torch.save(_Payload(), checkpoint / "training_args.bin")
+    resumed = Trainer(
+        model=gpt2(dropout=0.0, seed=1),
+        args=run_args("trainer", tmp_path / "again", max_steps=4),
+        train_dataset=TokenDataset(rows=8),
+    )
+    assert resumed.train(resume_from_checkpoint=str(checkpoint)).global_step == 4
+    assert not (tmp_path / "unpickled-training-args").exists()
