@@ -59,3 +59,14 @@ def release_model(model: torch.nn.Module, handles: list[Any]) -> None:
     embeddings = getattr(model, "get_input_embeddings", lambda: None)()
     if embeddings is not None and hasattr(embeddings, "neftune_noise_alpha"):
         del embeddings.neftune_noise_alpha
+
+
+def cast_for_full_eval(model: torch.nn.Module, args: TrainingArguments) -> torch.nn.Module:
+    """The model in fp16 / bf16 for an evaluate() or predict() outside train(), when
+    fp16_full_eval / bf16_full_eval ask for it (in place, as Transformers casts it: the
+    model stays in that dtype afterwards)."""
+    if args.fp16_full_eval:
+        return model.to(dtype=torch.float16, device=args.device)
+    if args.bf16_full_eval:
+        return model.to(dtype=torch.bfloat16, device=args.device)
+    return model

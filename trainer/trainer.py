@@ -36,7 +36,7 @@ from trainer.evaluation import (
 from trainer.hooks import overrides
 from trainer.loss import count_input_tokens, label_smoother
 from trainer.model_io import loss_items, loss_shifts_labels, to_device
-from trainer.model_prep import release_model
+from trainer.model_prep import cast_for_full_eval, release_model
 from trainer.optim import steps_on_metrics
 from trainer.rng import set_seed
 from trainer.run import Run, build_run, fresh_state, restore
@@ -56,6 +56,9 @@ class Trainer(TrainerBase):
 
     # This process's ranks while a run trains under torch.distributed (trainer/distributed.py).
     _ranks: distributed.Ranks | None = None
+
+    # True while train() runs: an evaluate() then is the loop's (no fp16/bf16_full_eval cast).
+    _in_train = False
 
     @property
     def _train_batch_size(self) -> int:
@@ -116,6 +119,7 @@ class Trainer(TrainerBase):
             self._run_args = self.args
             return self._train_once(plan, resume, ignore_keys_for_eval)
 
+        self._in_train = True
         try:
             return find_executable_batch_size(
                 attempt,
@@ -130,6 +134,8 @@ class Trainer(TrainerBase):
             self._release()
             traceback.clear_frames(error.__traceback__)
             raise
+        finally:
+            self._in_train = False
 
     def _train_once(
         self, plan: TrialPlan, checkpoint: str | None, ignore_keys_for_eval: list[str] | None
@@ -535,6 +541,8 @@ class Trainer(TrainerBase):
             loader = self.get_eval_dataloader(eval_dataset)
         if self.model is None:
             self.model = self._model_outside_train()
+        if not self._in_train:
+            self.model = cast_for_full_eval(self.model, self.args)
         output = evaluation_loop(
             self,
             loader,
@@ -559,6 +567,8 @@ class Trainer(TrainerBase):
         loader = self.get_test_dataloader(test_dataset)
         if self.model is None:
             self.model = self._model_outside_train()
+        if not self._in_train:
+            self.model = cast_for_full_eval(self.model, self.args)
         output = evaluation_loop(
             self,
             loader,

@@ -354,3 +354,49 @@ def test_batch_eval_metrics_needs_compute_result(tmp_path, library):
             eval_dataset=RegressionRows(),
             compute_metrics=mse,  # no compute_result argument
         ).evaluate()
+
+
+# --- fp16_full_eval / bf16_full_eval ---
+def full_eval_snippet(library: str, output_dir: Any) -> dict[str, Any]:
+    from helpers.tiny_models import TokenDataset, gpt2
+
+    Trainer, _ = classes(library)
+    # token ids in: the cast model takes them as they are (float inputs would need a cast too,
+    # which neither trainer does)
+    trainer = Trainer(
+        model=gpt2(dropout=0.0, seed=1),
+        args=arguments(
+            library,
+            output_dir,
+            max_steps=2,
+            eval_strategy="steps",
+            eval_steps=1,
+            bf16_full_eval=True,
+            use_cpu=True,  # else Transformers refuses bf16 without a GPU
+        ),
+        train_dataset=TokenDataset(rows=16),
+        eval_dataset=TokenDataset(rows=16, seed=1),
+    )
+    trainer.train()  # its evaluations run in the training precision
+    dtype_after_train = trainer.model.lm_head.weight.dtype
+    metrics = trainer.evaluate()  # outside train(): the model is cast first
+    return {
+        "after_train": dtype_after_train,
+        "after_evaluate": trainer.model.lm_head.weight.dtype,
+        "eval_loss": metrics["eval_loss"],
+    }
+
+
+def test_bf16_full_eval_casts_the_model_outside_train_as_in_transformers(tmp_path):
+    runs = run_both(full_eval_snippet, tmp_path)
+    ours, theirs = runs["trainer"], runs["transformers"]
+    assert ours["after_train"] == theirs["after_train"] == torch.float32
+    assert ours["after_evaluate"] == theirs["after_evaluate"] == torch.bfloat16
+    # the documented normalisation: ours counts 15 of 16 label tokens per row (bf16 rounding)
+    assert ours["eval_loss"] * 15 / 16 == pytest.approx(theirs["eval_loss"], rel=2e-2)
+
+
+@pytest.mark.parametrize("library", LIBRARIES)
+def test_bf16_and_fp16_full_eval_together_are_refused(tmp_path, library):
+    with pytest.raises(ValueError, match="full.eval"):
+        arguments(library, tmp_path, bf16_full_eval=True, fp16_full_eval=True, use_cpu=True)
