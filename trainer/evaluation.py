@@ -14,6 +14,7 @@ from trainer.callbacks import objective_name
 from trainer.data import batch_rows
 from trainer.distributed import Ranks
 from trainer.hooks import label_names
+from trainer.model_prep import cast_for_full_eval
 from trainer.state import TrainerState
 
 
@@ -40,7 +41,7 @@ def evaluation_loop(
     ignore_keys: list[str] | None,
     prefix: str,
     ranks: Ranks | None = None,
-    keep_predictions: bool = False,
+    description: str = "Evaluation",
 ) -> EvalLoopOutput:
     """One pass of `trainer.prediction_step` over `loader`: `{prefix}_loss`, the compute_metrics
     values (prefixed) and the runtime figures, with the predictions and labels (numpy, padded
@@ -50,12 +51,15 @@ def evaluation_loop(
 
     With `batch_eval_metrics`, compute_metrics is called on each batch (its tensors, on the
     model's device) with `compute_result=True` on the last one, whose value is the metrics; the
-    predictions are then kept only for predict() (`keep_predictions`), as in Transformers."""
+    predictions are then kept only for predict() (`description="Prediction"`, Transformers'
+    value). Outside train(), fp16_full_eval / bf16_full_eval cast the model first."""
     from transformers.trainer_pt_utils import nested_concat, nested_numpify
     from transformers.trainer_utils import EvalPrediction
 
-    model = trainer.model
     args = trainer.args
+    if not getattr(trainer, "_in_train", False):  # the loop's evaluations keep its precision
+        trainer.model = cast_for_full_eval(trainer.model, args)
+    model = trainer.model
     was_training = model.training
     model.eval()
     loss_sum: Any = 0.0  # a tensor on the model's device: no sync per batch
@@ -69,7 +73,7 @@ def evaluation_loop(
     )
     if batched:
         _check_batched_metrics(trainer.compute_metrics)
-    keep = keep_predictions or not batched
+    keep = description == "Prediction" or not batched
     batch_metrics: dict[str, Any] | None = None
     started = time.perf_counter()
     try:

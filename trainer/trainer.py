@@ -36,7 +36,7 @@ from trainer.evaluation import (
 from trainer.hooks import overrides
 from trainer.loss import count_input_tokens, label_smoother
 from trainer.model_io import loss_items, loss_shifts_labels, to_device
-from trainer.model_prep import cast_for_full_eval, release_model
+from trainer.model_prep import release_model
 from trainer.optim import steps_on_metrics
 from trainer.rng import set_seed
 from trainer.run import Run, build_run, fresh_state, restore
@@ -541,8 +541,6 @@ class Trainer(TrainerBase):
             loader = self.get_eval_dataloader(eval_dataset)
         if self.model is None:
             self.model = self._model_outside_train()
-        if not self._in_train:
-            self.model = cast_for_full_eval(self.model, self.args)
         output = evaluation_loop(
             self,
             loader,
@@ -567,15 +565,13 @@ class Trainer(TrainerBase):
         loader = self.get_test_dataloader(test_dataset)
         if self.model is None:
             self.model = self._model_outside_train()
-        if not self._in_train:
-            self.model = cast_for_full_eval(self.model, self.args)
         output = evaluation_loop(
             self,
             loader,
             prediction_loss_only=self.args.prediction_loss_only,
             ignore_keys=ignore_keys,
             prefix=metric_key_prefix,
-            keep_predictions=True,
+            description="Prediction",
         )
         self.control = self._call("on_predict", metrics=output.metrics)
         return PredictionOutput(output.predictions, output.label_ids, output.metrics)
