@@ -138,8 +138,6 @@ class TrainingArguments:
     # does (the model stays cast); evaluations inside train() run under bf16= / fp16=
     bf16_full_eval: bool = False
     fp16_full_eval: bool = False
-    # a checkpoint when SIGTERM arrives, by Transformers' own JITCheckpointCallback (trainer/base.py)
-    enable_jit_checkpoint: bool = False
     torch_compile: bool = False
     use_cpu: bool = False
     torch_compile_backend: str | None = None

@@ -107,14 +107,6 @@ class TrainerBase(TrainerHooks):
         self._initial_weights: dict[str, torch.Tensor] | None = None
         if args.push_to_hub:  # named now, as Transformers does (its repo is made by the uploader)
             self._hub()
-        if args.enable_jit_checkpoint:
-            # Transformers' own callback: on SIGTERM (after its grace period) it asks for a
-            # checkpoint through Trainer._save_checkpoint and stops training.
-            from transformers.trainer_jit_checkpoint import JITCheckpointCallback
-
-            jit_checkpoint = JITCheckpointCallback()
-            jit_checkpoint.set_trainer(self)
-            self.add_callback(jit_checkpoint)
         self.control = self._call("on_init_end")
 
     # --- callbacks (Transformers API) ---

@@ -59,8 +59,6 @@ class Trainer(TrainerBase):
 
     # True while train() runs: an evaluate() then is the loop's (no fp16/bf16_full_eval cast).
     _in_train = False
-    # The run the loop is training, for a checkpoint asked for from outside it (_save_checkpoint).
-    _active_run: Run | None = None
 
     @property
     def _train_batch_size(self) -> int:
@@ -138,7 +136,6 @@ class Trainer(TrainerBase):
             raise
         finally:
             self._in_train = False
-            self._active_run = None
 
     def _train_once(
         self, plan: TrialPlan, checkpoint: str | None, ignore_keys_for_eval: list[str] | None
@@ -194,7 +191,6 @@ class Trainer(TrainerBase):
     # --- the loop ---
     def _loop(self, run: Run) -> TrainOutput:
         args, state = self.args, self.state
-        self._active_run = run
         self.control = TrainerControl()
         self.control = self._call("on_train_begin")
         if args.eval_on_start and state.global_step == 0:
@@ -379,7 +375,7 @@ class Trainer(TrainerBase):
         if wanted and not save:
             run.save_declined_step = step  # so that _finish does not write it after all
         if (save or (evaluate and checkpoint_in_report)) and run.last_save_step != step:
-            self._save_checkpoint(run.model, run.plan.trial)
+            self._save(run)
         if evaluate and checkpoint_in_report:  # Ray Tune: the report carries the checkpoint
             self._report(run, step, checkpoint=state.last_checkpoint)
 
@@ -435,19 +431,6 @@ class Trainer(TrainerBase):
         metric-driven scheduler."""
         return self.evaluate(ignore_keys=ignore_keys_for_eval)
 
-    def _save_checkpoint(self, model: Any, trial: Any) -> None:
-        """Writes checkpoint-<global_step> of the run now (atomically), under Transformers' name:
-        the loop saves through it, so a subclass's override runs at every save (and can add files
-        to `state.last_checkpoint` after calling this one); enable_jit_checkpoint's
-        CheckpointManager calls it on SIGTERM."""
-        if self._active_run is None:
-            raise RuntimeError("_save_checkpoint(): no training run in progress; call train()")
-        self._save(self._active_run)
-
-    def _get_output_dir(self, trial: Any) -> str:
-        """Transformers' name: where this run's checkpoints go (a trial's args name its own)."""
-        return self.args.output_dir
-
     def _save(self, run: Run) -> str:
         args, ranks = self.args, self._ranks
         main = ranks is None or ranks.is_main
@@ -487,7 +470,7 @@ class Trainer(TrainerBase):
                 self._evaluate_in_loop(run)
             unsaved = state.global_step not in (run.last_save_step, run.save_declined_step)
             if args.save_strategy in ("steps", "epoch") and unsaved:
-                self._save_checkpoint(run.model, run.plan.trial)
+                self._save(run)
         release_model(run.model, run.hooks)
         if self._hub_sync is not None:
             self._hub_sync.wait()  # the last upload finishes before train() returns

@@ -8,14 +8,11 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
-import transformers
 from helpers.tiny_models import TokenDataset, gpt2
 
 from trainer import Trainer, TrainerCallback, TrainingArguments
@@ -248,72 +245,3 @@ def test_training_args_bin_is_written_but_never_loaded(tmp_path, monkeypatch):
     )
     assert resumed.train(resume_from_checkpoint=str(checkpoint)).global_step == 4
     assert not (tmp_path / "unpickled-training-args").exists()
-
-
-# --- enable_jit_checkpoint: a checkpoint on SIGTERM ---
-class SigtermAt(transformers.TrainerCallback):  # both trainers take Transformers' callbacks
-    """Sends this process SIGTERM at the end of `step`, then waits until the JIT checkpoint
-    manager (after its grace period, set to 0 here) asks for the checkpoint."""
-
-    def __init__(self, step: int) -> None:
-        self.step = step
-
-    def on_step_end(self, args, state, control, **kwargs):
-        if state.global_step != self.step:
-            return
-        from transformers.trainer_jit_checkpoint import JITCheckpointCallback
-
-        (jit,) = [
-            c
-            for c in self.trainer.callback_handler.callbacks
-            if isinstance(c, JITCheckpointCallback)
-        ]
-        jit.jit_manager.kill_wait = 0
-        os.kill(os.getpid(), signal.SIGTERM)
-        for _ in range(1000):  # the handler's timer thread sets the flag
-            if jit.jit_manager.is_checkpoint_requested:
-                break
-            time.sleep(0.01)
-        assert jit.jit_manager.is_checkpoint_requested
-
-
-def jit_snippet(library: str, output_dir: Path) -> dict[str, Any]:
-    Trainer_, _ = classes(library)
-    sigterm = SigtermAt(3)
-    trainer = Trainer_(
-        model=gpt2(dropout=0.0, seed=1),
-        args=run_args(library, output_dir, max_steps=8, save_steps=100, enable_jit_checkpoint=True),
-        train_dataset=TokenDataset(rows=64),
-        callbacks=[sigterm],
-    )
-    sigterm.trainer = trainer
-    before = signal.getsignal(signal.SIGTERM)
-    try:
-        trainer.train()
-    finally:
-        signal.signal(signal.SIGTERM, before)
-    checkpoints = sorted(p for p in os.listdir(output_dir) if p.startswith("checkpoint-"))
-    return {"stopped_at": trainer.state.global_step, "checkpoints": checkpoints}
-
-
-def test_a_sigterm_with_enable_jit_checkpoint_saves_and_stops_as_in_transformers(tmp_path):
-    from transformers.trainer_jit_checkpoint import JITCheckpointCallback
-
-    runs = {library: jit_snippet(library, tmp_path / library) for library in LIBRARIES}
-    for library, run in runs.items():
-        # training stopped soon after the signal, on a complete checkpoint of where it stopped
-        assert 3 <= run["stopped_at"] < 8, library
-        newest = tmp_path / library / run["checkpoints"][-1]
-        assert not (newest / "checkpoint-is-incomplete.txt").exists()
-        assert read_state(str(newest)).global_step >= 3
-    # ours resumes from it to the end
-    checkpoint = tmp_path / "trainer" / runs["trainer"]["checkpoints"][-1]
-    resumed = Trainer(
-        model=gpt2(dropout=0.0, seed=1),
-        args=run_args("trainer", tmp_path / "resumed", max_steps=8, save_steps=100),
-        train_dataset=TokenDataset(rows=64),
-    )
-    assert resumed.train(resume_from_checkpoint=str(checkpoint)).global_step == 8
-    assert not [
-        c for c in resumed.callback_handler.callbacks if isinstance(c, JITCheckpointCallback)
-    ]
