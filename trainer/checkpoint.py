@@ -269,6 +269,15 @@ def save_checkpoint(
     state.last_checkpoint = final
     if state.best_global_step == step:
         state.best_model_checkpoint = final
+    elif state.best_global_step:
+        # The best step's checkpoint was written before its evaluation made it the best (a save
+        # grid finer than the evaluations): it is the best checkpoint from now on, as in
+        # Transformers.
+        best = checkpoint_dir(args.output_dir, state.best_global_step)
+        if state.best_model_checkpoint != best and os.path.isfile(
+            os.path.join(best, TRAINER_STATE_NAME)
+        ):
+            state.best_model_checkpoint = best
 
     def write(directory: str) -> None:
         save_training_state(

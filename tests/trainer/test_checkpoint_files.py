@@ -245,3 +245,53 @@ def test_training_args_bin_is_written_but_never_loaded(tmp_path, monkeypatch):
     )
     assert resumed.train(resume_from_checkpoint=str(checkpoint)).global_step == 4
     assert not (tmp_path / "unpickled-training-args").exists()
+
+
+# --- the best checkpoint, saved before its evaluation made it the best ---
+class Scores:
+    """compute_metrics giving these accuracies, one per evaluation."""
+
+    def __init__(self, *values: float) -> None:
+        self.values = list(values)
+
+    def __call__(self, prediction: Any) -> dict[str, float]:
+        return {"accuracy": self.values.pop(0)}
+
+
+def best_checkpoint_snippet(library: str, output_dir: Path) -> dict[str, Any]:
+    Trainer_, _ = classes(library)
+    trainer = Trainer_(
+        model=gpt2(dropout=0.0, seed=1),
+        args=run_args(
+            library,
+            output_dir,
+            max_steps=-1,
+            num_train_epochs=3,
+            eval_strategy="epoch",  # 2 steps per epoch: evaluations at steps 2, 4, 6
+            save_steps=1,  # a checkpoint at every step, written before the epoch's evaluation
+            metric_for_best_model="accuracy",
+            greater_is_better=True,
+        ),
+        train_dataset=TokenDataset(rows=16),
+        eval_dataset=TokenDataset(rows=8, seed=1),
+        compute_metrics=Scores(0.59, 0.57, 0.55),
+    )
+    trainer.train()
+    state = trainer.state
+    return {
+        "best_step": state.best_global_step,
+        "best_checkpoint": os.path.basename(state.best_model_checkpoint or ""),
+        "saved_best": os.path.basename(
+            read_state(str(output_dir / "checkpoint-6")).best_model_checkpoint or ""
+        ),
+    }
+
+
+def test_the_best_checkpoint_is_named_once_its_evaluation_finds_it_as_in_transformers(tmp_path):
+    runs = {library: best_checkpoint_snippet(library, tmp_path / library) for library in LIBRARIES}
+    assert runs["trainer"] == runs["transformers"]
+    assert runs["trainer"] == {
+        "best_step": 2,
+        "best_checkpoint": "checkpoint-2",
+        "saved_best": "checkpoint-2",
+    }
