@@ -134,6 +134,10 @@ class TrainingArguments:
     # --- precision and compilation ---
     bf16: bool = False
     fp16: bool = False
+    # evaluate() / predict() outside train() cast the model to this dtype first, as Transformers
+    # does (the model stays cast); evaluations inside train() run under bf16= / fp16=
+    bf16_full_eval: bool = False
+    fp16_full_eval: bool = False
     torch_compile: bool = False
     use_cpu: bool = False
     torch_compile_backend: str | None = None
@@ -171,6 +175,9 @@ class TrainingArguments:
     eval_accumulation_steps: int | None = None
     prediction_loss_only: bool = False
     eval_use_gather_object: bool = False  # one process: nothing to gather
+    # compute_metrics(EvalPrediction, compute_result=) per batch, the last batch's value the
+    # metrics (trainer/evaluation.py)
+    batch_eval_metrics: bool = False
     # --- checkpoints ---
     save_strategy: str = "steps"
     save_steps: float = 500
@@ -456,6 +463,15 @@ def _problems(args: TrainingArguments) -> list[ArgumentProblem]:
                 args.bf16,
                 "at most one mixed precision",
                 text="bf16=True and fp16=True: choose at most one mixed precision",
+            )
+        )
+    if args.bf16_full_eval and args.fp16_full_eval:
+        problems.append(
+            ArgumentProblem(
+                "bf16_full_eval",
+                args.bf16_full_eval,
+                "at most one of bf16_full_eval and fp16_full_eval",
+                text="bf16_full_eval=True and fp16_full_eval=True: choose at most one",
             )
         )
     for name, allowed in (

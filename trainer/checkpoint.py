@@ -28,12 +28,22 @@ from trainer.rng import rng_state, set_rng_state
 from trainer.state import TrainerState
 
 WEIGHTS_NAME = "model.safetensors"
+# What save_pretrained writes instead of WEIGHTS_NAME for a model over max_shard_size: the
+# index of the shard files (model-00001-of-0000N.safetensors, ...) that hold the weights.
+WEIGHTS_INDEX_NAME = "model.safetensors.index.json"
 OPTIMIZER_NAME = "optimizer.pt"
 SCHEDULER_NAME = "scheduler.pt"
 SCALER_NAME = "scaler.pt"
 RNG_STATE_NAME = "rng_state.pth"
 TRAINER_STATE_NAME = "trainer_state.json"
+# Our TrainerState fields that Transformers' has not (the data position, ...): a file of their
+# own, so that transformers.TrainerState.load_from_json reads trainer_state.json.
+OWN_STATE_NAME = "trainer_state_extra.json"
 TRAINING_ARGS_NAME = "training_args.json"
+# The arguments pickled, as Transformers' checkpoints hold them, for the tools that read those;
+# never loaded here (unpickling runs code): a resume reads nothing but JSON, safetensors and
+# weights_only tensors.
+TRAINING_ARGS_PICKLE_NAME = "training_args.bin"
 PREFIX = "checkpoint"
 _CHECKPOINT_RE = re.compile(rf"^{PREFIX}-(\d+)$")
 _TEMP_PREFIX = f".tmp-{PREFIX}-"
@@ -202,6 +212,7 @@ def save_training_state(
     state: TrainerState,
     args_dict: dict[str, Any],
     model_only: bool = False,
+    args: Any = None,
 ) -> None:
     """Writes every file of a checkpoint into `directory` (the temporary one)."""
     save_model(uncompiled(model), os.path.join(directory, WEIGHTS_NAME))
@@ -216,6 +227,9 @@ def save_training_state(
         torch.save(rng_state(), os.path.join(directory, RNG_STATE_NAME))
     with open(os.path.join(directory, TRAINING_ARGS_NAME), "w", encoding="utf-8") as handle:
         json.dump(args_dict, handle, indent=2, sort_keys=True, default=str)
+    if args is not None:
+        torch.save(args, os.path.join(directory, TRAINING_ARGS_PICKLE_NAME))
+    state.save_own_to_json(os.path.join(directory, OWN_STATE_NAME))
     state.save_to_json(os.path.join(directory, TRAINER_STATE_NAME))
 
 
@@ -255,6 +269,15 @@ def save_checkpoint(
     state.last_checkpoint = final
     if state.best_global_step == step:
         state.best_model_checkpoint = final
+    elif state.best_global_step:
+        # The best step's checkpoint was written before its evaluation made it the best (a save
+        # grid finer than the evaluations): it is the best checkpoint from now on, as in
+        # Transformers.
+        best = checkpoint_dir(args.output_dir, state.best_global_step)
+        if state.best_model_checkpoint != best and os.path.isfile(
+            os.path.join(best, TRAINER_STATE_NAME)
+        ):
+            state.best_model_checkpoint = best
 
     def write(directory: str) -> None:
         save_training_state(
@@ -266,6 +289,7 @@ def save_checkpoint(
             state=state,
             args_dict=args.to_dict(),
             model_only=args.save_only_model,
+            args=args,
         )
         if hasattr(processing_class, "save_pretrained"):
             processing_class.save_pretrained(directory)
@@ -275,23 +299,101 @@ def save_checkpoint(
 
 
 def read_state(directory: str) -> TrainerState:
-    path = _require(directory, TRAINER_STATE_NAME)
+    """The checkpoint's TrainerState: trainer_state.json with our own fields from their file
+    (a checkpoint of an earlier version has them in trainer_state.json itself)."""
+    values: dict[str, Any] = {}
+    own = os.path.join(directory, OWN_STATE_NAME)
+    for path in (_require(directory, TRAINER_STATE_NAME), own):
+        if path == own and not os.path.isfile(own):
+            continue
+        try:
+            with open(path, encoding="utf-8") as handle:
+                loaded = json.load(handle)
+            if not isinstance(loaded, dict):
+                raise TypeError(f"a JSON object expected, got {type(loaded).__name__}")
+        except (json.JSONDecodeError, UnicodeDecodeError, TypeError) as error:
+            raise CheckpointError(
+                f"checkpoint file {path} is corrupt (not valid trainer state JSON): {error}"
+            ) from error
+        values.update(loaded)
     try:
-        return TrainerState.load_from_json(path)
-    except (json.JSONDecodeError, UnicodeDecodeError, TypeError) as error:
+        return TrainerState.from_dict(values)
+    except TypeError as error:
         raise CheckpointError(
-            f"checkpoint file {path} is corrupt (not valid trainer state JSON): {error}"
+            f"checkpoint {directory} has an unreadable trainer state: {error}"
         ) from error
 
 
 def load_weights(directory: str, model: torch.nn.Module) -> None:
-    path = _require(directory, WEIGHTS_NAME)
-    try:
-        missing, unexpected = load_model(uncompiled(model), path, strict=False)
-    except Exception as error:  # safetensors raises its own error types for truncated files
+    """Loads a checkpoint's weights into `model`: model.safetensors, or the shards that
+    model.safetensors.index.json lists. Only safetensors: nothing is unpickled."""
+    if not os.path.isdir(directory):
+        raise CheckpointError(f"checkpoint directory {directory} does not exist")
+    single = os.path.join(directory, WEIGHTS_NAME)
+    index = os.path.join(directory, WEIGHTS_INDEX_NAME)
+    if os.path.isfile(single):
+        try:
+            missing, unexpected = load_model(uncompiled(model), single, strict=False)
+        except Exception as error:  # safetensors raises its own error types for truncated files
+            raise CheckpointError(
+                f"checkpoint weights {single} are corrupt or unreadable: {error}"
+            ) from error
+        _check_match(single, missing, unexpected)
+    elif os.path.isfile(index):
+        _load_shards(directory, index, uncompiled(model))
+    else:
+        pickled = [
+            n
+            for n in ("pytorch_model.bin", "pytorch_model.bin.index.json")
+            if os.path.isfile(os.path.join(directory, n))
+        ]
+        hint = (
+            f"; it has {pickled[0]}, which is not loaded (unpickling runs code): save the "
+            "model with save_pretrained(safe_serialization=True)"
+            if pickled
+            else ""
+        )
         raise CheckpointError(
-            f"checkpoint weights {path} are corrupt or unreadable: {error}"
+            f"checkpoint {directory} has no weights: neither {WEIGHTS_NAME} nor "
+            f"{WEIGHTS_INDEX_NAME} (sharded safetensors) is there{hint}"
+        )
+
+
+def _load_shards(directory: str, index: str, model: torch.nn.Module) -> None:
+    from safetensors.torch import load_file
+
+    try:
+        with open(index, encoding="utf-8") as handle:
+            weight_map = json.load(handle)["weight_map"]
+        shards = sorted(set(weight_map.values()))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+        raise CheckpointError(
+            f"checkpoint index {index} is corrupt (no weight_map of tensor -> shard): {error}"
         ) from error
+    weights: dict[str, torch.Tensor] = {}
+    for shard in shards:
+        path = os.path.join(directory, shard)
+        if not os.path.isfile(path):
+            raise CheckpointError(
+                f"checkpoint {directory} is incomplete: shard {shard} that "
+                f"{WEIGHTS_INDEX_NAME} lists is missing"
+            )
+        try:
+            weights.update(load_file(path))
+        except Exception as error:
+            raise CheckpointError(
+                f"checkpoint weights {path} are corrupt or unreadable: {error}"
+            ) from error
+    result = model.load_state_dict(weights, strict=False)
+    # save_pretrained writes a tied weight once (lm_head.weight shares wte.weight's storage):
+    # a missing name whose tensor is one that was loaded is not missing.
+    params = model.state_dict()
+    loaded = {params[name].data_ptr() for name in weights if name in params}
+    missing = [name for name in result.missing_keys if params[name].data_ptr() not in loaded]
+    _check_match(index, missing, result.unexpected_keys)
+
+
+def _check_match(path: str, missing: list[str], unexpected: list[str]) -> None:
     if missing or unexpected:
         raise CheckpointError(
             f"checkpoint weights {path} do not match the model: missing {sorted(missing)[:5]}, "
@@ -321,10 +423,14 @@ def _require(directory: str, name: str) -> str:
         raise CheckpointError(f"checkpoint directory {directory} does not exist")
     path = os.path.join(directory, name)
     if not os.path.isfile(path):
-        raise CheckpointError(
-            f"checkpoint {directory} is incomplete: {name} is missing "
-            "(a model-only checkpoint, save_only_model=True, cannot resume training)"
+        # A model-only checkpoint lacks exactly the training state (optimizer, RNG, ...).
+        model_only = name not in (TRAINER_STATE_NAME, WEIGHTS_NAME)
+        hint = (
+            " (a model-only checkpoint, save_only_model=True, cannot resume training)"
+            if model_only
+            else ""
         )
+        raise CheckpointError(f"checkpoint {directory} is incomplete: {name} is missing{hint}")
     return path
 
 
@@ -355,8 +461,9 @@ def latest_checkpoint(output_dir: str) -> str:
     checkpoints = sorted_checkpoints(output_dir)
     if not checkpoints:
         raise CheckpointError(
-            f"resume_from_checkpoint=True but {output_dir} holds no complete checkpoint-<step> "
-            "directory; pass a checkpoint path or train without resume_from_checkpoint"
+            f"No valid checkpoint found in output directory ({output_dir}): "
+            "resume_from_checkpoint=True needs a complete checkpoint-<step> directory there; pass "
+            "a checkpoint path or train without resume_from_checkpoint"
         )
     return checkpoints[-1]
 

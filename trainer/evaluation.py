@@ -14,6 +14,7 @@ from trainer.callbacks import objective_name
 from trainer.data import batch_rows
 from trainer.distributed import Ranks
 from trainer.hooks import label_names
+from trainer.model_prep import cast_for_full_eval
 from trainer.state import TrainerState
 
 
@@ -40,16 +41,25 @@ def evaluation_loop(
     ignore_keys: list[str] | None,
     prefix: str,
     ranks: Ranks | None = None,
+    description: str = "Evaluation",
 ) -> EvalLoopOutput:
     """One pass of `trainer.prediction_step` over `loader`: `{prefix}_loss`, the compute_metrics
     values (prefixed) and the runtime figures, with the predictions and labels (numpy, padded
     with -100 across batches of different lengths, as Transformers does). The model is left in
     the mode (train or eval) it was in. With `ranks` (torch.distributed), `loader` holds this
-    rank's share of the rows and the loss sums are added up over the ranks."""
-    from transformers.trainer_pt_utils import nested_concat, nested_numpify
+    rank's share of the rows and the loss sums are added up over the ranks.
 
-    model = trainer.model
+    With `batch_eval_metrics`, compute_metrics is called on each batch (its tensors, on the
+    model's device) with `compute_result=True` on the last one, whose value is the metrics; the
+    predictions are then kept only for predict() (`description="Prediction"`, Transformers'
+    value). Outside train(), fp16_full_eval / bf16_full_eval cast the model first."""
+    from transformers.trainer_pt_utils import nested_concat, nested_numpify
+    from transformers.trainer_utils import EvalPrediction
+
     args = trainer.args
+    if not getattr(trainer, "_in_train", False):  # the loop's evaluations keep its precision
+        trainer.model = cast_for_full_eval(trainer.model, args)
+    model = trainer.model
     was_training = model.training
     model.eval()
     loss_sum: Any = 0.0  # a tensor on the model's device: no sync per batch
@@ -58,9 +68,16 @@ def evaluation_loop(
     predictions: Any = None
     labels: Any = None
     preprocess = trainer.preprocess_logits_for_metrics
+    batched = (
+        bool(getattr(args, "batch_eval_metrics", False)) and trainer.compute_metrics is not None
+    )
+    if batched:
+        _check_batched_metrics(trainer.compute_metrics)
+    keep = description == "Prediction" or not batched
+    batch_metrics: dict[str, Any] | None = None
     started = time.perf_counter()
     try:
-        for batch in loader:
+        for batch, last in _with_last(loader):
             loss, logits, batch_labels = trainer.prediction_step(
                 model, batch, prediction_loss_only, ignore_keys=ignore_keys
             )
@@ -70,12 +87,17 @@ def evaluation_loop(
                 has_loss = True
             rows += n
             batches += 1
-            if logits is not None:
-                if preprocess is not None:
-                    logits = preprocess(logits, batch_labels)
+            if logits is not None and preprocess is not None:
+                logits = preprocess(logits, batch_labels)
+            if batched and logits is not None and batch_labels is not None:
+                batch_metrics = trainer.compute_metrics(
+                    EvalPrediction(predictions=logits, label_ids=batch_labels),
+                    compute_result=last,
+                )
+            if logits is not None and keep:
                 logits = _to_cpu(logits)
                 predictions = logits if predictions is None else nested_concat(predictions, logits)
-            if batch_labels is not None:
+            if batch_labels is not None and keep:
                 batch_labels = _to_cpu(batch_labels)
                 labels = batch_labels if labels is None else nested_concat(labels, batch_labels)
     finally:
@@ -93,16 +115,46 @@ def evaluation_loop(
     # Transformers calls compute_metrics only with labels; a model that takes no label
     # argument at all (a plain nn.Module) is scored from its predictions (label_ids=None).
     scorable = labels is not None or not label_names(model, args)
-    if trainer.compute_metrics is not None and predictions is not None and scorable:
-        from transformers.trainer_utils import EvalPrediction
-
+    extra: Any = batch_metrics or {}
+    if not batched and trainer.compute_metrics is not None and predictions is not None and scorable:
         extra = trainer.compute_metrics(EvalPrediction(predictions=predictions, label_ids=labels))
+    if extra:
         for key, value in extra.items():
             metrics[key if key.startswith(f"{prefix}_") else f"{prefix}_{key}"] = value
     metrics[f"{prefix}_runtime"] = round(runtime, 4)
     metrics[f"{prefix}_samples_per_second"] = round(rows / runtime, 3) if runtime else 0.0
     metrics[f"{prefix}_steps_per_second"] = round(batches / runtime, 3) if runtime else 0.0
     return EvalLoopOutput(predictions, labels, metrics, rows)
+
+
+def _with_last(loader: Any) -> Any:
+    """(batch, is_last) for each batch of `loader`: one batch read ahead."""
+    iterator = iter(loader)
+    try:
+        current = next(iterator)
+    except StopIteration:
+        return
+    for following in iterator:
+        yield current, False
+        current = following
+    yield current, True
+
+
+def _check_batched_metrics(compute_metrics: Any) -> None:
+    import inspect
+
+    try:
+        parameters = inspect.signature(compute_metrics).parameters
+    except (TypeError, ValueError):  # a builtin without a signature: let the call decide
+        return
+    if "compute_result" not in parameters and not any(
+        p.kind == p.VAR_KEYWORD for p in parameters.values()
+    ):
+        raise ValueError(
+            "batch_eval_metrics=True calls compute_metrics(eval_prediction, compute_result=...) on "
+            "each batch (compute_result=True on the last, which returns the metrics): give "
+            "compute_metrics a `compute_result` argument, or set batch_eval_metrics=False"
+        )
 
 
 def _to_cpu(value: Any) -> Any:

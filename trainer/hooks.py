@@ -95,10 +95,14 @@ class TrainerHooks:
         """
         model.train()
         inputs = self._prepare_inputs(inputs)
+        # The share is counted before compute_loss, which may pop the labels it counts.
+        share = None
+        if not self._loss_is_scaled(model, num_items_in_batch):
+            share = self._share_of_step(model, inputs)
         with autocast(self.args, self.args.device):
             loss = self.compute_loss(model, inputs, num_items_in_batch=num_items_in_batch)
-        if not self._loss_is_scaled(model, num_items_in_batch):
-            loss = loss * self._share_of_step(model, inputs)
+        if share is not None:
+            loss = loss * share
         (self._scaler.scale(loss) if self._scaler is not None else loss).backward()
         return loss.detach()
 
@@ -142,6 +146,12 @@ class TrainerHooks:
             ignore_keys = list(
                 getattr(getattr(model, "config", None), "keys_to_ignore_at_inference", [])
             )
+        # Read before compute_loss: an override may pop them (`labels = inputs.pop("labels")`,
+        # the pattern Transformers documents), as may label smoothing.
+        labels = None
+        if has_labels:
+            values = tuple(inputs[name].detach() for name in names)
+            labels = values[0] if len(values) == 1 else values
         with torch.no_grad(), autocast(self.args, self.args.device):
             if has_labels:
                 loss, outputs = self.compute_loss(model, inputs, return_outputs=True)
@@ -152,11 +162,7 @@ class TrainerHooks:
             loss = loss.detach().float().mean()
         if prediction_loss_only:
             return loss, None, None
-        labels = None
-        if has_labels:
-            values = tuple(inputs[name].detach() for name in names)
-            labels = values[0] if len(values) == 1 else values
-        return loss, _logits(outputs, ignore_keys), labels
+        return loss, _logits(outputs, ignore_keys, first_is_loss=has_labels), labels
 
     # --- optimizer and schedule ---
     def create_optimizer(self, model: torch.nn.Module | None = None) -> torch.optim.Optimizer:
@@ -272,12 +278,15 @@ def label_names(model: torch.nn.Module, args: Any) -> list[str]:
     return [name for name in forward if "label" in name]
 
 
-def _logits(outputs: Any, ignore_keys: list[str]) -> Any:
-    """Every output tensor but the loss and ignore_keys (one tensor, or a tuple of them)."""
+def _logits(outputs: Any, ignore_keys: list[str], first_is_loss: bool = False) -> Any:
+    """Every output tensor but the loss and ignore_keys (one tensor, or a tuple of them). A
+    tuple's first element is the loss when the model was given labels (`first_is_loss`, as
+    Transformers reads it) or when it is a scalar."""
     if isinstance(outputs, Mapping) or hasattr(outputs, "keys"):
         values = [v for k, v in outputs.items() if k != "loss" and k not in ignore_keys]
     elif isinstance(outputs, (tuple, list)):
-        values = list(outputs[1:]) if maybe_loss(outputs[0]) is not None else list(outputs)
+        drop = first_is_loss or maybe_loss(outputs) is not None
+        values = list(outputs[1:]) if drop else list(outputs)
     elif isinstance(outputs, torch.Tensor) and outputs.dim() > 0:
         values = [outputs]
     else:

@@ -37,7 +37,14 @@ logger = logging.getLogger(__name__)
 SNAPSHOT_DIR = "_hub"  # under output_dir; Transformers' uploads of output_dir skip "_*"
 # A checkpoint's training state: uploaded with the checkpoint, never as "the model" at the root.
 TRAINING_STATE_FILES = frozenset(
-    {"optimizer.pt", "scheduler.pt", "scaler.pt", "rng_state.pth", "trainer_state.json"}
+    {
+        "optimizer.pt",
+        "scheduler.pt",
+        "scaler.pt",
+        "rng_state.pth",
+        "trainer_state.json",
+        "trainer_state_extra.json",
+    }
 )
 RETRY_WAITS = (1.0, 2.0, 4.0)  # seconds before the 2nd, 3rd and 4th attempt
 

@@ -58,22 +58,37 @@ def to_device(value: torch.Tensor | int, device: torch.device) -> torch.Tensor |
 
 
 def extract_loss(outputs: Any) -> torch.Tensor:
-    """The loss of a training forward pass; an error that says how to get one if it is missing."""
+    """The loss of a forward pass given labels, as Transformers reads it: `outputs["loss"]`
+    of a dict (a ModelOutput is one), the first element of a tuple or list (a model called with
+    `return_dict=False`, or a plain module returning `(loss, logits, ...)`), or `.loss`; an
+    error that says how to get one if it is missing."""
+    if isinstance(outputs, (tuple, list)) and outputs and isinstance(outputs[0], torch.Tensor):
+        return outputs[0]
     loss = maybe_loss(outputs)
     if loss is None:
+        keys = (
+            f" (keys: {', '.join(map(str, outputs.keys()))})"
+            if isinstance(outputs, Mapping)
+            else ""
+        )
         raise ValueError(
-            f"the model returned no loss ({type(outputs).__name__}); give it labels, or return "
-            "an object with .loss or a dict with 'loss'"
+            f"the model returned no loss ({type(outputs).__name__}{keys}); give it labels, or "
+            "return an object with .loss, a dict with 'loss' or a tuple (loss, logits, ...)"
         )
     return loss
 
 
 def maybe_loss(outputs: Any) -> torch.Tensor | None:
-    """`outputs.loss`, `outputs['loss']`, a scalar tensor itself, or None."""
+    """The loss a model returned without being given labels, if any: `outputs['loss']`,
+    `outputs.loss`, a scalar tensor itself, or a tuple whose first element is a scalar; else
+    None (a tuple's first element is then the logits, not a loss)."""
     if isinstance(outputs, Mapping):
         return outputs.get("loss")
-    if isinstance(outputs, torch.Tensor) and outputs.dim() == 0:
-        return outputs
+    if isinstance(outputs, torch.Tensor):
+        return outputs if outputs.dim() == 0 else None
+    if isinstance(outputs, (tuple, list)):
+        first = outputs[0] if outputs else None
+        return first if isinstance(first, torch.Tensor) and first.dim() == 0 else None
     return getattr(outputs, "loss", None)
 
 

@@ -33,7 +33,10 @@ def prepare_model(model: torch.nn.Module, args: TrainingArguments) -> list[Any]:
             enable(gradient_checkpointing_kwargs=args.gradient_checkpointing_kwargs)
     handles = []
     if args.neftune_noise_alpha is not None:
-        embeddings = getattr(model, "get_input_embeddings", lambda: None)()
+        try:
+            embeddings = getattr(model, "get_input_embeddings", lambda: None)()
+        except NotImplementedError:  # PreTrainedModel's default for a model without one
+            embeddings = None
         if embeddings is None:
             raise ValueError(
                 f"neftune_noise_alpha={args.neftune_noise_alpha}: {type(model).__name__} has no "
@@ -47,8 +50,23 @@ def prepare_model(model: torch.nn.Module, args: TrainingArguments) -> list[Any]:
 
 def release_model(model: torch.nn.Module, handles: list[Any]) -> None:
     """Removes the NEFTune hooks (Transformers does, so that inference is noise-free)."""
+    if not handles:
+        # Without NEFTune there is nothing to undo; a model without an embedding layer (a
+        # regression or tabular head) raises NotImplementedError from get_input_embeddings().
+        return
     for handle in handles:
         handle.remove()
     embeddings = getattr(model, "get_input_embeddings", lambda: None)()
-    if handles and embeddings is not None and hasattr(embeddings, "neftune_noise_alpha"):
+    if embeddings is not None and hasattr(embeddings, "neftune_noise_alpha"):
         del embeddings.neftune_noise_alpha
+
+
+def cast_for_full_eval(model: torch.nn.Module, args: TrainingArguments) -> torch.nn.Module:
+    """The model in fp16 / bf16 for an evaluate() or predict() outside train(), when
+    fp16_full_eval / bf16_full_eval ask for it (in place, as Transformers casts it: the
+    model stays in that dtype afterwards)."""
+    if args.fp16_full_eval:
+        return model.to(dtype=torch.float16, device=args.device)
+    if args.bf16_full_eval:
+        return model.to(dtype=torch.bfloat16, device=args.device)
+    return model

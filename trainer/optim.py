@@ -79,9 +79,17 @@ def build_scheduler(
     )
 
 
-def steps_on_metrics(args: TrainingArguments) -> bool:
-    """Whether the scheduler steps on each evaluation's metric instead of on each step."""
-    return args.lr_scheduler_type in ("reduce_lr_on_plateau", "greedy")
+def steps_on_metrics(scheduler: Any) -> bool:
+    """Whether the scheduler steps on each evaluation's metric instead of on each step: a
+    ReduceLROnPlateau or Transformers' GreedyLR, whether `lr_scheduler_type` built it or the
+    user passed it in `optimizers=(optimizer, scheduler)` (Transformers checks the type too)."""
+    if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+        return True
+    try:
+        from transformers.optimization import GreedyLR
+    except ImportError:  # a Transformers release without it
+        return False
+    return isinstance(scheduler, GreedyLR)
 
 
 def apply_hyperparameters(

@@ -19,14 +19,6 @@ _LIGER = "Liger kernels are not supported; leave it off"
 # name -> (Transformers' default, why another value is refused)
 REFUSED: dict[str, tuple[Any, str]] = {
     "optim_target_modules": (None, "GaLore/APOLLO optimizers (which read it) are not supported"),
-    "bf16_full_eval": (
-        False,
-        "evaluation runs under the training precision (bf16=/fp16=); a half-precision copy of the model for evaluation is not supported",
-    ),
-    "fp16_full_eval": (
-        False,
-        "evaluation runs under the training precision (bf16=/fp16=); a half-precision copy of the model for evaluation is not supported",
-    ),
     "use_liger_kernel": (False, _LIGER),
     "liger_kernel_config": (None, _LIGER),
     "logging_nan_inf_filter": (
@@ -41,7 +33,6 @@ REFUSED: dict[str, tuple[Any, str]] = {
         [],
         "EvalPrediction carries predictions and label_ids only (no inputs or losses)",
     ),
-    "batch_eval_metrics": (False, "compute_metrics is called once, on the whole evaluation set"),
     "enable_jit_checkpoint": (
         False,
         "checkpoints are written by save_strategy (and atomically); a checkpoint on SIGTERM is not supported",

@@ -20,6 +20,7 @@ class TrainerState:
 
     `epoch_index` and `steps_in_epoch` are the data position: a resume starts epoch
     `epoch_index` and skips its first `steps_in_epoch * gradient_accumulation_steps` batches.
+    These and the other fields of OWN_FIELDS are ours: `save_to_json` leaves them out.
     """
 
     epoch: float = 0.0
@@ -49,11 +50,24 @@ class TrainerState:
     hub_push_failures: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json_string(self) -> str:
-        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True, default=_plain) + "\n"
+        """Transformers' fields only, so that `transformers.TrainerState.load_from_json` reads
+        the file (it refuses unknown keys); ours are in `own_json_string()`."""
+        values = {k: v for k, v in dataclasses.asdict(self).items() if k not in OWN_FIELDS}
+        return _json(values)
+
+    def own_json_string(self) -> str:
+        """The fields Transformers' TrainerState lacks (a checkpoint keeps them in a file of
+        their own beside trainer_state.json)."""
+        return _json({k: v for k, v in dataclasses.asdict(self).items() if k in OWN_FIELDS})
 
     def save_to_json(self, json_path: str) -> None:
+        """Writes Transformers' fields to `json_path`, as Transformers' save_to_json does."""
         with open(json_path, "w", encoding="utf-8") as handle:
             handle.write(self.to_json_string())
+
+    def save_own_to_json(self, json_path: str) -> None:
+        with open(json_path, "w", encoding="utf-8") as handle:
+            handle.write(self.own_json_string())
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainerState:
@@ -64,6 +78,24 @@ class TrainerState:
     def load_from_json(cls, json_path: str) -> TrainerState:
         with open(json_path, encoding="utf-8") as handle:
             return cls.from_dict(json.load(handle))
+
+
+# The fields Transformers' TrainerState does not have. Checkpoints write them to their own file
+# (trainer/checkpoint.py), never into trainer_state.json; checkpoints of earlier versions have
+# them in trainer_state.json, which `from_dict` still reads.
+OWN_FIELDS = frozenset(
+    {
+        "epoch_index",
+        "steps_in_epoch",
+        "gradient_accumulation_steps",
+        "last_checkpoint",
+        "hub_push_failures",
+    }
+)
+
+
+def _json(values: dict[str, Any]) -> str:
+    return json.dumps(values, indent=2, sort_keys=True, default=_plain) + "\n"
 
 
 def _plain(value: Any) -> Any:

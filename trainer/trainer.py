@@ -57,6 +57,15 @@ class Trainer(TrainerBase):
     # This process's ranks while a run trains under torch.distributed (trainer/distributed.py).
     _ranks: distributed.Ranks | None = None
 
+    # True while train() runs: an evaluate() then is the loop's (no fp16/bf16_full_eval cast).
+    _in_train = False
+
+    @property
+    def _train_batch_size(self) -> int:
+        """Transformers' attribute: the batch a run trains with, the one auto_find_batch_size
+        settled on (or a resumed checkpoint's) once train() ran."""
+        return self.args.train_batch_size
+
     # --- train ---
     def train(
         self,
@@ -110,6 +119,7 @@ class Trainer(TrainerBase):
             self._run_args = self.args
             return self._train_once(plan, resume, ignore_keys_for_eval)
 
+        self._in_train = True
         try:
             return find_executable_batch_size(
                 attempt,
@@ -124,6 +134,8 @@ class Trainer(TrainerBase):
             self._release()
             traceback.clear_frames(error.__traceback__)
             raise
+        finally:
+            self._in_train = False
 
     def _train_once(
         self, plan: TrialPlan, checkpoint: str | None, ignore_keys_for_eval: list[str] | None
@@ -310,7 +322,7 @@ class Trainer(TrainerBase):
             run.optimizer.step()
         # The rate this step used is the one to log (Transformers reads it before stepping).
         run.last_lr = float(run.optimizer.param_groups[0]["lr"])
-        if not steps_on_metrics(self.args):
+        if not steps_on_metrics(run.scheduler):
             run.scheduler.step()
         run.optimizer.zero_grad(set_to_none=True)
         every = self.args.torch_empty_cache_steps
@@ -401,15 +413,23 @@ class Trainer(TrainerBase):
 
     def _evaluate_in_loop(self, run: Run) -> bool:
         """Evaluates, tracks the best metric and steps a metric-driven scheduler; True if best."""
-        metrics = self.evaluate(ignore_keys=run.ignore_keys_for_eval)
+        metrics = self._evaluate(run.plan.trial, run.ignore_keys_for_eval)
         run.last_eval_step = self.state.global_step
         run.last_metrics = metrics
         value = objective_value(metrics, self.args)
         if value is None:
             return False
-        if steps_on_metrics(self.args):
+        if steps_on_metrics(run.scheduler):
             run.scheduler.step(value)
         return record_if_best(self.state, self.args, value)
+
+    def _evaluate(
+        self, trial: Any, ignore_keys_for_eval: list[str] | None, skip_scheduler: bool = False
+    ) -> dict[str, float]:
+        """The evaluation of the training loop, under Transformers' name for it (code and tests
+        patch it to feed the loop metrics); the loop itself reports to the trial and steps a
+        metric-driven scheduler."""
+        return self.evaluate(ignore_keys=ignore_keys_for_eval)
 
     def _save(self, run: Run) -> str:
         args, ranks = self.args, self._ranks
@@ -551,6 +571,7 @@ class Trainer(TrainerBase):
             prediction_loss_only=self.args.prediction_loss_only,
             ignore_keys=ignore_keys,
             prefix=metric_key_prefix,
+            description="Prediction",
         )
         self.control = self._call("on_predict", metrics=output.metrics)
         return PredictionOutput(output.predictions, output.label_ids, output.metrics)

@@ -281,7 +281,7 @@ def test_damaged_checkpoint_errors_name_the_path(
 
 def test_resume_true_without_checkpoint_is_an_error(tmp_path):
     args = TrainingArguments(output_dir=str(tmp_path), max_steps=2, disable_tqdm=True)
-    with pytest.raises(CheckpointError, match="holds no complete checkpoint"):
+    with pytest.raises(CheckpointError, match="No valid checkpoint found in output directory"):
         Trainer(model=Regression(), args=args, train_dataset=RegressionData()).train(
             resume_from_checkpoint=True
         )

@@ -19,8 +19,14 @@ from trainer import Trainer, TrainerCallback, TrainingArguments
 
 TOKEN = "hf_local_secret_0123456789"
 REPO = f"{USER}/tiny"
-MODEL_FILES = {"model.safetensors", "training_args.json"}
-STATE_FILES = {"optimizer.pt", "scheduler.pt", "rng_state.pth", "trainer_state.json"}
+MODEL_FILES = {"model.safetensors", "training_args.json", "training_args.bin"}
+STATE_FILES = {
+    "optimizer.pt",
+    "scheduler.pt",
+    "rng_state.pth",
+    "trainer_state.json",
+    "trainer_state_extra.json",
+}
 
 
 @pytest.fixture
@@ -202,6 +208,8 @@ def test_a_hub_outage_never_stops_training_and_the_token_stays_secret(tmp_path):
     # the failures are in the trainer state: the last checkpoint's lists the ones before it
     state = json.loads((tmp_path / "checkpoint-4" / "trainer_state.json").read_text())
     assert state["global_step"] == 4
+    # ours, beside Transformers' trainer_state.json
+    state = json.loads((tmp_path / "checkpoint-4" / "trainer_state_extra.json").read_text())
     assert [f["step"] for f in state["hub_push_failures"]] in ([2], [])
     for failure in state["hub_push_failures"]:
         assert failure["attempts"] == 4 and "500" in failure["error"]
