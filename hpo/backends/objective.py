@@ -34,6 +34,9 @@ class TrialContext:
     model_init: Callable[..., Any]
     # When set, a trial that completes is evaluated once more on it, and that is its value.
     final_eval_dataset: Any = None
+    # The task's collator (masked-lm, seq2seq-lm), or None for the trainer's default; the
+    # study's model_init sets a trial's data.* params on it.
+    data_collator: Any = None
     # What model_init built (each model and its first parameter), held weakly: see
     # `trial_memory_alive`.
     built: list[weakref.ref[Any]] = field(default_factory=list, init=False, repr=False)
@@ -81,16 +84,18 @@ def prepare(spec: StudySpec) -> TrialContext:
     subset of SEARCH_EVAL_SAMPLES eval rows, and a completed trial's value comes from one
     evaluation on the whole eval set (`final_eval_dataset`).
     """
-    from hpo.data import load_datasets, study_model_init
+    from hpo.data import load_datasets, study_collator, study_model_init
 
     train_dataset, eval_dataset = load_datasets(spec)
     search_eval, final_eval = search_eval_datasets(spec, eval_dataset)
+    collator = study_collator(spec)
     return TrialContext(
         spec=spec,
         train_dataset=train_dataset,
         eval_dataset=search_eval,
-        model_init=study_model_init(spec),
+        model_init=study_model_init(spec, collator),
         final_eval_dataset=final_eval,
+        data_collator=collator,
     )
 
 
@@ -208,6 +213,7 @@ def train_trial(
         args=training_arguments(ctx.spec, output_dir),
         train_dataset=ctx.train_dataset,
         eval_dataset=ctx.eval_dataset,
+        data_collator=ctx.data_collator,
         callbacks=list(callbacks),
     )
     # No log rows from trials either: the storage and the live view report them.
