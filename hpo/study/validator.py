@@ -42,6 +42,7 @@ from hpo.study.sections.run import (
 )
 from hpo.study.sections.search import read_search
 from hpo.study.sections.space import read_space
+from hpo.study.sections.tasks import check_data_params
 from hpo.study.sections.storage import read_storage
 from hpo.study.sections.training import (
     check_eval_grid,
@@ -94,6 +95,7 @@ def validate(
     check_eval_grid(reader, training, space)
     check_output_dir(reader, training, name or "study")
     check_model_ends(reader, built_model, space)
+    check_data_params(reader, model.task, space)
     sampler, pruner, scheduler = read_search(reader, backend, objective, training, space)
     # `workers: auto` on Ray: as many trials at once as the cluster's resources allow.
     ray = read_ray(reader, None if placement.auto else worker_count)
