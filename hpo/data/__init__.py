@@ -82,7 +82,9 @@ def study_model_init(spec: StudySpec, collator: Any = None) -> ModelInit:
         label_names=summary.get("label_names") if labelled else None,
         special_token_ids=summary["special_token_ids"],
     )
-    model_init = build_model_init(model, pad_token_id=summary["pad_token_id"], data_settings=settings)
+    model_init = build_model_init(
+        model, pad_token_id=summary["pad_token_id"], data_settings=settings
+    )
     if collator is None:
         return model_init
 

@@ -66,7 +66,9 @@ def _file_rows(path: str, data: DataSpec, task: str, key: str) -> Rows:
     if suffix == ".txt":
         if task not in TEXT_TASKS:
             names = " and ".join(repr(c) for c, _ in row_columns(data, task))
-            raise HpoError(f"{key}: {path!r}: {task} needs .jsonl or .csv rows with {names} columns")
+            raise HpoError(
+                f"{key}: {path!r}: {task} needs .jsonl or .csv rows with {names} columns"
+            )
         return [file.read_text(encoding="utf-8")]
     if suffix == ".jsonl":
         records = [
@@ -101,15 +103,12 @@ def _records_to_rows(records: Sequence[Any], data: DataSpec, task: str, where: s
         if isinstance(record, str) and task in TEXT_TASKS:
             rows.append(record)
             continue
-        missing = [
-            (c, k) for c, k in columns if not isinstance(record, Mapping) or c not in record
-        ]
+        missing = [(c, k) for c, k in columns if not isinstance(record, Mapping) or c not in record]
         if missing:
             found = sorted(record) if isinstance(record, Mapping) else type(record).__name__
             keys = " / ".join(k for _, k in columns)
             raise HpoError(
-                f"{where}: row {number} has no column {missing[0][0]!r} (found {found}); "
-                f"set {keys}"
+                f"{where}: row {number} has no column {missing[0][0]!r} (found {found}); set {keys}"
             )
         if task in TEXT_TASKS:
             rows.append(str(record[columns[0][0]]))

@@ -50,9 +50,7 @@ def task_arrays(
         "seq2seq-lm": _seq2seq_arrays,
     }
     if eval_rows is None:
-        train_index, eval_index = hold_out(
-            np.arange(len(train_rows)), data.eval_fraction, "rows"
-        )
+        train_index, eval_index = hold_out(np.arange(len(train_rows)), data.eval_fraction, "rows")
         eval_rows = [train_rows[i] for i in eval_index]
         train_rows = [train_rows[i] for i in train_index]
     return builders[task](data, tokenizer, train_rows, eval_rows)

@@ -87,7 +87,6 @@ class PretrainedTokenizer:
             lengths[row] = len(tokens)
         return ids, lengths
 
-
     def encode_words(
         self,
         words: Sequence[Sequence[str]],

@@ -42,8 +42,8 @@ from hpo.study.sections.run import (
 )
 from hpo.study.sections.search import read_search
 from hpo.study.sections.space import read_space
-from hpo.study.sections.tasks import check_data_params
 from hpo.study.sections.storage import read_storage
+from hpo.study.sections.tasks import check_data_params
 from hpo.study.sections.training import (
     check_eval_grid,
     check_output_dir,

@@ -126,7 +126,11 @@ def read_tokenizer(reader: Reader, value: Any, task: str) -> TrainedTokenizerSpe
 def check_trained_vocab(reader: Reader, built: BuiltModel, tokenizer: Any) -> None:
     """A trained tokenizer's ids (up to its vocab_size) must fit the model's embeddings."""
     vocab = getattr(built.config, "vocab_size", None)
-    if isinstance(tokenizer, TrainedTokenizerSpec) and is_int(vocab) and vocab < tokenizer.vocab_size:
+    if (
+        isinstance(tokenizer, TrainedTokenizerSpec)
+        and is_int(vocab)
+        and vocab < tokenizer.vocab_size
+    ):
         reader.problems.add(
             "data.tokenizer.vocab_size",
             f"found {tokenizer.vocab_size}, but model.config.vocab_size is {vocab}; expected "
@@ -134,7 +138,9 @@ def check_trained_vocab(reader: Reader, built: BuiltModel, tokenizer: Any) -> No
         )
 
 
-def check_file_columns(reader: Reader, files: list[str], key: str, task: str, columns: dict[str, str]) -> None:
+def check_file_columns(
+    reader: Reader, files: list[str], key: str, task: str, columns: dict[str, str]
+) -> None:
     """The first row of each .jsonl file, and each .csv header, has the task's columns."""
     needed = {k: columns.get(k, default) for k, default in TASK_COLUMNS[task]}
     for path in files:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -16,9 +17,18 @@ def no_env_storage(monkeypatch):
     monkeypatch.delenv("HPO_STORAGE", raising=False)
 
 
+@pytest.fixture(autouse=True)
+def data_files_beside(tmp_path):
+    """The examples name studies/data/... from the repository root; the tests run in tmp_path."""
+    shutil.copytree(STUDIES[0].parent / "data", tmp_path / "studies" / "data")
+
+
 def test_the_examples_are_there():
     names = {p.name for p in STUDIES}
     assert {"quickstart.yaml", "postgres.yaml", "ray-asha.yaml", "ray-pbt.yaml"} <= names
+    tasks = {"regression", "token-classification", "masked-lm", "seq2seq-lm"}
+    assert {f"{task}.yaml" for task in tasks} <= names
+    assert {load(p).model.task for p in STUDIES} >= tasks
 
 
 @pytest.mark.parametrize("path", STUDIES, ids=lambda p: p.name)
