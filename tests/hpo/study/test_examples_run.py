@@ -58,3 +58,17 @@ def test_task_example_runs_two_trials_to_a_finite_eval_loss(tmp_path, name):
         assert trial.value == pytest.approx(trial.user_attrs["train_metrics"]["eval_loss"])
     spec_space = set(yaml.safe_load((STUDIES / f"{name}.yaml").read_text())["space"])
     assert all(set(t.params) == spec_space for t in trials)
+
+
+def test_a_task_study_with_a_wrong_column_exits_2_and_creates_nothing(tmp_path):
+    path = short_copy(tmp_path, "token-classification")
+    study = yaml.safe_load(path.read_text())
+    study["data"]["tags_column"] = "labels"
+    path.write_text(yaml.safe_dump(study))
+    before = sorted(tmp_path.rglob("*"))
+    result = run_hpo("run", str(path.relative_to(tmp_path)), cwd=tmp_path)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    assert "ner.jsonl has no column 'labels' (found ['tags', 'tokens'])" in result.stderr
+    assert "data.tags_column" in result.stderr
+    assert sorted(tmp_path.rglob("*")) == before
