@@ -70,12 +70,28 @@ def test_each_new_task_loads_with_its_columns(tmp_path, ner_file):
     (tmp_path / "scores.csv").write_text("review,score\ngood,4.5\n")
     (tmp_path / "text.txt").write_text("some text\n")
     cases = {
-        "token-classification": (BERT, {"files": [ner_file], "tokens_column": "words",
-                                         "tags_column": "ner", "label_all_tokens": True}),
-        "seq2seq-lm": (T5, {"files": ["pairs.csv"], "source_column": "question",
-                            "target_column": "answer"}),
-        "regression": (BERT, {"files": ["scores.csv"], "text_column": "review",
-                              "label_column": "score", "tokenizer": "bytes"}),
+        "token-classification": (
+            BERT,
+            {
+                "files": [ner_file],
+                "tokens_column": "words",
+                "tags_column": "ner",
+                "label_all_tokens": True,
+            },
+        ),
+        "seq2seq-lm": (
+            T5,
+            {"files": ["pairs.csv"], "source_column": "question", "target_column": "answer"},
+        ),
+        "regression": (
+            BERT,
+            {
+                "files": ["scores.csv"],
+                "text_column": "review",
+                "label_column": "score",
+                "tokenizer": "bytes",
+            },
+        ),
         "masked-lm": (BERT, {"files": ["text.txt"], "mlm_probability": 0.2}),
     }
     for task, (config, data) in cases.items():
@@ -107,8 +123,13 @@ def test_keys_of_another_task_are_refused(tmp_path, ner_file):
     changes = task_study(
         "token-classification",
         BERT,
-        {"files": [ner_file], "tokens_column": "words", "tags_column": "ner",
-         "source_column": "src", "mlm_probability": 0.3},
+        {
+            "files": [ner_file],
+            "tokens_column": "words",
+            "tags_column": "ner",
+            "source_column": "src",
+            "mlm_probability": 0.3,
+        },
     )
     problem = the_problem(tmp_path, changes, "data.source_column")
     assert "task token-classification does not read it (it applies to seq2seq-lm)" in problem
