@@ -35,6 +35,14 @@ Keys beyond the contract in docs/ARCHITECTURE.md, and the defaults a user gets w
   worker (`hpo.backends.optuna.budget`).
 - The file itself: a regular file of at most 1 MB, nested at most 100 deep, at most 100,000
   values with its aliases expanded (`yaml_file`).
+- `model.task` (`hpo.spec.TASKS`) and its data keys (`sections/tasks.py`): the columns each
+  task reads, `data.text_column` (text; causal-lm, masked-lm, and with `label_column` label
+  for sequence-classification and regression), `data.tokens_column` / `tags_column` (tokens,
+  tags; token-classification, with `label_all_tokens: false`), `data.source_column` /
+  `target_column` (source, target; seq2seq-lm), `data.mlm_probability` (0.15; masked-lm,
+  searchable as `space.data.mlm_probability`); a column key of another task is refused.
+  `data.tokenizer: {train: wordpiece | bpe, vocab_size: N, min_frequency: 1}` trains one on
+  the train rows (masked-lm, token-classification and seq2seq-lm refuse `bytes`).
 - `push_best_to_hub`: a Hub repo id; after `hpo run` the best trial's model and `hpo_best.json`
   are uploaded there (hpo.report.hub). Absent: nothing is pushed.
 
@@ -43,8 +51,8 @@ storage only, into a `StudyRef`, for `hpo status` / `hpo best`), `resolve_storag
 storage URL wins), `default_pruner` / `default_scheduler` (what a study gets without asking).
 
 Layout: `yaml_file` reads the YAML; `study_ref` does the cheap reading; `validator` walks the
-sections (`sections/`: run, storage, model, data, training, space, search with components,
-ray), each recording into a `reader.Reader`'s `problems.Problems`; `keys` holds the file's
+sections (`sections/`: run, storage, model, data with tasks, training, space, search with
+components, ray), each recording into a `reader.Reader`'s `problems.Problems`; `keys` holds the file's
 vocabulary, `references` the paths and factories a study points at, `defaults` what a study
 gets without asking.
 """
