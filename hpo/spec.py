@@ -93,7 +93,6 @@ class ModelSpec:
     pretrained: str | None = None  # local path or hub id
     factory: str | None = None  # "package.module:function"
     num_labels: int | None = None  # sequence-classification, token-classification
-    labels: tuple[str, ...] = ()  # token-classification: the label names in id order (optional)
     trust_remote_code: bool = False  # run the pretrained folder's own Python code
 
 

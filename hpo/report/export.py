@@ -20,6 +20,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from hpo.attrs import DATA_PREFIX, is_data_param
 from hpo.errors import HpoError, UsageError
 from hpo.spec import (
     BudgetSpec,
@@ -28,6 +29,7 @@ from hpo.spec import (
     ModelSpec,
     ObjectiveSpec,
     StudySpec,
+    TrainedTokenizerSpec,
 )
 
 EXPORT_VERSION = 1
@@ -38,7 +40,12 @@ def export_config(spec: StudySpec, best: dict[str, Any]) -> dict[str, Any]:
     """The training config for `best` (one trial from `hpo.storage.reader.best`)."""
     from hpo.search.space import split_params
 
-    training_params, model_params = split_params(best.get("params") or {})
+    params = dict(best.get("params") or {})
+    # data.* params (data.mlm_probability) are data settings: they go to the data section
+    data_params = {
+        name[len(DATA_PREFIX) :]: params.pop(name) for name in list(params) if is_data_param(name)
+    }
+    training_params, model_params = split_params(params)
     training = {**spec.training, **training_params}
     training["output_dir"] = os.path.join(spec.output_dir, "best")
     training["metric_for_best_model"] = spec.objective.metrics[0]
@@ -65,7 +72,7 @@ def export_config(spec: StudySpec, best: dict[str, Any]) -> dict[str, Any]:
         "study": study,
         "training": {k: _plain(v) for k, v in training.items()},
         "model": model,
-        "data": {k: _plain(v) for k, v in dataclasses.asdict(spec.data).items()},
+        "data": {k: _plain(v) for k, v in {**dataclasses.asdict(spec.data), **data_params}.items()},
     }
 
 
@@ -179,6 +186,8 @@ def spec_from_config(config: dict[str, Any]) -> StudySpec:
     data_values = {k: v for k, v in config["data"].items() if k in data_fields}
     for key in ("files", "eval_files"):
         data_values[key] = tuple(data_values.get(key) or ())
+    if isinstance(data_values.get("tokenizer"), dict):  # trained on the data: the same again
+        data_values["tokenizer"] = TrainedTokenizerSpec(**data_values["tokenizer"])
     study = config.get("study") or {}
     metrics = tuple(study.get("metrics") or ("eval_loss",))
     directions = tuple(study.get("directions") or ("minimize",) * len(metrics))
@@ -202,7 +211,7 @@ def spec_from_config(config: dict[str, Any]) -> StudySpec:
 
 def train_from_export(path: str | os.PathLike[str]) -> Any:
     """Retrain from an exported config; returns the trainer's TrainOutput."""
-    from hpo.data import load_datasets, study_model_init
+    from hpo.data import load_datasets, study_collator, study_model_init
     from trainer import Trainer, TrainingArguments
 
     config = read_config(path)
@@ -212,7 +221,8 @@ def train_from_export(path: str | os.PathLike[str]) -> Any:
     except ValueError as error:
         raise HpoError(f"{path}: training: {error}") from None
     train_dataset, eval_dataset = load_datasets(spec)
-    build = study_model_init(spec)
+    collator = study_collator(spec)
+    build = study_model_init(spec, collator)
     # model.* params of a pretrained / factory model reach model_init the way a trial's do.
     params = {f"model.{k}": v for k, v in (config["model"].get("params") or {}).items()}
 
@@ -224,5 +234,6 @@ def train_from_export(path: str | os.PathLike[str]) -> Any:
         args=args,
         train_dataset=train_dataset,
         eval_dataset=eval_dataset,
+        data_collator=collator,
     )
     return trainer.train()

@@ -10,8 +10,8 @@ import numpy as np
 import optuna
 import pytest
 import torch
-
 from helpers.study_files import study_spec
+
 from hpo.data import describe_data, load_datasets, study_collator, study_model_init
 from hpo.data.cache import prepare_data_cache
 from hpo.errors import HpoError

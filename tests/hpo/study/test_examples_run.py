@@ -146,3 +146,22 @@ def test_the_ray_examples_run(tmp_path, ray_local, monkeypatch, name):
     finished = [t for t in trials if t.state.name in ("COMPLETE", "PRUNED")]
     assert len(finished) == 2
     assert all(math.isfinite(t.value) for t in trials if t.state.name == "COMPLETE")
+
+
+def test_the_masked_lm_best_trial_exports_its_masking_and_retrains(tmp_path):
+    path = short_copy(tmp_path, "masked-lm")
+    assert run_hpo("run", str(path.relative_to(tmp_path)), cwd=tmp_path).returncode == 0
+    exported = run_hpo("export", str(path.relative_to(tmp_path)), "-o", "best.yaml", cwd=tmp_path)
+    assert exported.returncode == 0, exported.stdout + exported.stderr
+    config = yaml.safe_load((tmp_path / "best.yaml").read_text())
+    storage = f"sqlite:///{tmp_path / 'runs' / 'masked-lm.db'}"
+    best = optuna.load_study(study_name="masked-lm", storage=storage).best_trial
+    assert config["data"]["mlm_probability"] == pytest.approx(best.params["data.mlm_probability"])
+    assert not [key for key in config["training"] if key.startswith("data.")]
+    assert config["data"]["tokenizer"] == {
+        "kind": "wordpiece",
+        "vocab_size": 200,
+        "min_frequency": 1,
+    }
+    trained = run_hpo("train", "best.yaml", cwd=tmp_path)
+    assert trained.returncode == 0, trained.stdout + trained.stderr

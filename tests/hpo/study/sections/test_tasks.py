@@ -6,10 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
-
 import yaml
-
 from helpers.study_files import base_study
+
 from hpo.errors import StudyFileError
 from hpo.spec import TrainedTokenizerSpec
 from hpo.study import load
