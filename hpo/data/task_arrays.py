@@ -144,7 +144,9 @@ def _token_classification_arrays(
 ) -> tuple[Arrays, dict[str, Any]]:
     # Sorted names give the same ids in every run whatever the row order; the model config's
     # id2label records them, and the metrics read them back as `label_names`.
-    label_names = sorted({tag for _, tags in train_rows + eval_rows for tag in tags})
+    label_names = sorted(
+        {tag for _, tags in train_rows + eval_rows for tag in tags}, key=_tag_order
+    )
     index = {name: i for i, name in enumerate(label_names)}
     # label_all_tokens: a word's later sub-tokens continue its entity (B-X -> I-X), as run_ner.
     b_to_i = {
@@ -165,6 +167,13 @@ def _token_classification_arrays(
         arrays[f"{split}_lengths"] = lengths.astype(np.int32)
         arrays[f"{split}_labels"] = labels
     return arrays, {"num_labels": len(label_names), "label_names": label_names}
+
+
+def _tag_order(tag: str) -> tuple[int, int, str]:
+    """Integer tags (a hub dataset's class ids) in numeric order, then names alphabetically."""
+    if tag.lstrip("-").isdigit():
+        return (0, int(tag), "")
+    return (1, 0, tag)
 
 
 def _seq2seq_arrays(

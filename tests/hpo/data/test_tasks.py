@@ -258,3 +258,12 @@ def test_a_masking_task_with_the_bytes_tokenizer_stops_with_what_to_do(tmp_path)
     )
     with pytest.raises(HpoError, match=r"needs a Transformers tokenizer .*not 'bytes'"):
         study_collator(spec)
+
+
+def test_integer_tags_keep_their_numeric_order(tmp_path):
+    path = tmp_path / "ids.jsonl"
+    rows = [{"tokens": ["a", "b", "c"], "tags": [0, 10, 2]}] * 4
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    train, _ = load_datasets(ner_spec(tmp_path, files=(str(path),)))
+    assert train.label_names == ["0", "2", "10"]
+    assert labelled_positions(train)[0] == [0, 2, 1]
