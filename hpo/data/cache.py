@@ -2,7 +2,7 @@
 
 Cache: `<output_dir>/.cache/data-<key>/` holds `meta.json` and, per split, `<split>_input_ids.npy`
 (2-D, one row per item) plus the task's other arrays (`hpo.data.task_arrays`: labels, lengths,
-targets), and `tokenizer/` (the Transformers tokenizer the rows were encoded with, trained here
+targets; masked-lm's eval blocks masked once, with their labels), and `tokenizer/` (the Transformers tokenizer the rows were encoded with, trained here
 for `data.tokenizer: {train: ...}`; the collators load it from there). The key hashes the task, the data spec (less `max_eval_samples`, which is
 applied when opening), the files' size and mtime, the tokenizer and the factory's code. The
 first process builds it under a file lock, in a temp folder renamed into place (atomic), so
@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from hpo.data.collators import fixed_eval_masks, needs_tokenizer
 from hpo.data.factory import factory_fingerprint
 from hpo.data.sources import Rows, read_rows
 from hpo.data.task_arrays import SPLIT_SEED, hold_out, task_arrays, token_dtype, training_texts
@@ -139,6 +140,12 @@ def _build_cache(spec: StudySpec, root: Path, final: Path, key: str) -> None:
     tokenizer = make_tokenizer(spec.data.tokenizer, training_texts(task, train_rows))
     if task in TEXT_TASKS:
         arrays, extra = _causal_arrays(spec.data, tokenizer, train_rows, eval_rows)
+        if task == "masked-lm":
+            if not hasattr(tokenizer, "tokenizer"):  # bytes: no mask token
+                raise HpoError(needs_tokenizer(task))
+            arrays["eval_input_ids"], arrays["eval_labels"] = fixed_eval_masks(
+                tokenizer.tokenizer, arrays["eval_input_ids"], spec.data.mlm_probability, SPLIT_SEED
+            )
     else:
         arrays, extra = task_arrays(task, spec.data, tokenizer, train_rows, eval_rows)
     meta = {

@@ -3,7 +3,8 @@
 Items (what `__getitem__` returns; every value a LongTensor unless said):
 - causal-lm: {"input_ids": [block_size], "labels": [block_size]} (labels == input_ids; the
   model shifts them);
-- masked-lm: {"input_ids": [block_size]} (the masking collator makes the labels, per batch);
+- masked-lm: train {"input_ids": [block_size]} (the masking collator makes the labels, per
+  batch); eval {"input_ids", "labels"}, masked once when the cache was built (fixed masks);
 - sequence-classification: {"input_ids": [block_size], "attention_mask": [block_size],
   "labels": []}; regression the same with a float32 label;
 - token-classification: {"input_ids", "attention_mask", "labels"}, all [block_size] (-100 where
@@ -89,7 +90,10 @@ class TokenDataset:
         if self.task == "causal-lm":
             return {"input_ids": input_ids, "labels": input_ids.clone()}
         if self.task == "masked-lm":
-            return {"input_ids": input_ids}
+            if self.labels is None:  # train: the collator masks each batch afresh
+                return {"input_ids": input_ids}
+            # eval: masked once when the cache was built, with these labels
+            return {"input_ids": input_ids, "labels": torch.from_numpy(self.labels[rows])}
         assert self.lengths is not None
         batch = {"input_ids": input_ids, "attention_mask": _mask(self.lengths[rows], input_ids)}
         if self.task == "seq2seq-lm":

@@ -267,3 +267,25 @@ def test_integer_tags_keep_their_numeric_order(tmp_path):
     train, _ = load_datasets(ner_spec(tmp_path, files=(str(path),)))
     assert train.label_names == ["0", "2", "10"]
     assert labelled_positions(train)[0] == [0, 2, 1]
+
+
+def test_masked_lm_evaluations_score_the_same_masks_whatever_the_trial_trains_with(tmp_path):
+    text = tmp_path / "text.txt"
+    text.write_text(" ".join(f"word{i % 37} and more text" for i in range(3000)))
+    spec = spec_of(tmp_path, "masked-lm", BERT, files=(str(text),), mlm_probability=0.15)
+    _, evaluation = load_datasets(spec)
+    collator = study_collator(spec)
+    model_init = study_model_init(spec, collator)
+    model_init({"data.mlm_probability": 0.5})  # the trial trains with half the tokens masked
+    rows = list(range(len(evaluation)))
+    first = collator(evaluation.__getitems__(rows))
+    again = collator(evaluation.__getitems__(rows))
+    assert torch.equal(first["input_ids"], again["input_ids"])
+    assert torch.equal(first["labels"], again["labels"])
+    assert 0.08 < masked_share(collator, evaluation) < 0.22  # the study's 0.15, not 0.5
+    masked = first["labels"] != -100
+    originals = np.asarray(evaluation.get_batch(rows)["labels"])[masked.numpy()]
+    assert (first["labels"][masked].numpy() == originals).all()
+    assert int((first["input_ids"][masked] == 4).sum()) > 0.6 * int(masked.sum())  # [MASK]
+    other = spec_of(tmp_path, "masked-lm", BERT, files=(str(text),), mlm_probability=0.3)
+    assert prepare_data_cache(other) != prepare_data_cache(spec)
