@@ -80,10 +80,12 @@ def fixed_eval_masks(tokenizer: Any, blocks: Any, probability: float, seed: int)
 
     if len(blocks) == 0:
         return blocks, np.zeros(blocks.shape, np.int64)
-    masking = DataCollatorForLanguageModeling(
-        tokenizer, mlm=True, mlm_probability=probability, seed=seed
-    )
-    batch = masking([{"input_ids": torch.as_tensor(row.astype(np.int64))} for row in blocks])
+    masking = DataCollatorForLanguageModeling(tokenizer, mlm=True, mlm_probability=probability)
+    # The global generator, seeded inside fork_rng (the process's own stream is left as it
+    # was): the collator's `seed=` refuses to run in a forked worker process.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        batch = masking([{"input_ids": torch.as_tensor(row.astype(np.int64))} for row in blocks])
     return batch["input_ids"].numpy().astype(blocks.dtype), batch["labels"].numpy()
 
 
