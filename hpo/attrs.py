@@ -65,11 +65,20 @@ STATES = ("COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING")
 # TrainingArguments (`model.n_layer` -> config.n_layer).
 MODEL_PREFIX = "model."
 EVAL_PREFIX = "eval_"
+# Search-space keys with this prefix are data settings applied per trial (the collator's), read
+# by model_init like model.* keys; only those listed are searchable.
+DATA_PREFIX = "data."
+SEARCHABLE_DATA_PARAMS = ("data.mlm_probability",)
 
 
 def eval_metric_key(name: str) -> str:
     """The key an evaluation reports `name` under: Transformers' rule (`loss` -> `eval_loss`)."""
     return name if name.startswith(EVAL_PREFIX) else f"{EVAL_PREFIX}{name}"
+
+
+def is_data_param(name: str) -> bool:
+    """Whether a search-space key is a per-trial data setting (`data.mlm_probability`)."""
+    return name.startswith(DATA_PREFIX)
 
 
 def is_model_param(name: str) -> bool:

@@ -14,9 +14,32 @@ from hpo.attrs import is_model_param
 # The values a study file may name; the validator checks against these, the parts that act
 # on them (backends, models, data) dispatch on the same tuples.
 BACKENDS = ("optuna", "ray")
-TASKS = ("causal-lm", "sequence-classification")
+TASKS = (
+    "causal-lm",
+    "sequence-classification",
+    "regression",
+    "token-classification",
+    "masked-lm",
+    "seq2seq-lm",
+)
+# The Transformers auto class each task builds (looked up by name: this module imports nothing).
+TASK_MODEL_CLASSES = {
+    "causal-lm": "AutoModelForCausalLM",
+    "sequence-classification": "AutoModelForSequenceClassification",
+    "regression": "AutoModelForSequenceClassification",  # num_labels 1, problem_type regression
+    "token-classification": "AutoModelForTokenClassification",
+    "masked-lm": "AutoModelForMaskedLM",
+    "seq2seq-lm": "AutoModelForSeq2SeqLM",
+}
+# Tasks whose rows are labelled from a set of names (num_labels, id2label on the model config).
+LABELLED_TASKS = ("sequence-classification", "token-classification")
+# Plain-text tasks: documents cut into blocks of block_size tokens (.txt files, the corpus).
+TEXT_TASKS = ("causal-lm", "masked-lm")
+# Tasks that need a tokenizer with special tokens (pad, mask, eos, word ids): not `bytes`.
+SPECIAL_TOKEN_TASKS = ("token-classification", "masked-lm", "seq2seq-lm")
 DIRECTIONS = ("minimize", "maximize")
 BYTES_TOKENIZER = "bytes"
+TRAINED_TOKENIZER_KINDS = ("wordpiece", "bpe")  # `data.tokenizer: {train: wordpiece, ...}`
 BUILTIN_CORPORA = ("pydoc-topics",)
 DATA_FILE_SUFFIXES = (".txt", ".jsonl", ".csv")
 
@@ -72,12 +95,21 @@ class ParamSpec:
 
 @dataclass(frozen=True)
 class ModelSpec:
-    task: str = "causal-lm"  # "causal-lm" | "sequence-classification"
+    task: str = "causal-lm"  # one of TASKS
     config: dict[str, Any] | None = None  # AutoConfig.for_model(**config)
     pretrained: str | None = None  # local path or hub id
     factory: str | None = None  # "package.module:function"
-    num_labels: int | None = None  # sequence-classification
+    num_labels: int | None = None  # sequence-classification, token-classification
     trust_remote_code: bool = False  # run the pretrained folder's own Python code
+
+
+@dataclass(frozen=True)
+class TrainedTokenizerSpec:
+    """A tokenizer trained at study time on the train rows (`tokenizers`), cached with the data."""
+
+    kind: str = "wordpiece"  # one of TRAINED_TOKENIZER_KINDS
+    vocab_size: int = 1000
+    min_frequency: int = 1
 
 
 @dataclass(frozen=True)
@@ -87,12 +119,19 @@ class DataSpec:
     corpus: str | None = None  # built-in offline corpus, e.g. "pydoc-topics"
     hub: str | None = None  # a `datasets` hub id
     factory: str | None = None  # "package.module:function" -> (train, eval)
-    tokenizer: str = "bytes"  # "bytes" or an AutoTokenizer path / hub id
+    # "bytes", an AutoTokenizer path / hub id, or one trained on the spot
+    tokenizer: str | TrainedTokenizerSpec = "bytes"
     block_size: int = 128
     eval_fraction: float = 0.1  # held out when there are no eval_files
     max_eval_samples: int | None = None  # a fixed eval subset keeps evaluation cheap
     text_column: str = "text"
-    label_column: str = "label"
+    label_column: str = "label"  # sequence-classification, regression
+    tokens_column: str = "tokens"  # token-classification: the words of a row
+    tags_column: str = "tags"  # token-classification: one tag per word
+    label_all_tokens: bool = False  # token-classification: label every sub-token, not the first
+    source_column: str = "source"  # seq2seq-lm
+    target_column: str = "target"  # seq2seq-lm
+    mlm_probability: float = 0.15  # masked-lm: searchable as data.mlm_probability
 
 
 @dataclass(frozen=True)

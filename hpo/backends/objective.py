@@ -38,6 +38,9 @@ class TrialContext:
     # the search-time ones on a subset and the final one alike.
     compute_metrics: Callable[[Any], Any] | None = None
     preprocess_logits_for_metrics: Callable[[Any, Any], Any] | None = None
+    # The task's collator (masked-lm, seq2seq-lm), or None for the trainer's default; the
+    # study's model_init sets a trial's data.* params on it.
+    data_collator: Any = None
     # What model_init built (each model and its first parameter), held weakly: see
     # `trial_memory_alive`.
     built: list[weakref.ref[Any]] = field(default_factory=list, init=False, repr=False)
@@ -85,19 +88,21 @@ def prepare(spec: StudySpec) -> TrialContext:
     subset of SEARCH_EVAL_SAMPLES eval rows, and a completed trial's value comes from one
     evaluation on the whole eval set (`final_eval_dataset`).
     """
-    from hpo.data import load_datasets, study_metric_functions, study_model_init
+    from hpo.data import load_datasets, study_collator, study_metric_functions, study_model_init
 
     train_dataset, eval_dataset = load_datasets(spec)
     search_eval, final_eval = search_eval_datasets(spec, eval_dataset)
     metrics = study_metric_functions(spec)
+    collator = study_collator(spec)
     return TrialContext(
         spec=spec,
         train_dataset=train_dataset,
         eval_dataset=search_eval,
-        model_init=study_model_init(spec),
+        model_init=study_model_init(spec, collator),
         final_eval_dataset=final_eval,
         compute_metrics=metrics.compute_metrics,
         preprocess_logits_for_metrics=metrics.preprocess_logits_for_metrics,
+        data_collator=collator,
     )
 
 
@@ -218,6 +223,7 @@ def train_trial(
         eval_dataset=ctx.eval_dataset,
         compute_metrics=ctx.compute_metrics,
         preprocess_logits_for_metrics=ctx.preprocess_logits_for_metrics,
+        data_collator=ctx.data_collator,
         callbacks=list(callbacks),
     )
     # No log rows from trials either: the storage and the live view report them.

@@ -1,8 +1,12 @@
 """Models and data named in a study: the one import the objective and the backends need.
 
     train, eval = load_datasets(spec)          # tokenized once per study, memory-mapped
-    model_init = study_model_init(spec)        # model_init(trial_or_None) -> nn.Module
+    collator = study_collator(spec)            # masked-lm / seq2seq-lm, else None
+    model_init = study_model_init(spec, collator)   # model_init(trial_or_None) -> nn.Module
     metrics = study_metric_functions(spec)     # the Trainer's compute_metrics & co.
+
+`train.label_names` (and `eval.label_names`, `describe_data(spec)["label_names"]`) are the class
+names in id order for sequence- and token-classification (the model config's id2label).
 
 The parts: `hpo.data.models` (model_init), `hpo.data.sources` (rows from files, the built-in
 corpus, the hub or a factory), `hpo.data.tokenizers` (bytes or a Transformers tokenizer),
@@ -13,11 +17,14 @@ Dataset) and `hpo.data.metrics` (the metrics each evaluation computes). Importin
 from __future__ import annotations
 
 import dataclasses
+import functools
+from typing import Any
 
 from hpo.data.cache import describe_data, load_datasets, open_datasets, prepare_data_cache
+from hpo.data.collators import apply_data_params, data_params, study_data_collator
 from hpo.data.factory import load_factory
 from hpo.data.metrics import MetricFunctions, check_objective_names, metric_functions
-from hpo.data.models import TASKS, ModelInit, build_model_init, model_overrides
+from hpo.data.models import TASKS, ModelInit, build_model_init, model_overrides, task_settings
 from hpo.data.token_dataset import TokenDataset
 from hpo.errors import HpoError
 from hpo.spec import BUILTIN_CORPORA, BYTES_TOKENIZER, StudySpec
@@ -35,17 +42,24 @@ __all__ = [
     "model_overrides",
     "open_datasets",
     "prepare_data_cache",
+    "study_collator",
     "study_metric_functions",
     "study_model_init",
 ]
 
 
-def study_model_init(spec: StudySpec) -> ModelInit:
+def study_collator(spec: StudySpec) -> Any:
+    """The data collator of the study's task (None when the default stacking serves)."""
+    return study_data_collator(spec, describe_data(spec)["tokenizer_dir"])
+
+
+def study_model_init(spec: StudySpec, collator: Any = None) -> ModelInit:
     """`build_model_init` for the study's model, matched to its data.
 
-    The data's padding id reaches sequence-classification configs, and a config whose
-    vocabulary or label count is smaller than the data's fails here, before any trial,
-    instead of as an index error inside the first forward pass.
+    The data's padding id, label names and special token ids reach the config, and a config
+    whose vocabulary or label count is smaller than the data's fails here, before any trial,
+    instead of as an index error inside the first forward pass. With a `collator`, each
+    trial's `data.*` params are set on it when the trial's model is built.
     """
     summary = describe_data(spec)
     config = spec.model.config or {}
@@ -57,16 +71,34 @@ def study_model_init(spec: StudySpec) -> ModelInit:
             f"set vocab_size: {summary['vocab_size']}"
         )
     num_labels = spec.model.num_labels or config.get("num_labels")
-    if summary["task"] == "sequence-classification" and num_labels is not None:
+    labelled = summary["task"] in ("sequence-classification", "token-classification")
+    if labelled and num_labels is not None:
         if num_labels < summary["num_labels"]:
             raise HpoError(
                 f"model.num_labels: {num_labels} is fewer than the {summary['num_labels']} "
                 f"labels in the data ({summary['label_names']})"
             )
     model = spec.model
-    if summary["task"] == "sequence-classification" and num_labels is None:
+    if labelled and num_labels is None:
         model = dataclasses.replace(model, num_labels=summary["num_labels"])
-    return build_model_init(model, pad_token_id=summary["pad_token_id"])
+    settings = task_settings(
+        summary["task"],
+        pad_token_id=summary["pad_token_id"],
+        label_names=summary.get("label_names") if labelled else None,
+        special_token_ids=summary["special_token_ids"],
+    )
+    model_init = build_model_init(
+        model, pad_token_id=summary["pad_token_id"], data_settings=settings
+    )
+    if collator is None:
+        return model_init
+
+    @functools.wraps(model_init)
+    def with_data_params(trial: Any = None) -> Any:
+        apply_data_params(collator, data_params(trial), spec.data)
+        return model_init(trial)
+
+    return with_data_params
 
 
 def study_metric_functions(spec: StudySpec) -> MetricFunctions:

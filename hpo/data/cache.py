@@ -1,8 +1,9 @@
 """A study's data, tokenized once and cached on disk, then opened memory-mapped by every process.
 
 Cache: `<output_dir>/.cache/data-<key>/` holds `meta.json` and, per split, `<split>_input_ids.npy`
-(2-D, one row per item) plus for sequence-classification `<split>_labels.npy` and
-`<split>_lengths.npy`. The key hashes the task, the data spec (less `max_eval_samples`, which is
+(2-D, one row per item) plus the task's other arrays (`hpo.data.task_arrays`: labels, lengths,
+targets; masked-lm's eval blocks masked once, with their labels), and `tokenizer/` (the Transformers tokenizer the rows were encoded with, trained here
+for `data.tokenizer: {train: ...}`; the collators load it from there). The key hashes the task, the data spec (less `max_eval_samples`, which is
 applied when opening), the files' size and mtime, the tokenizer and the factory's code. The
 first process builds it under a file lock, in a temp folder renamed into place (atomic), so
 racing workers never see half a cache and never tokenize twice; every later call, in any
@@ -27,15 +28,17 @@ from typing import Any
 
 import numpy as np
 
+from hpo.data.collators import fixed_eval_masks, needs_tokenizer
 from hpo.data.factory import factory_fingerprint
 from hpo.data.sources import Rows, read_rows
+from hpo.data.task_arrays import SPLIT_SEED, hold_out, task_arrays, token_dtype, training_texts
 from hpo.data.token_dataset import TokenDataset
 from hpo.data.tokenizers import make_tokenizer
 from hpo.errors import HpoError
-from hpo.spec import BYTES_TOKENIZER, DataSpec, StudySpec
+from hpo.spec import BYTES_TOKENIZER, TEXT_TASKS, DataSpec, StudySpec, TrainedTokenizerSpec
 
-CACHE_FORMAT = 1
-SPLIT_SEED = 0  # fixed: the eval split and the eval subset are the same in every run
+CACHE_FORMAT = 2
+TOKENIZER_FOLDER = "tokenizer"
 
 # ---------------------------------------------------------------- public API
 
@@ -57,9 +60,17 @@ def describe_data(spec: StudySpec) -> dict[str, Any]:
         n_eval = min(n_eval, spec.data.max_eval_samples)
     summary = {key: meta[key] for key in ("task", "n_train", "block_size", "vocab_size")}
     summary.update(n_eval=n_eval, pad_token_id=meta["pad_token_id"], cache_dir=str(cache_dir))
-    if meta["task"] == "sequence-classification":
-        summary.update(num_labels=meta["num_labels"], label_names=meta["label_names"])
+    summary["special_token_ids"] = meta.get("special_token_ids", {})
+    summary["tokenizer_dir"] = tokenizer_dir(cache_dir)
+    if "num_labels" in meta:
+        summary.update(num_labels=meta["num_labels"], label_names=meta.get("label_names"))
     return summary
+
+
+def tokenizer_dir(cache_dir: Path) -> str | None:
+    """The saved Transformers tokenizer of a built cache (None for the bytes tokenizer)."""
+    folder = Path(cache_dir) / TOKENIZER_FOLDER
+    return str(folder) if folder.is_dir() else None
 
 
 def prepare_data_cache(spec: StudySpec) -> Path:
@@ -126,11 +137,17 @@ def cache_key(spec: StudySpec) -> str:
 def _build_cache(spec: StudySpec, root: Path, final: Path, key: str) -> None:
     task = spec.model.task
     train_rows, eval_rows = read_rows(spec.data, task)
-    tokenizer = make_tokenizer(spec.data.tokenizer)
-    if task == "sequence-classification":
-        arrays, extra = _classification_arrays(spec.data, tokenizer, train_rows, eval_rows)
-    else:
+    tokenizer = make_tokenizer(spec.data.tokenizer, training_texts(task, train_rows))
+    if task in TEXT_TASKS:
         arrays, extra = _causal_arrays(spec.data, tokenizer, train_rows, eval_rows)
+        if task == "masked-lm":
+            if not hasattr(tokenizer, "tokenizer"):  # bytes: no mask token
+                raise HpoError(needs_tokenizer(task))
+            arrays["eval_input_ids"], arrays["eval_labels"] = fixed_eval_masks(
+                tokenizer.tokenizer, arrays["eval_input_ids"], spec.data.mlm_probability, SPLIT_SEED
+            )
+    else:
+        arrays, extra = task_arrays(task, spec.data, tokenizer, train_rows, eval_rows)
     meta = {
         "format": CACHE_FORMAT,
         "key": key,
@@ -140,6 +157,7 @@ def _build_cache(spec: StudySpec, root: Path, final: Path, key: str) -> None:
         "pad_token_id": tokenizer.pad_token_id,
         "n_train": len(arrays["train_input_ids"]),
         "n_eval": len(arrays["eval_input_ids"]),
+        "special_token_ids": _special_token_ids(tokenizer),
         **extra,
     }
     _remove_leftovers(root, final, key)
@@ -151,6 +169,8 @@ def _build_cache(spec: StudySpec, root: Path, final: Path, key: str) -> None:
                 np.save(handle, array)
                 handle.flush()
                 os.fsync(handle.fileno())
+        if hasattr(tokenizer, "save"):
+            tokenizer.save(str(temp / TOKENIZER_FOLDER))
         (temp / "meta.json").write_text(json.dumps(meta, indent=1))  # written last: marks done
         try:
             os.rename(temp, final)
@@ -188,10 +208,10 @@ def _causal_arrays(
             "add text or lower block_size"
         )
     if eval_rows is None:
-        train_blocks, eval_blocks = _hold_out(train_blocks, data.eval_fraction, "blocks")
+        train_blocks, eval_blocks = hold_out(train_blocks, data.eval_fraction, "blocks")
     else:
         eval_blocks = _cut_blocks(tokenizer.encode_stream(eval_rows), block)
-    dtype = _token_dtype(tokenizer.vocab_size)
+    dtype = token_dtype(tokenizer.vocab_size)
     arrays = {
         "train_input_ids": train_blocks.astype(dtype),
         "eval_input_ids": eval_blocks.astype(dtype),
@@ -199,59 +219,17 @@ def _causal_arrays(
     return arrays, {}
 
 
+def _special_token_ids(tokenizer: Any) -> dict[str, int]:
+    """bos/eos/mask/... ids of a Transformers tokenizer, for the model config (none for bytes)."""
+    inner = getattr(tokenizer, "tokenizer", None)
+    names = ("bos_token_id", "eos_token_id", "mask_token_id", "cls_token_id", "sep_token_id")
+    found = {name: getattr(inner, name, None) for name in names}
+    return {name: int(value) for name, value in found.items() if value is not None}
+
+
 def _cut_blocks(stream: np.ndarray, block_size: int) -> np.ndarray:
     n_blocks = len(stream) // block_size  # the tail shorter than a block is dropped
     return stream[: n_blocks * block_size].reshape(n_blocks, block_size)
-
-
-def _hold_out(items: np.ndarray, fraction: float, what: str) -> tuple[np.ndarray, np.ndarray]:
-    """A deterministic (seeded) split: `fraction` of the items, at least one, go to eval."""
-    if fraction <= 0:
-        return items, items[:0]
-    if len(items) < 2:
-        raise HpoError(
-            f"data: only {len(items)} {what}, too few to hold out data.eval_fraction={fraction}; "
-            "add data, lower block_size or give data.eval_files"
-        )
-    n_eval = min(len(items) - 1, max(1, round(len(items) * fraction)))
-    order = np.random.default_rng(SPLIT_SEED).permutation(len(items))
-    return items[np.sort(order[n_eval:])], items[np.sort(order[:n_eval])]
-
-
-def _classification_arrays(
-    data: DataSpec, tokenizer: Any, train_rows: Rows, eval_rows: Rows | None
-) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    label_names, label_ids = _label_mapping([r[1] for r in train_rows + (eval_rows or [])])
-    if eval_rows is None:
-        order = np.arange(len(train_rows))
-        train_idx, eval_idx = _hold_out(order, data.eval_fraction, "rows")
-        eval_rows = [train_rows[i] for i in eval_idx]
-        train_rows = [train_rows[i] for i in train_idx]
-    arrays: dict[str, np.ndarray] = {}
-    for split, rows in (("train", train_rows), ("eval", eval_rows)):
-        ids, lengths = tokenizer.encode_padded([text for text, _ in rows], data.block_size)
-        arrays[f"{split}_input_ids"] = ids.astype(_token_dtype(tokenizer.vocab_size))
-        arrays[f"{split}_lengths"] = lengths.astype(np.int32)
-        arrays[f"{split}_labels"] = np.array([label_ids[label] for _, label in rows], np.int64)
-    return arrays, {"num_labels": len(label_names), "label_names": label_names}
-
-
-def _label_mapping(labels: list[Any]) -> tuple[list[str] | None, dict[Any, int]]:
-    """Integer labels are kept (num_labels = max + 1); names are numbered in sorted order."""
-    try:
-        as_ints = {label: int(str(label).strip()) for label in labels}
-    except ValueError:
-        names = sorted({str(label) for label in labels})
-        index = {name: i for i, name in enumerate(names)}
-        return names, {label: index[str(label)] for label in labels}
-    if any(value < 0 for value in as_ints.values()):
-        raise HpoError("data.label_column: integer labels must be >= 0")
-    n_labels = max(as_ints.values(), default=-1) + 1
-    return [str(i) for i in range(n_labels)], as_ints
-
-
-def _token_dtype(vocab_size: int) -> type:
-    return np.uint16 if vocab_size <= 2**16 else np.int32
 
 
 def _fsync_dir(path: Path) -> None:
@@ -282,7 +260,9 @@ def _exclusive_lock(path: Path) -> Iterator[None]:
 # ---------------------------------------------------------------- fingerprints
 
 
-def _tokenizer_fingerprint(name: str) -> Any:
+def _tokenizer_fingerprint(name: str | TrainedTokenizerSpec) -> Any:
+    if isinstance(name, TrainedTokenizerSpec):
+        return asdict(name)  # trained on the rows, whose files are fingerprinted already
     if name == BYTES_TOKENIZER:
         return name
     folder = Path(name)

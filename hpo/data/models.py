@@ -21,7 +21,7 @@ from typing import Any
 from hpo.attrs import MODEL_PREFIX
 from hpo.data.factory import load_factory
 from hpo.errors import HpoError
-from hpo.spec import TASKS, ModelSpec
+from hpo.spec import LABELLED_TASKS, TASK_MODEL_CLASSES, TASKS, ModelSpec
 
 ModelInit = Callable[..., Any]  # (trial_or_None=None) -> torch.nn.Module
 
@@ -51,11 +51,18 @@ def model_overrides(trial: Any = None) -> dict[str, Any]:
     return {key: getattr(value, "item", lambda v=value: v)() for key, value in overrides.items()}
 
 
-def build_model_init(model: ModelSpec, *, pad_token_id: int | None = None) -> ModelInit:
+def build_model_init(
+    model: ModelSpec,
+    *,
+    pad_token_id: int | None = None,
+    data_settings: Mapping[str, Any] | None = None,
+) -> ModelInit:
     """A `model_init(trial=None) -> nn.Module` for the spec.
 
-    `pad_token_id` is the data's padding id; sequence-classification configs without one get it
-    (GPT-2 style models find the last real token through it).
+    `pad_token_id` is the data's padding id; configs of every task but causal-lm without one
+    get it (GPT-2 style classifiers find the last real token through it). `data_settings` are
+    config values the data decides (`task_settings`: labels, special token ids); keys the
+    study's model.config sets win over them.
     """
     if model.task not in TASKS:
         raise HpoError(f"model.task: {model.task!r} is not a task; expected one of {TASKS}")
@@ -65,36 +72,72 @@ def build_model_init(model: ModelSpec, *, pad_token_id: int | None = None) -> Mo
         raise HpoError("model: give pretrained or factory, not both")
     if not (model.config or model.pretrained or model.factory):
         raise HpoError("model: no model; give config, pretrained or factory")
+    settings = dict(data_settings or {})
+    if pad_token_id is not None:
+        settings.setdefault("pad_token_id", pad_token_id)
     if model.factory:
         return _factory_model_init(model)
     if model.pretrained:
-        return _pretrained_model_init(model, pad_token_id)
-    return _config_model_init(model, pad_token_id)
+        return _pretrained_model_init(model, settings)
+    return _config_model_init(model, settings)
 
 
 def _auto_model_class(task: str) -> Any:
     import transformers
 
-    if task == "sequence-classification":
-        return transformers.AutoModelForSequenceClassification
-    return transformers.AutoModelForCausalLM
+    return getattr(transformers, TASK_MODEL_CLASSES[task])
 
 
-def _task_defaults(model: ModelSpec, pad_token_id: int | None) -> dict[str, Any]:
-    if model.task != "sequence-classification":
+def task_settings(
+    task: str,
+    *,
+    pad_token_id: int | None = None,
+    label_names: list[str] | None = None,
+    special_token_ids: Mapping[str, int] | None = None,
+) -> dict[str, Any]:
+    """The config values a task takes from its data: labels and special token ids."""
+    if task == "causal-lm":
         return {}
-    defaults: dict[str, Any] = {"num_labels": model.num_labels or 2}
-    defaults["pad_token_id"] = 0 if pad_token_id is None else pad_token_id
+    settings: dict[str, Any] = {"pad_token_id": 0 if pad_token_id is None else pad_token_id}
+    if task == "regression":
+        settings.update(num_labels=1, problem_type="regression")
+    if task in LABELLED_TASKS and label_names:
+        settings["id2label"] = dict(enumerate(label_names))
+        settings["label2id"] = {name: i for i, name in enumerate(label_names)}
+    special = dict(special_token_ids or {})
+    if task == "seq2seq-lm":
+        for name in ("bos_token_id", "eos_token_id"):
+            if name in special:
+                settings[name] = special[name]
+        # T5's convention: the decoder starts from the pad token (BART's default id may lie
+        # outside a small trained vocabulary).
+        settings["decoder_start_token_id"] = settings["pad_token_id"]
+    return settings
+
+
+def _task_defaults(model: ModelSpec, data_settings: Mapping[str, Any]) -> dict[str, Any]:
+    if model.task == "causal-lm":
+        return {}
+    defaults = dict(data_settings)
+    defaults.setdefault("pad_token_id", 0)
+    if model.task in LABELLED_TASKS:
+        num_labels = model.num_labels or len(defaults.get("id2label") or {}) or 2
+        if len(defaults.get("id2label") or {}) != num_labels:  # more outputs than data labels
+            defaults.pop("id2label", None)
+            defaults.pop("label2id", None)
+        defaults["num_labels"] = num_labels
+    if model.task == "regression":
+        defaults.update(num_labels=1, problem_type="regression")
     return defaults
 
 
-def _config_model_init(model: ModelSpec, pad_token_id: int | None) -> ModelInit:
+def _config_model_init(model: ModelSpec, data_settings: Mapping[str, Any]) -> ModelInit:
     settings = dict(model.config or {})
     model_type = settings.pop("model_type", None)
     if not model_type:
         raise HpoError("model.config: no model_type; expected e.g. {model_type: gpt2, ...}")
     config_class = _config_class(str(model_type))
-    base = _task_defaults(model, None if "pad_token_id" in settings else pad_token_id)
+    base = _task_defaults(model, data_settings)
     base.update(settings)
     auto_model = _auto_model_class(model.task)
 
@@ -150,10 +193,10 @@ def _default_ids_outside_vocab(config_class: Any, values: dict[str, Any]) -> dic
     }
 
 
-def _pretrained_model_init(model: ModelSpec, pad_token_id: int | None) -> ModelInit:
+def _pretrained_model_init(model: ModelSpec, data_settings: Mapping[str, Any]) -> ModelInit:
     path = str(model.pretrained)
     auto_model = _auto_model_class(model.task)
-    task_kwargs = _task_defaults(model, pad_token_id)
+    task_kwargs = _task_defaults(model, data_settings)
     task_kwargs.update({k: v for k, v in (model.config or {}).items() if k != "model_type"})
     loaded: dict[str, Any] = {}  # the weights read once; later trials copy them
 
@@ -182,7 +225,7 @@ def _pretrained_model_init(model: ModelSpec, pad_token_id: int | None) -> ModelI
 def _factory_model_init(model: ModelSpec) -> ModelInit:
     factory = load_factory(str(model.factory), "model.factory")
     base = dict(model.config or {})
-    if model.task == "sequence-classification" and model.num_labels:
+    if model.task in LABELLED_TASKS and model.num_labels:
         base.setdefault("num_labels", model.num_labels)
 
     def model_init(trial: Any = None) -> Any:

@@ -1,9 +1,12 @@
 """Where a study's rows come from: local files, the built-in corpus, the hub, or a factory.
 
-Rows are what the tokenizer reads: for causal-lm one text per document, for
-sequence-classification one (text, label) pair per row. Local `files` are .txt (one document
-each, causal-lm only), .jsonl (a JSON object per line) or .csv (a header row); `eval_files`
-give the eval rows, otherwise the cache holds out `eval_fraction` of the train rows.
+Rows are what the tokenizer reads, per task (`row_columns`): for causal-lm and masked-lm one
+text per document; for sequence-classification and regression a (text, label) pair; for
+token-classification a (words, tags) pair of equal-length lists (from a .jsonl row's lists, or
+a .csv row's space-separated words and tags); for seq2seq-lm a (source, target) pair. Local
+`files` are .txt (one document each, plain-text tasks only), .jsonl (a JSON object per line) or
+.csv (a header row); `eval_files` give the eval rows, otherwise the cache holds out
+`eval_fraction` of the train rows.
 """
 
 from __future__ import annotations
@@ -17,9 +20,23 @@ from typing import Any
 
 from hpo.data.factory import load_factory
 from hpo.errors import HpoError
-from hpo.spec import BUILTIN_CORPORA, DATA_FILE_SUFFIXES, DataSpec
+from hpo.spec import BUILTIN_CORPORA, DATA_FILE_SUFFIXES, TEXT_TASKS, DataSpec
 
-Rows = list[Any]  # causal-lm: list[str] documents; sequence-classification: list[(text, label)]
+Rows = list[Any]  # plain-text tasks: list[str] documents; the others: list[tuple] (row_columns)
+
+
+def row_columns(data: DataSpec, task: str) -> list[tuple[str, str]]:
+    """The (column, data key naming it) a row of `task` is read from, in row order."""
+    if task in TEXT_TASKS:
+        return [(data.text_column, "data.text_column")]
+    if task == "token-classification":
+        return [(data.tokens_column, "data.tokens_column"), (data.tags_column, "data.tags_column")]
+    if task == "seq2seq-lm":
+        return [
+            (data.source_column, "data.source_column"),
+            (data.target_column, "data.target_column"),
+        ]
+    return [(data.text_column, "data.text_column"), (data.label_column, "data.label_column")]
 
 
 def read_rows(data: DataSpec, task: str) -> tuple[Rows, Rows | None]:
@@ -47,10 +64,10 @@ def _file_rows(path: str, data: DataSpec, task: str, key: str) -> Rows:
         raise HpoError(f"{key}: {path!r} does not exist (relative paths start at {os.getcwd()})")
     suffix = file.suffix.lower()
     if suffix == ".txt":
-        if task == "sequence-classification":
+        if task not in TEXT_TASKS:
+            names = " and ".join(repr(c) for c, _ in row_columns(data, task))
             raise HpoError(
-                f"{key}: {path!r}: sequence-classification needs .jsonl or .csv rows with "
-                f"{data.text_column!r} and {data.label_column!r} columns"
+                f"{key}: {path!r}: {task} needs .jsonl or .csv rows with {names} columns"
             )
         return [file.read_text(encoding="utf-8")]
     if suffix == ".jsonl":
@@ -80,22 +97,52 @@ def _parse_json_line(line: str, path: str, number: int) -> dict[str, Any]:
 
 
 def _records_to_rows(records: Sequence[Any], data: DataSpec, task: str, where: str) -> Rows:
-    needed = [data.text_column] + ([data.label_column] if task == "sequence-classification" else [])
+    columns = row_columns(data, task)
     rows: Rows = []
     for number, record in enumerate(records, 1):
-        if isinstance(record, str) and task == "causal-lm":
+        if isinstance(record, str) and task in TEXT_TASKS:
             rows.append(record)
             continue
-        missing = [c for c in needed if not isinstance(record, Mapping) or c not in record]
+        missing = [(c, k) for c, k in columns if not isinstance(record, Mapping) or c not in record]
         if missing:
             found = sorted(record) if isinstance(record, Mapping) else type(record).__name__
+            keys = " / ".join(k for _, k in columns)
             raise HpoError(
-                f"{where}: row {number} has no column {missing[0]!r} (found {found}); "
-                "set data.text_column / data.label_column"
+                f"{where}: row {number} has no column {missing[0][0]!r} (found {found}); set {keys}"
             )
-        text = str(record[data.text_column])
-        rows.append((text, record[data.label_column]) if len(needed) == 2 else text)
+        if task in TEXT_TASKS:
+            rows.append(str(record[columns[0][0]]))
+        elif task == "token-classification":
+            rows.append(_words_and_tags(record, columns, f"{where}: row {number}"))
+        elif task == "seq2seq-lm":
+            rows.append((str(record[columns[0][0]]), str(record[columns[1][0]])))
+        else:
+            rows.append((str(record[columns[0][0]]), record[columns[1][0]]))
     return rows
+
+
+def _words_and_tags(
+    record: Mapping[str, Any], columns: list[tuple[str, str]], where: str
+) -> tuple[list[str], list[str]]:
+    """A row's words and tags: JSON lists, or space-separated text (a CSV cell)."""
+    pair = []
+    for column, _ in columns:
+        value = record[column]
+        if isinstance(value, str):
+            value = value.split()
+        if not isinstance(value, (list, tuple)) or not value:
+            raise HpoError(
+                f"{where}: column {column!r} is {value!r}; expected a non-empty list "
+                "(or space-separated text in a CSV cell)"
+            )
+        pair.append([str(item) for item in value])
+    words, tags = pair
+    if len(words) != len(tags):
+        raise HpoError(
+            f"{where}: {len(words)} words in {columns[0][0]!r} but {len(tags)} tags in "
+            f"{columns[1][0]!r}; expected one tag per word"
+        )
+    return words, tags
 
 
 def _corpus_rows(name: str, task: str) -> Rows:
@@ -103,8 +150,8 @@ def _corpus_rows(name: str, task: str) -> Rows:
         raise HpoError(
             f"data.corpus: {name!r} is not a built-in corpus; expected one of {BUILTIN_CORPORA}"
         )
-    if task != "causal-lm":
-        raise HpoError(f"data.corpus: {name!r} is plain text, for task causal-lm only")
+    if task not in TEXT_TASKS:
+        raise HpoError(f"data.corpus: {name!r} is plain text, for tasks {TEXT_TASKS} only")
     from pydoc_data.topics import topics  # ships with CPython: the offline quickstart corpus
 
     return [topics[key] for key in sorted(topics)]

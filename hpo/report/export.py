@@ -22,6 +22,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from hpo.attrs import DATA_PREFIX, is_data_param
 from hpo.errors import HpoError, UsageError
 from hpo.spec import (
     BudgetSpec,
@@ -31,6 +32,7 @@ from hpo.spec import (
     ModelSpec,
     ObjectiveSpec,
     StudySpec,
+    TrainedTokenizerSpec,
 )
 
 EXPORT_VERSION = 1
@@ -43,13 +45,15 @@ def export_config(spec: StudySpec, best: dict[str, Any]) -> dict[str, Any]:
 
     # Only the params the trial had: a conditional param its trial lacked stays out, so the
     # study's own value (or the default) applies, as it did in that trial.
-    params = best.get("params") or {}
-    if (
-        spec.space_function is not None
-    ):  # stored: what the function suggested; trained: what it returned
+    params = dict(best.get("params") or {})
+    if spec.space_function is not None:  # stored: what it suggested; trained: what it returned
         from hpo.search.python_space import training_params as returned
 
-        params = returned(spec.space_function, params)
+        params = dict(returned(spec.space_function, params))
+    # data.* params (data.mlm_probability) are data settings: they go to the data section
+    data_params = {
+        name[len(DATA_PREFIX) :]: params.pop(name) for name in list(params) if is_data_param(name)
+    }
     training_params, model_params = split_params(params)
     training = {**spec.training, **training_params}
     training["output_dir"] = os.path.join(spec.output_dir, "best")
@@ -77,7 +81,7 @@ def export_config(spec: StudySpec, best: dict[str, Any]) -> dict[str, Any]:
         "study": study,
         "training": {k: _plain(v) for k, v in training.items()},
         "model": model,
-        "data": {k: _plain(v) for k, v in dataclasses.asdict(spec.data).items()},
+        "data": {k: _plain(v) for k, v in {**dataclasses.asdict(spec.data), **data_params}.items()},
     }
     if spec.metrics != MetricsSpec():
         config["metrics"] = {k: _plain(v) for k, v in dataclasses.asdict(spec.metrics).items()}
@@ -194,6 +198,8 @@ def spec_from_config(config: dict[str, Any]) -> StudySpec:
     data_values = {k: v for k, v in config["data"].items() if k in data_fields}
     for key in ("files", "eval_files"):
         data_values[key] = tuple(data_values.get(key) or ())
+    if isinstance(data_values.get("tokenizer"), dict):  # trained on the data: the same again
+        data_values["tokenizer"] = TrainedTokenizerSpec(**data_values["tokenizer"])
     study = config.get("study") or {}
     evaluation = config.get("metrics") or {}
     metrics_spec = MetricsSpec(
@@ -224,7 +230,7 @@ def spec_from_config(config: dict[str, Any]) -> StudySpec:
 
 def train_from_export(path: str | os.PathLike[str]) -> Any:
     """Retrain from an exported config; returns the trainer's TrainOutput."""
-    from hpo.data import load_datasets, study_metric_functions, study_model_init
+    from hpo.data import load_datasets, study_collator, study_metric_functions, study_model_init
     from trainer import Trainer, TrainingArguments
 
     config = read_config(path)
@@ -234,7 +240,8 @@ def train_from_export(path: str | os.PathLike[str]) -> Any:
     except ValueError as error:
         raise HpoError(f"{path}: training: {error}") from None
     train_dataset, eval_dataset = load_datasets(spec)
-    build = study_model_init(spec)
+    collator = study_collator(spec)
+    build = study_model_init(spec, collator)
     # model.* params of a pretrained / factory model reach model_init the way a trial's do.
     params = {f"model.{k}": v for k, v in (config["model"].get("params") or {}).items()}
 
@@ -249,5 +256,6 @@ def train_from_export(path: str | os.PathLike[str]) -> Any:
         eval_dataset=eval_dataset,
         compute_metrics=metrics.compute_metrics,
         preprocess_logits_for_metrics=metrics.preprocess_logits_for_metrics,
+        data_collator=collator,
     )
     return trainer.train()

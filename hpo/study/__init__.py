@@ -46,6 +46,14 @@ Keys beyond the contract in docs/ARCHITECTURE.md, and the defaults a user gets w
   arguments; not both. The objective and `training.metric_for_best_model` must be among what an
   evaluation reports (`sections/metrics.py`); with a user's `compute_metrics` that is checked at
   a worker's first evaluation, which fails its trial with the names the function returned.
+- `model.task` (`hpo.spec.TASKS`) and its data keys (`sections/tasks.py`): the columns each
+  task reads, `data.text_column` (text; causal-lm, masked-lm, and with `label_column` label
+  for sequence-classification and regression), `data.tokens_column` / `tags_column` (tokens,
+  tags; token-classification, with `label_all_tokens: false`), `data.source_column` /
+  `target_column` (source, target; seq2seq-lm), `data.mlm_probability` (0.15; masked-lm,
+  searchable as `space.data.mlm_probability`); a column key of another task is refused.
+  `data.tokenizer: {train: wordpiece | bpe, vocab_size: N, min_frequency: 1}` trains one on
+  the train rows (masked-lm, token-classification and seq2seq-lm refuse `bytes`).
 - `push_best_to_hub`: a Hub repo id; after `hpo run` the best trial's model and `hpo_best.json`
   are uploaded there (hpo.report.hub). Absent: nothing is pushed.
 - `enqueue`: configurations trained first, each checked against the space and queued once
@@ -58,8 +66,8 @@ storage only, into a `StudyRef`, for `hpo status` / `hpo best`), `resolve_storag
 storage URL wins), `default_pruner` / `default_scheduler` (what a study gets without asking).
 
 Layout: `yaml_file` reads the YAML; `study_ref` does the cheap reading; `validator` walks the
-sections (`sections/`: run, storage, model, data, training, metrics, space, search with
-components, ray, hub, enqueue, warm_start), each recording into a `reader.Reader`'s
+sections (`sections/`: run, storage, model, data with tasks, training, metrics, space, search
+with components, ray, hub, enqueue, warm_start), each recording into a `reader.Reader`'s
 `problems.Problems`; `keys` holds the file's vocabulary, `references` the paths and factories a
 study points at, `defaults` what a study gets without asking.
 """

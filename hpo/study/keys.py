@@ -49,6 +49,12 @@ DATA_KEYS = (
     "max_eval_samples",
     "text_column",
     "label_column",
+    "tokens_column",
+    "tags_column",
+    "label_all_tokens",
+    "source_column",
+    "target_column",
+    "mlm_probability",
 )
 DATA_SOURCES = ("files", "corpus", "hub", "factory")
 RAY_KEYS = (

@@ -46,6 +46,7 @@ from hpo.study.sections.search import read_search
 from hpo.study.sections.space import check_search_fits_space, read_space
 from hpo.study.sections.space_function import check_space_function, read_space_function
 from hpo.study.sections.storage import read_storage
+from hpo.study.sections.tasks import check_data_params
 from hpo.study.sections.training import (
     check_eval_grid,
     check_output_dir,
@@ -105,6 +106,7 @@ def validate(
     check_eval_grid(reader, training, space)
     check_output_dir(reader, training, name or "study")
     check_model_ends(reader, built_model, space)
+    check_data_params(reader, model.task, space)
     sampler, pruner, scheduler = read_search(reader, backend, objective, training, space)
     check_search_fits_space(reader, sampler, scheduler, space, space_function)
     # `workers: auto` on Ray: as many trials at once as the cluster's resources allow.

@@ -58,7 +58,7 @@ def train_ray_trial(config: dict[str, Any], *, spec: StudySpec, cache_dir: str) 
 def _context(spec: StudySpec, cache_dir: str) -> Any:
     """This worker process's TrialContext for the study, built on its first trial."""
     from hpo.backends.objective import TrialContext
-    from hpo.data import study_metric_functions, study_model_init
+    from hpo.data import study_collator, study_metric_functions, study_model_init
     from hpo.data.cache import open_datasets, prepare_data_cache
 
     key = f"{spec.name}:{cache_dir}"
@@ -69,13 +69,15 @@ def _context(spec: StudySpec, cache_dir: str) -> Any:
             cache = prepare_data_cache(spec)
         train, evaluation = open_datasets(cache, spec.data.max_eval_samples)
         metrics = study_metric_functions(spec)
+        collator = study_collator(spec)
         context = TrialContext(
             spec=spec,
             train_dataset=train,
             eval_dataset=evaluation,
-            model_init=study_model_init(spec),
             compute_metrics=metrics.compute_metrics,
             preprocess_logits_for_metrics=metrics.preprocess_logits_for_metrics,
+            model_init=study_model_init(spec, collator),
+            data_collator=collator,
         )
         _CONTEXTS[key] = context
     return context

@@ -5,11 +5,24 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from hpo.spec import BUILTIN_CORPORA, BYTES_TOKENIZER, DATA_FILE_SUFFIXES, DataSpec, ModelSpec
+from hpo.spec import (
+    BUILTIN_CORPORA,
+    BYTES_TOKENIZER,
+    DATA_FILE_SUFFIXES,
+    TEXT_TASKS,
+    DataSpec,
+    ModelSpec,
+)
 from hpo.study.keys import DATA_KEYS, DATA_SOURCES
 from hpo.study.reader import Reader, is_int
 from hpo.study.references import read_factory, read_local_or_hub
 from hpo.study.sections.model import BuiltModel
+from hpo.study.sections.tasks import (
+    check_file_columns,
+    check_trained_vocab,
+    read_task_keys,
+    read_tokenizer,
+)
 
 
 def read_data(reader: Reader, model: ModelSpec, built: BuiltModel) -> DataSpec:
@@ -25,8 +38,11 @@ def read_data(reader: Reader, model: ModelSpec, built: BuiltModel) -> DataSpec:
     corpus = section.get("corpus")
     if corpus is not None:
         corpus = reader.choice(corpus, "data.corpus", BUILTIN_CORPORA)
-        if model.task != "causal-lm":
-            problems.add("data.corpus", f"{corpus!r} is plain text; it serves task causal-lm only")
+        if model.task not in TEXT_TASKS:
+            problems.add(
+                "data.corpus",
+                f"{corpus!r} is plain text; it serves tasks {', '.join(TEXT_TASKS)} only",
+            )
     hub = reader.text(section.get("hub"), "data.hub", "a datasets hub id")
     if hub is not None:
         import importlib.util
@@ -38,7 +54,10 @@ def read_data(reader: Reader, model: ModelSpec, built: BuiltModel) -> DataSpec:
             )
     factory_ref = read_factory(reader, section.get("factory"), "data.factory")
     tokenizer = section.get("tokenizer", BYTES_TOKENIZER)
-    if tokenizer != BYTES_TOKENIZER:
+    trained = read_tokenizer(reader, section.get("tokenizer"), model.task)
+    if trained is not None:
+        tokenizer = trained
+    elif tokenizer != BYTES_TOKENIZER:
         tokenizer = (
             read_local_or_hub(reader, tokenizer, "data.tokenizer", "a tokenizer") or BYTES_TOKENIZER
         )
@@ -52,9 +71,11 @@ def read_data(reader: Reader, model: ModelSpec, built: BuiltModel) -> DataSpec:
         lambda v: 0 < v < 1,
     )
     max_eval = reader.integer(section.get("max_eval_samples"), "data.max_eval_samples", minimum=1)
-    text_column = reader.text(section.get("text_column"), "data.text_column") or "text"
-    label_column = reader.text(section.get("label_column"), "data.label_column") or "label"
+    task_data = read_task_keys(reader, section, model.task)
+    check_file_columns(reader, files, "data.files", model.task, task_data.columns)
+    check_file_columns(reader, eval_files, "data.eval_files", model.task, task_data.columns)
     _check_model_fits_data(reader, built, tokenizer, block_size)
+    check_trained_vocab(reader, built, tokenizer)
     return DataSpec(
         files=tuple(files),
         eval_files=tuple(eval_files),
@@ -65,8 +86,9 @@ def read_data(reader: Reader, model: ModelSpec, built: BuiltModel) -> DataSpec:
         block_size=block_size,
         eval_fraction=0.1 if eval_fraction is None else float(eval_fraction),
         max_eval_samples=max_eval,
-        text_column=text_column,
-        label_column=label_column,
+        label_all_tokens=task_data.label_all_tokens,
+        mlm_probability=task_data.mlm_probability,
+        **task_data.columns,
     )
 
 
@@ -89,11 +111,11 @@ def _files(reader: Reader, value: Any, path: str, task: str) -> list[str]:
         suffix = file.suffix.lower()
         if suffix not in DATA_FILE_SUFFIXES:
             problems.found(where, item, f"a file ending in {', '.join(DATA_FILE_SUFFIXES)}")
-        elif suffix == ".txt" and task == "sequence-classification":
+        elif suffix == ".txt" and task not in TEXT_TASKS:
             problems.found(
                 where,
                 item,
-                "a .jsonl or .csv file with text and label columns (task sequence-classification)",
+                f"a .jsonl or .csv file with named columns (task {task} reads rows, not text)",
             )
         if not file.is_file():
             state = "is a directory" if file.is_dir() else "does not exist"
@@ -107,7 +129,7 @@ def _files(reader: Reader, value: Any, path: str, task: str) -> list[str]:
 
 
 def _check_model_fits_data(
-    reader: Reader, built: BuiltModel, tokenizer: str, block_size: int | None
+    reader: Reader, built: BuiltModel, tokenizer: Any, block_size: int | None
 ) -> None:
     """The bytes tokenizer needs 256 tokens; a block must fit the model's positions."""
     config = built.config

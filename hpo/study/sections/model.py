@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from hpo.attrs import MODEL_PREFIX
-from hpo.spec import TASKS, ModelSpec, ParamSpec
+from hpo.spec import LABELLED_TASKS, TASK_MODEL_CLASSES, TASKS, ModelSpec, ParamSpec
 from hpo.study.guarded_calls import one_line, quiet
 from hpo.study.keys import MODEL_KEYS, MODEL_SOURCES
 from hpo.study.problems import did_you_mean
@@ -32,10 +32,12 @@ def read_model(reader: Reader) -> tuple[ModelSpec, BuiltModel]:
     problems.exactly_one_of(section, MODEL_SOURCES, "model")
     task = reader.choice(section.get("task", "causal-lm"), "model.task", TASKS)
     num_labels = reader.integer(section.get("num_labels"), "model.num_labels", minimum=1)
-    if num_labels is not None and task != "sequence-classification":
+    if num_labels is not None and task not in LABELLED_TASKS:
+        one_output = " (regression has one output)" if task == "regression" else ""
         problems.add(
             "model.num_labels",
-            f"found {num_labels}; it applies to task sequence-classification only",
+            f"found {num_labels}; it applies to tasks {', '.join(LABELLED_TASKS)} only"
+            f"{one_output}; leave it out",
         )
     built = BuiltModel()
     config = None
@@ -119,8 +121,15 @@ def _model_config(
             f"not an attribute of a {model_type} config{did_you_mean(key, config_keys(default_config))}",
         )
     settings = {k: v for k, v in config.items() if k != "model_type" and k not in unknown}
-    if task == "sequence-classification":
+    if task in LABELLED_TASKS:
         settings.setdefault("num_labels", num_labels or 2)
+    if task == "regression":
+        if settings.get("num_labels", 1) != 1:
+            problems.add(
+                "model.config.num_labels",
+                f"found {settings['num_labels']}; task regression has one output: leave it out",
+            )
+        settings.update(num_labels=1, problem_type="regression")
     built.settings = settings
     built.task = task
     try:
@@ -201,16 +210,28 @@ def _build_on_meta(config: Any, task: str) -> str | None:
     import torch
     import transformers
 
-    auto = (
-        transformers.AutoModelForSequenceClassification
-        if task == "sequence-classification"
-        else transformers.AutoModelForCausalLM
-    )
+    auto = getattr(transformers, TASK_MODEL_CLASSES[task])
     try:
         with quiet(), torch.device("meta"):
             auto.from_config(config)
     except ValueError as error:
+        if str(error).startswith("Unrecognized configuration class"):
+            # transformers lists every supported config class: a screenful
+            return (
+                f"{config.model_type} has no {TASK_MODEL_CLASSES[task]} model; choose a "
+                f"model_type that has one (e.g. {TASK_EXAMPLE_MODELS[task]})"
+            )
         return one_line(error)
     except Exception:
         return None
     return None
+
+
+TASK_EXAMPLE_MODELS = {
+    "causal-lm": "gpt2, llama",
+    "sequence-classification": "bert, gpt2",
+    "regression": "bert, gpt2",
+    "token-classification": "bert, gpt2",
+    "masked-lm": "bert, roberta",
+    "seq2seq-lm": "t5, bart",
+}

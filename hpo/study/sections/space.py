@@ -9,7 +9,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from hpo.attrs import MODEL_PREFIX
+from hpo.attrs import DATA_PREFIX, MODEL_PREFIX, SEARCHABLE_DATA_PARAMS
 from hpo.spec import ComponentSpec, ParamSpec
 from hpo.study.keys import PARAM_KEYS, UNSEARCHABLE_PARAMS
 from hpo.study.problems import did_you_mean
@@ -56,6 +56,11 @@ def check_param_name(
             "decides which code runs, which credentials are used or where files go, so it is "
             f"never searched; if you mean it, set it as a fixed key of {where}",
         )
+        return
+    if name.startswith(DATA_PREFIX):  # per-trial data settings; the task is checked with data
+        if name not in SEARCHABLE_DATA_PARAMS:
+            searchable = ", ".join(SEARCHABLE_DATA_PARAMS)
+            reader.problems.add(path, f"not a searchable data setting; expected {searchable}")
         return
     if name.startswith(MODEL_PREFIX):
         attribute = name[len(MODEL_PREFIX) :]

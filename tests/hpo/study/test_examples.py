@@ -29,6 +29,9 @@ def test_the_examples_are_there():
         "ray-pbt.yaml",
         "classification.yaml",
     } <= names
+    tasks = {"regression", "token-classification", "masked-lm", "seq2seq-lm"}
+    assert {f"{task}.yaml" for task in tasks} <= names
+    assert {load(p).model.task for p in STUDIES} >= tasks
 
 
 @pytest.mark.parametrize("path", STUDIES, ids=lambda p: p.name)
