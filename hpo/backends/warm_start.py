@@ -160,9 +160,9 @@ def fit_trial(
 ) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
     """(the params as this space holds them, their distributions, why they do not fit): a
     declared space by `fit_config` (conditions included), a Python space by replaying its
-    function on the params (`python_space.fit_replayed`)."""
+    function on the params (`membership.fit_replayed`)."""
     if spec.space_function is not None:
-        from hpo.search.python_space import fit_replayed
+        from hpo.search.membership import fit_replayed
 
         return fit_replayed(spec.space_function, params, what=what)
     from hpo.search.space import to_optuna_distributions

@@ -18,12 +18,10 @@ never import the user's module.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from hpo.errors import HpoError
-from hpo.spec import ParamSpec
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from optuna.distributions import BaseDistribution
@@ -69,40 +67,6 @@ def replay(
             f"{dict(params)!r}"
         ) from error
     return returned_params(ref, result), dict(trial.distributions)
-
-
-def fit_replayed(
-    ref: str, config: Mapping[str, Any], *, what: str
-) -> tuple[dict[str, Any], dict[str, BaseDistribution], list[str]]:
-    """(the configuration as the function's distributions hold it, those distributions, every
-    reason it is not one trial of the function): a Python space cannot be judged without
-    running it, so the function is replayed on a FixedTrial of `config`; it must suggest
-    exactly the params of `config` (a param it suggests but `config` lacks makes it raise),
-    each value inside the distribution it was suggested from (`fit_config`'s rules and texts).
-    """
-    from hpo.search.membership import fit_config
-
-    try:
-        with warnings.catch_warnings():
-            # FixedTrial warns of a value outside its distribution; fit_config says which bound.
-            warnings.simplefilter("ignore", UserWarning)
-            _, distributions = replay(ref, config, what=what)
-    except HpoError as error:
-        return dict(config), {}, [str(error)]
-    fitted, reasons = fit_config(config, [param_of(n, d) for n, d in distributions.items()])
-    return fitted, distributions, reasons
-
-
-def param_of(name: str, distribution: BaseDistribution) -> ParamSpec:
-    """An optuna distribution as the `ParamSpec` that `to_optuna_distributions` turns into it."""
-    from optuna.distributions import CategoricalDistribution, IntDistribution
-
-    if isinstance(distribution, CategoricalDistribution):
-        return ParamSpec(name, "categorical", choices=tuple(distribution.choices))
-    kind = "int" if isinstance(distribution, IntDistribution) else "float"
-    low, high = distribution.low, distribution.high  # type: ignore[attr-defined]
-    step = distribution.step  # type: ignore[attr-defined]
-    return ParamSpec(name, kind, low, high, log=distribution.log, step=step)  # type: ignore[attr-defined]
 
 
 def training_params(ref: str, params: Mapping[str, Any]) -> dict[str, Any]:

@@ -7,7 +7,7 @@ OptunaSearch over a flat space takes whole points only, so with `backend: ray` a
 its `when` holds in the entry (a child without its parent would be dropped silently).
 
 A Python space cannot be judged without running it: each entry is replayed through the
-function on an `optuna.trial.FixedTrial` (`python_space.fit_replayed`), so an entry names
+function on an `optuna.trial.FixedTrial` (`membership.fit_replayed`), so an entry names
 every param the function suggests for it, each inside the distribution it is suggested
 from. Each entry is queued once over every run of the study (`hpo.backends.warm_start`).
 """
@@ -97,7 +97,7 @@ def _fit_python_space(
 ) -> tuple[dict[str, Any], list[str]]:
     if not replay:  # the function's own problems are reported under space:
         return dict(entry), []
-    from hpo.search.python_space import fit_replayed
+    from hpo.search.membership import fit_replayed
 
     fitted, _, reasons = fit_replayed(ref, entry, what=path)
     if reasons and "is not found" in reasons[0]:

@@ -30,7 +30,9 @@ LAYERS = optuna.distributions.IntDistribution(1, 4)
 
 CONDITIONAL = (
     ParamSpec("optim", "categorical", choices=("adamw_torch", "sgd")),
-    ParamSpec("adam_beta2", "categorical", choices=(0.98, 0.999), when=(("optim", ("adamw_torch",)),)),
+    ParamSpec(
+        "adam_beta2", "categorical", choices=(0.98, 0.999), when=(("optim", ("adamw_torch",)),)
+    ),
     ParamSpec("learning_rate", "float", low=1e-4, high=1e-2, log=True),
 )
 # (params, value) of an earlier study over the conditional space: the first two fit.

@@ -18,6 +18,7 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 def fits_space(space, params) -> bool:
     return not fit_config(params, space)[1]
 
+
 SPACE = (
     # the child first: suggest must reorder
     ParamSpec("adam_beta2", "float", 0.95, 0.999, when=(("optim", ("adamw_torch",)),)),

@@ -154,9 +154,7 @@ def test_a_python_space_entry_the_function_refuses_is_exit_2_with_why(tmp_path):
             ],
         },
     )
-    assert problems[0] == (
-        "enqueue[0]: lr=0.5 > high=0.01; change the entry or the space function"
-    )
+    assert problems[0] == ("enqueue[0]: lr=0.5 > high=0.01; change the entry or the space function")
     assert problems[1] == (
         "enqueue[1]: adam_beta2 is not a parameter of the space; change the entry or the "
         "space function"
