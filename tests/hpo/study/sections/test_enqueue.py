@@ -165,3 +165,14 @@ def test_a_python_space_entry_the_function_refuses_is_exit_2_with_why(tmp_path):
     )
     assert "each entry names every param the function suggests for it" in problems[2]
     assert len(problems) == 3
+
+
+def test_a_python_space_that_fails_its_dry_run_is_reported_once_not_per_entry(tmp_path):
+    (tmp_path / "enqueue_space_raises.py").write_text(
+        "def hp_space(trial):\n    raise RuntimeError('no GPU here')\n"
+    )
+    problems = problems_of(
+        tmp_path,
+        {"space": "enqueue_space_raises:hp_space", "enqueue": [{"lr": 1e-3}, {"lr": 2e-3}]},
+    )
+    assert len(problems) == 1 and problems[0].startswith("space: enqueue_space_raises:hp_space")
