@@ -26,20 +26,25 @@ from hpo.spec import ParamSpec, StudySpec
 
 
 def param_record(param: ParamSpec) -> dict[str, Any]:
-    """One parameter's definition as JSON, as the study file writes it."""
+    """One parameter's definition as JSON, as the study file writes it (`when` included: a
+    changed condition changes which trials have the param)."""
     if param.type == "categorical":
-        return {"type": "categorical", "choices": list(param.choices)}
-    record: dict[str, Any] = {"type": param.type, "low": param.low, "high": param.high}
-    if param.log:
-        record["log"] = True
-    if param.step is not None:
-        record["step"] = param.step
+        record: dict[str, Any] = {"type": "categorical", "choices": list(param.choices)}
+    else:
+        record = {"type": param.type, "low": param.low, "high": param.high}
+        if param.log:
+            record["log"] = True
+        if param.step is not None:
+            record["step"] = param.step
+    if param.when:
+        record["when"] = {parent: list(values) for parent, values in param.when}
     return record
 
 
 def fingerprint(spec: StudySpec) -> dict[str, Any]:
-    """The space, objective and task of `spec`: what a rerun is compared with."""
-    return {
+    """The space, objective and task of `spec`: what a rerun is compared with. A Python space
+    is recorded by its reference (`space_function`; its params are known only by running it)."""
+    recorded = {
         "objective": {
             "metrics": list(spec.objective.metrics),
             "directions": list(spec.objective.directions),
@@ -47,6 +52,9 @@ def fingerprint(spec: StudySpec) -> dict[str, Any]:
         "task": spec.model.task,
         "space": {param.name: param_record(param) for param in spec.space},
     }
+    if spec.space_function is not None:
+        recorded["space_function"] = spec.space_function
+    return recorded
 
 
 @dataclass(frozen=True)
@@ -79,6 +87,9 @@ def check_rerun(spec: StudySpec, stored_attrs: dict[str, Any] | None) -> Rerun:
         )
     old_space = recorded.get("space") or {}
     changes = space_changes(old_space, current["space"])
+    old_function, new_function = recorded.get("space_function"), current.get("space_function")
+    if old_function != new_function:
+        changes.insert(0, f"space function {_show(old_function)} -> {_show(new_function)}")
     problems += [
         f"space.{name}: {why}" for name, why in incompatible_changes(old_space, current["space"])
     ]
@@ -192,6 +203,8 @@ def _describe(definition: dict[str, Any]) -> str:
         text += " log"
     if definition.get("step") is not None:
         text += f" step {definition['step']!r}"
+    if definition.get("when"):
+        text += f" when {definition['when']!r}"
     return text
 
 

@@ -121,9 +121,6 @@ def copies_of(spec: StudySpec, trials: list[Any], study_name: str) -> tuple[list
     import optuna
     from optuna.trial import TrialState
 
-    from hpo.search.space import to_optuna_distributions
-
-    distributions = to_optuna_distributions(spec.space)
     copies, not_finished, copied = [], Counter(), 0
     outside: list[str] = []
     for trial in trials:
@@ -133,7 +130,7 @@ def copies_of(spec: StudySpec, trials: list[Any], study_name: str) -> tuple[list
         if WARM_START_ATTR in trial.user_attrs:
             copied += 1  # itself a copy from a study before that one
             continue
-        params, reasons = fit_config(trial.params, spec.space)
+        params, distributions, reasons = fit_trial(spec, trial.params, f"trial {trial.number}")
         if reasons:
             outside.append(reasons[0])
             continue
@@ -142,7 +139,7 @@ def copies_of(spec: StudySpec, trials: list[Any], study_name: str) -> tuple[list
                 state=TrialState.COMPLETE,
                 values=list(trial.values),
                 params=params,
-                distributions={name: distributions[name] for name in params},
+                distributions=distributions,
                 user_attrs={WARM_START_ATTR: {"study": study_name, "trial": trial.number}},
             )
         )
@@ -156,6 +153,23 @@ def copies_of(spec: StudySpec, trials: list[Any], study_name: str) -> tuple[list
         why.append(f"{copied} were themselves warm-start copies")
     summary = f"{len(copies)} of {len(trials)} trials taken from study {study_name!r}"
     return copies, summary + (": " + "; ".join(why) if why else "")
+
+
+def fit_trial(
+    spec: StudySpec, params: dict[str, Any], what: str
+) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
+    """(the params as this space holds them, their distributions, why they do not fit): a
+    declared space by `fit_config` (conditions included), a Python space by replaying its
+    function on the params (`membership.fit_replayed`)."""
+    if spec.space_function is not None:
+        from hpo.search.membership import fit_replayed
+
+        return fit_replayed(spec.space_function, params, what=what)
+    from hpo.search.space import to_optuna_distributions
+
+    fitted, reasons = fit_config(params, spec.space)
+    distributions = to_optuna_distributions(spec.space)
+    return fitted, {name: distributions[name] for name in fitted}, reasons
 
 
 def config_key(config: dict[str, Any]) -> str:

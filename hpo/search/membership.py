@@ -1,8 +1,9 @@
 """Whether a configuration lies inside a search space, and why not, in the space's own terms.
 
 Used where configurations come from outside the sampler: the study file's `enqueue:` entries
-(checked at validation) and the trials of an earlier study offered as a warm start. The rules
-are those of the distributions `hpo.search.space` builds (Optuna's, both bounds inclusive, a
+(checked at validation) and the trials of an earlier study offered as a warm start; a Python
+space is known only by running it, so `fit_replayed` replays its function on the configuration
+and judges it by the distributions it suggested from. The rules are those of the distributions `hpo.search.space` builds (Optuna's, both bounds inclusive, a
 step counted from `low`); written out here so that the answer can say which bound or which
 choice a value missed, and so that validation needs no optuna import.
 """
@@ -10,9 +11,12 @@ choice a value missed, and so that validation needs no optuna import.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from hpo.errors import HpoError
+from hpo.search.space import describe_when, in_dependency_order, is_active
 from hpo.spec import ParamSpec
 
 # A value on a float grid may carry rounding from its decimal form (0.1 + 2 * 0.1).
@@ -56,20 +60,82 @@ def fit_config(
     config: Mapping[str, Any], space: Iterable[ParamSpec], *, complete: bool = True
 ) -> tuple[dict[str, Any], list[str]]:
     """(the configuration as the space holds it, every reason it does not fit): a name the
-    space does not have, a value outside its range, and (`complete`) a parameter of the space
-    it lacks."""
-    params = {param.name: param for param in space}
+    space does not have, a value outside its range, a conditional param given where its
+    `when` does not hold, and (`complete`) a param of the space it lacks. A conditional param
+    whose `when` does not hold is not lacking: the trial never had it. The one answer to
+    "could this configuration be one trial of the space" (`when` judged on the fitted values)."""
+    space = tuple(space)
+    names = {param.name for param in space}
     fitted: dict[str, Any] = {}
-    reasons = []
-    for name, value in config.items():
-        param = params.get(name)
-        if param is None:
-            reasons.append(f"{name} is not a parameter of the space")
+    reasons = [f"{name} is not a parameter of the space" for name in config if name not in names]
+    missing, rejected = [], set()
+    for param in in_dependency_order(space):
+        # A child of a rejected value is not judged again: the parent's reason says it all.
+        judged = not any(parent in rejected for parent, _ in param.when)
+        active = is_active(param, fitted)
+        if param.name not in config:
+            if active:
+                missing.append(param.name)
             continue
-        fitted[name], reason = fit_value(param, value)
+        value, reason = fit_value(param, config[param.name])
         if reason is not None:
+            rejected.add(param.name)
             reasons.append(reason)
-    missing = [name for name in params if name not in config]
+        elif not active and judged:
+            rejected.add(param.name)
+            reasons.append(
+                f"{param.name} is given, but exists only when {describe_when(param)} "
+                f"(here {_parents_here(param, config)})"
+            )
+        elif active:
+            fitted[param.name] = value
     if complete and missing:
         reasons.append(f"no value for {', '.join(missing)}")
-    return fitted, reasons
+    # In the configuration's own order, as given.
+    return {name: fitted[name] for name in config if name in fitted}, reasons
+
+
+def _parents_here(param: ParamSpec, config: Mapping[str, Any]) -> str:
+    return ", ".join(
+        f"{parent}={config[parent]!r}" if parent in config else f"no {parent}"
+        for parent, _ in param.when
+    )
+
+
+def fit_replayed(
+    ref: str, config: Mapping[str, Any], *, what: str
+) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
+    """(the configuration as the function's distributions hold it, those distributions, every
+    reason it is not one trial of the function): a Python space cannot be judged without
+    running it, so the function is replayed on a FixedTrial of `config`; it must suggest
+    exactly the params of `config` (a param it suggests but `config` lacks makes it raise),
+    each value inside the distribution it was suggested from (`fit_config`'s rules and texts).
+    """
+    from hpo.search.python_space import replay
+
+    try:
+        with warnings.catch_warnings():
+            # FixedTrial warns of a value outside its distribution; fit_config says which bound.
+            warnings.simplefilter("ignore", UserWarning)
+            _, distributions = replay(ref, config, what=what)
+    except HpoError as error:
+        return dict(config), {}, [str(error)]
+    fitted, reasons = fit_config(config, [param_of(n, d) for n, d in distributions.items()])
+    return fitted, distributions, reasons
+
+
+def param_of(name: str, distribution: Any) -> ParamSpec:
+    """An optuna distribution as the `ParamSpec` that `to_optuna_distributions` turns into it."""
+    from optuna.distributions import CategoricalDistribution, IntDistribution
+
+    if isinstance(distribution, CategoricalDistribution):
+        return ParamSpec(name, "categorical", choices=tuple(distribution.choices))
+    kind = "int" if isinstance(distribution, IntDistribution) else "float"
+    return ParamSpec(
+        name,
+        kind,
+        distribution.low,
+        distribution.high,
+        log=distribution.log,
+        step=distribution.step,
+    )

@@ -50,10 +50,10 @@ def returned_params(ref: str, result: Any) -> dict[str, Any]:
 
 
 def replay(
-    ref: str, params: Mapping[str, Any]
+    ref: str, params: Mapping[str, Any], *, what: str = "the stored params"
 ) -> tuple[dict[str, Any], dict[str, BaseDistribution]]:
     """(what the function returns, the distributions it suggests from) for a trial whose
-    suggested params are `params`."""
+    suggested params are `params` (`what` names them in an error)."""
     from optuna.trial import FixedTrial
 
     trial = FixedTrial(dict(params))
@@ -63,8 +63,8 @@ def replay(
         raise
     except Exception as error:
         raise HpoError(
-            f"space: {ref} raised {type(error).__name__}: {error} when replayed on the stored "
-            f"params {dict(params)!r}"
+            f"space: {ref} raised {type(error).__name__}: {error} when replayed on {what} "
+            f"{dict(params)!r}"
         ) from error
     return returned_params(ref, result), dict(trial.distributions)
 

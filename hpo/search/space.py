@@ -2,9 +2,9 @@
 
 A param with `when` (a conditional param) exists only in the trials where its parents took
 one of the named values: `suggest` asks the parents first and the child only then
-(define-by-run), and `fits_space` answers whether a params dict could have come from the
-space, conditions included. A parent may itself be conditional (the validator refuses
-cycles): a child of an absent parent is absent.
+(define-by-run); `hpo.search.membership.fit_config` answers whether a params dict could have
+come from the space, conditions included, and why not. A parent may itself be conditional
+(the validator refuses cycles): a child of an absent parent is absent.
 
 The same space must mean the same set of values everywhere: Optuna's bounds are inclusive,
 Ray's `randint` upper bound is exclusive and Ray quantizes to multiples of `q` (Optuna steps
@@ -112,45 +112,6 @@ def in_dependency_order(space: Iterable[ParamSpec]) -> list[ParamSpec]:
             placed.add(param.name)
         pending = [p for p in pending if p.name not in placed]
     return ordered
-
-
-def can_take(param: ParamSpec, value: Any) -> bool:
-    """Whether `suggest` can return `value` for `param` (inside the range, on its step)."""
-    if param.type == "categorical":
-        return any(same_value(value, choice) for choice in param.choices)
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return False
-    if param.type == "int" and not isinstance(value, int):
-        return False
-    if not param.low <= value <= param.high:
-        return False
-    step = param.step if param.step is not None else (1 if param.type == "int" else None)
-    return step is None or _is_multiple(value - param.low, step)
-
-
-def space_problems(space: Iterable[ParamSpec], params: Mapping[str, Any]) -> list[str]:
-    """Why `params` could not be one trial's params of `space` (conditions included); empty
-    when it could. Each line names the param."""
-    space = tuple(space)
-    by_name = {param.name: param for param in space}
-    problems = [f"{name}: not a param of the space" for name in params if name not in by_name]
-    for param in space:
-        given = param.name in params
-        active = is_active(param, params)
-        if active and not given:
-            problems.append(f"{param.name}: missing; this trial's params must include it")
-        elif given and not active:
-            problems.append(f"{param.name}: given, but it exists only when {describe_when(param)}")
-        elif given and not can_take(param, params[param.name]):
-            problems.append(
-                f"{param.name}: {params[param.name]!r} is outside the space ({describe_range(param)})"
-            )
-    return problems
-
-
-def fits_space(space: Iterable[ParamSpec], params: Mapping[str, Any]) -> bool:
-    """Whether `params` could be one trial's params of `space`, conditions included."""
-    return not space_problems(space, params)
 
 
 def describe_when(param: ParamSpec) -> str:

@@ -99,9 +99,12 @@ def validate(
     check_objective_metrics(reader, objective, metrics, training)
     space = read_space(reader, built_model, field_names)
     space_function = read_space_function(reader)
+    space_function_runs = False  # imported and dry-run without a problem: enqueue replays it
     if space_function is not None and shape_ok:
         # Imports the user's module and runs it: after the shape pass, like the model factory.
+        before = len(problems)
         check_space_function(reader, space_function, training, built_model, field_names)
+        space_function_runs = len(problems) == before
     check_training_values(reader, training, space, field_names)
     check_eval_grid(reader, training, space)
     check_output_dir(reader, training, name or "study")
@@ -118,7 +121,15 @@ def validate(
             "on Ray a trial is one actor (use ray.resources_per_trial for its CPUs and GPUs)",
         )
     push_best_to_hub = read_push_best_to_hub(reader)
-    enqueue = read_enqueue(reader, space, backend=backend, sampler=sampler.name, budget=budget)
+    enqueue = read_enqueue(
+        reader,
+        space,
+        backend=backend,
+        sampler=sampler.name,
+        budget=budget,
+        space_function=space_function,
+        replay=space_function_runs,
+    )
     warm_start = read_warm_start(reader, name, storage_url)
     warn_about_budget(reader, budget)
     if problems:

@@ -25,3 +25,17 @@ def tell_pruned(searcher: Any, trial_id: str) -> None:
     from ray.tune.search.optuna import OptunaSearch
 
     OptunaSearch.on_trial_complete(searcher, trial_id, result=None, error=False)
+
+
+def add_finished_trials(searcher: Any, trials: list[Any]) -> None:
+    """Give an `OptunaSearch` over a define-by-run space finished trials (optuna FrozenTrials,
+    each with its own distributions) to learn from.
+
+    Its public way, `add_evaluated_point` (what `evaluated_rewards` calls), builds each trial
+    from the searcher's space as a distribution dict, and raises TypeError when that space is a
+    function. The searcher keeps its sampler's study in `_ot_study` (created in its constructor
+    once it has a space, metric and mode); a trial added there is one the sampler sees, as a
+    trial told through Tune would be. The attribute is Ray's implementation, hence this
+    function and its test.
+    """
+    searcher._ot_study.add_trials(trials)

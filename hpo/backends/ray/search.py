@@ -63,8 +63,9 @@ def build_search(
 ) -> tuple[Any, dict[str, Any]]:
     """(search_alg, param_space) for the Tuner: TPE draws the params itself; random, Tune's
     variant generator, draws them from the param space. Both evaluate `starts.points` first
-    (Tune's `points_to_evaluate`); TPE is told `starts.evaluated` as finished trials
-    (`add_evaluated_point`, what OptunaSearch's `evaluated_rewards` calls)."""
+    (Tune's `points_to_evaluate`); OptunaSearch is told `starts.evaluated` as finished trials
+    (`add_evaluated_point`, what its `evaluated_rewards` calls, or for a define-by-run space,
+    which that refuses, `ray_compat.add_finished_trials`)."""
     from ray.tune.search import BasicVariantGenerator
 
     from hpo.search.components import build_sampler
@@ -83,8 +84,13 @@ def build_search(
             max_steps=max_steps,
             points_to_evaluate=list(starts.points) or None,
         )
-        for trial in starts.evaluated:
-            searcher.add_evaluated_point(trial.params, trial.values[0])
+        if spec.is_define_by_run:
+            # add_evaluated_point refuses a define-by-run space; each copy has its own
+            # distributions (the params its trial had), so it goes into the study as it is.
+            ray_compat.add_finished_trials(searcher, list(starts.evaluated))
+        else:
+            for trial in starts.evaluated:
+                searcher.add_evaluated_point(trial.params, trial.values[0])
         return searcher, {}
     seed = spec.sampler.options.get("seed")
     # Tune applies max_concurrent_trials to Searchers only; the variant generator takes its own.

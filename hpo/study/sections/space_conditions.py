@@ -13,7 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from hpo.search.space import can_take, describe_range, is_gridable
+from hpo.search.membership import fit_value
+from hpo.search.space import describe_range, is_gridable
 from hpo.spec import ParamSpec
 from hpo.study.problems import did_you_mean
 from hpo.study.reader import Reader
@@ -74,7 +75,7 @@ def _check_values(reader: Reader, path: str, parent: ParamSpec, values: tuple[An
         )
         return
     for value in values:
-        if not can_take(parent, value):
+        if fit_value(parent, value)[1] is not None:
             reader.problems.add(
                 path,
                 f"{value!r} is a value {parent.name} never takes ({describe_range(parent)}), so "

@@ -294,6 +294,41 @@ def test_the_fingerprint_check_on_its_own():
     )
 
 
+def test_a_changed_condition_or_space_function_is_a_recorded_space_change(tmp_path):
+    """The record holds each param's `when` and the Python space's reference: changing one
+    is reported (and recorded on the study, here a real SQLite one) as a space change."""
+    from hpo.backends.study_record import check_stored, record
+
+    optim = ParamSpec("optim", "categorical", choices=("adamw_torch", "sgd"))
+    beta2 = ParamSpec("adam_beta2", "float", 0.9, 0.99, when=(("optim", ("adamw_torch",)),))
+    spec = dataclasses.replace(tiny_spec(tmp_path), space=(optim, beta2))
+    study = optuna.create_study(study_name=spec.name, storage=spec.storage)
+    rerun, stored = check_stored(spec)
+    record(rerun, study.set_user_attr, stored)
+    assert study.user_attrs[STUDY_FILE_ATTR]["space"]["adam_beta2"]["when"] == {
+        "optim": ["adamw_torch"]
+    }
+    assert check_stored(spec)[0].space_changes == ()
+
+    either = dataclasses.replace(beta2, when=(("optim", ("adamw_torch", "sgd")),))
+    rerun, stored = check_stored(dataclasses.replace(spec, space=(optim, either)))
+    assert rerun.space_changes == (
+        "changed adam_beta2: when {'optim': ['adamw_torch']} -> {'optim': ['adamw_torch', 'sgd']}",
+    )
+    assert record(rerun, study.set_user_attr, stored)[1:] == [f"  {rerun.space_changes[0]}"]
+
+    python = dataclasses.replace(spec, space=(), space_function="helpers.spaces:optim_space")
+    rerun, stored = check_stored(python)
+    assert rerun.space_changes[0] == "space function (none) -> 'helpers.spaces:optim_space'"
+    record(rerun, study.set_user_attr, stored)
+    other = dataclasses.replace(python, space_function="helpers.spaces:scheduler_space")
+    assert check_stored(other)[0].space_changes == (
+        "space function 'helpers.spaces:optim_space' -> 'helpers.spaces:scheduler_space'",
+    )
+    assert check_stored(python)[0].space_changes == ()
+    assert len(study.user_attrs[SPACE_CHANGES_ATTR]) == 2
+
+
 # ---------------------------------------------------------------------------------------------
 # Copies count against nothing and are never the best
 

@@ -1,5 +1,5 @@
 """hpo.search.space with `when:`: parents first, children only where their condition holds,
-and `fits_space` (the check of a params dict against the space, conditions included)."""
+and `fit_config` (the check of a params dict against the space, conditions included)."""
 
 from __future__ import annotations
 
@@ -8,16 +8,16 @@ import pickle
 import optuna
 import pytest
 
-from hpo.search.space import (
-    DefineByRun,
-    fits_space,
-    in_dependency_order,
-    space_problems,
-    suggest,
-)
+from hpo.search.membership import fit_config
+from hpo.search.space import DefineByRun, in_dependency_order, suggest
 from hpo.spec import ParamSpec
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def fits_space(space, params) -> bool:
+    return not fit_config(params, space)[1]
+
 
 SPACE = (
     # the child first: suggest must reorder
@@ -89,33 +89,47 @@ def test_tpe_samples_a_conditional_space():
             {"optim": "adamw_torch", "warmup_steps": 5, "adam_beta2": 0.99, "adam_epsilon": 1e-8},
             None,
         ),
-        ({"optim": "adamw_torch", "warmup_steps": 0}, "adam_beta2: missing"),
+        # an int written as 5.0 (YAML, JSON) is the int 5
+        ({"optim": "sgd", "warmup_steps": 5.0}, None),
+        ({"optim": "adamw_torch", "warmup_steps": 0}, "no value for adam_beta2"),
         (
             {"optim": "sgd", "warmup_steps": 0, "adam_beta2": 0.99},
-            "adam_beta2: given, but it exists only when optim is 'adamw_torch'",
+            "adam_beta2 is given, but exists only when optim is 'adamw_torch' (here optim='sgd')",
         ),
         (
             {"optim": "adamw_torch", "warmup_steps": 0, "adam_beta2": 0.99, "adam_epsilon": 1e-8},
-            "adam_epsilon: given, but it exists only when optim is 'adamw_torch' and "
-            "warmup_steps is one of [5, 10]",
+            "adam_epsilon is given, but exists only when optim is 'adamw_torch' and "
+            "warmup_steps is one of [5, 10] (here optim='adamw_torch', warmup_steps=0)",
         ),
         (
             {"optim": "sgd", "warmup_steps": 3},
-            "warmup_steps: 3 is outside the space (int 0..10 step 5)",
+            "warmup_steps=3 is not on the grid low=0 + k * step=5",
         ),
-        ({"optim": "adam", "warmup_steps": 0}, "optim: 'adam' is outside the space"),
-        ({"optim": "sgd", "warmup_steps": 0, "seed": 1}, "seed: not a param of the space"),
-        ({"optim": "sgd", "warmup_steps": 5.0}, "warmup_steps: 5.0 is outside the space"),
+        ({"optim": "adam", "warmup_steps": 0}, "optim='adam' is not among the choices"),
+        ({"optim": "sgd", "warmup_steps": 0, "seed": 1}, "seed is not a parameter of the space"),
     ],
 )
-def test_fits_space_checks_values_and_conditions(params, problem):
-    space = SPACE
-    problems = space_problems(space, params)
+def test_fit_config_checks_values_and_conditions(params, problem):
+    fitted, problems = fit_config(params, SPACE)
     if problem is None:
-        assert problems == [] and fits_space(space, params)
+        assert problems == [] and fitted == params
     else:
         assert any(p.startswith(problem) for p in problems), problems
-        assert not fits_space(space, params)
+
+
+def test_a_child_of_a_rejected_parent_gets_no_second_reason():
+    params = {"optim": "adam", "warmup_steps": 0, "adam_beta2": 0.99}
+    assert fit_config(params, SPACE)[1] == [
+        "optim='adam' is not among the choices ['adamw_torch', 'sgd']"
+    ]
+
+
+def test_a_partial_configuration_names_the_missing_parent_of_a_child_it_gives():
+    fitted, problems = fit_config({"adam_beta2": 0.99}, SPACE, complete=False)
+    assert problems == [
+        "adam_beta2 is given, but exists only when optim is 'adamw_torch' (here no optim)"
+    ]
+    assert fit_config({"optim": "sgd"}, SPACE, complete=False) == ({"optim": "sgd"}, [])
 
 
 def test_define_by_run_survives_pickling_as_tune_saves_its_searcher():

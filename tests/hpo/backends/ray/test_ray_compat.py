@@ -42,6 +42,39 @@ def test_tell_pruned_tells_the_optuna_trial_pruned_with_its_last_intermediate_va
     assert again.state == TrialState.PRUNED
 
 
+def conditional_space(trial):
+    optim = trial.suggest_categorical("optim", ["adamw_torch", "sgd"])
+    if optim == "adamw_torch":
+        trial.suggest_float("adam_beta2", 0.9, 0.999)
+
+
+def test_add_finished_trials_seeds_a_define_by_run_searcher_that_add_evaluated_point_refuses():
+    searcher = OptunaSearch(conditional_space, "loss", "min")
+    with pytest.raises(TypeError, match="Define-by-run"):
+        searcher.add_evaluated_point({"optim": "sgd"}, 1.0)
+    distributions = {
+        "optim": optuna.distributions.CategoricalDistribution(["adamw_torch", "sgd"]),
+        "adam_beta2": FloatDistribution(0.9, 0.999),
+    }
+    finished = [
+        optuna.trial.create_trial(
+            params=params, distributions={n: distributions[n] for n in params}, value=value
+        )
+        for params, value in (
+            ({"optim": "sgd"}, 2.0),
+            ({"optim": "adamw_torch", "adam_beta2": 0.95}, 1.0),
+        )
+    ]
+    ray_compat.add_finished_trials(searcher, finished)
+    # The searcher's sampler sees them as finished trials, and asks for new ones after them.
+    assert [(t.params, t.value) for t in searcher._ot_study.get_trials()] == [
+        ({"optim": "sgd"}, 2.0),
+        ({"optim": "adamw_torch", "adam_beta2": 0.95}, 1.0),
+    ]
+    assert "optim" in searcher.suggest("t1")
+    assert len(searcher._ot_study.trials) == 3
+
+
 # --- helpers.ray_schedulers: the tests' readers of a built scheduler ----------------------
 
 

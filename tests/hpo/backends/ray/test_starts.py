@@ -164,3 +164,46 @@ def test_a_ray_study_warm_started_and_enqueued_then_rerun_and_changed(ray_local,
     attrs = optuna.load_study(study_name=spec.name, storage=spec.storage).user_attrs
     assert attrs[SPACE_CHANGES_ATTR][-1]["changes"] == ["changed learning_rate: high 0.1 -> 0.2"]
     assert attrs[STUDY_FILE_ATTR]["space"]["learning_rate"]["high"] == 0.2
+
+
+@pytest.mark.parametrize("space_kind", ["conditional", "python"])
+def test_a_define_by_run_searcher_starts_from_the_points_and_the_warm_trials(space_kind, tmp_path):
+    """OptunaSearch over a define-by-run space refuses add_evaluated_point: the copies go into
+    its study through ray_compat, and the entries are its points_to_evaluate."""
+    from hpo.backends.ray.search import build_search
+    from hpo.backends.ray.starts import SearchStarts
+    from hpo.backends.warm_start import copies_of
+
+    old_url = f"sqlite:///{tmp_path}/old.db"
+    old_study(old_url)
+    study = ray_study(tmp_path, old_url)
+    if space_kind == "conditional":
+        study["space"] = {
+            **SPACE,
+            "adam_beta2": {"type": "float", "low": 0.9, "high": 0.99, "when": {"warmup_steps": 1}},
+        }
+        point = {"learning_rate": 0.02, "warmup_steps": 0}  # adam_beta2 does not exist here
+    else:
+        study["space"] = "helpers.spaces:optim_space"
+        point = {"optim": "sgd", "lr": 0.002, "model.n_layer": 1}
+    study["enqueue"] = [point]
+    spec = load_spec(tmp_path, study)
+    old = optuna.load_study(study_name="old", storage=old_url).get_trials()
+    copies, _ = copies_of(spec, old, "old")
+    assert len(copies) == (2 if space_kind == "conditional" else 0)
+    searcher, param_space = build_search(
+        spec,
+        metric="eval_loss",
+        mode="min",
+        max_steps=4,
+        starts=SearchStarts(points=list(spec.enqueue), evaluated=copies),
+    )
+    assert param_space == {}
+    finished = searcher._ot_study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+    assert [(t.params, t.value) for t in finished] == [(c.params, c.value) for c in copies]
+    config = searcher.suggest("first")
+    assert {name: config[name] for name in point} == point
+    if space_kind == "conditional":
+        assert "adam_beta2" not in config
+    else:  # the function's returned dict travels in the config
+        assert config["hpo_space_returned"]["learning_rate"] == 0.002
