@@ -14,6 +14,7 @@ import dataclasses
 import difflib
 import json
 import os
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -91,15 +92,44 @@ class TrainingArgumentsError(ValueError):
         return (type(self), (self.problems, self.unknown_fields))
 
 
+class _CheckedConstruction(type):
+    """Checks the keywords of every construction, of TrainingArguments and of any subclass.
+
+    A dataclass answers an unknown keyword with a bare TypeError, and `@dataclass` on a subclass
+    (how Seq2SeqTrainingArguments, TRL's configs and user scripts add fields) writes a fresh
+    `__init__` that would bypass a check placed there. The class's `__call__` runs before any
+    `__init__`, so every subclass keeps the check: an unknown name gets the closest real field,
+    a refused Transformers field its reason, both as TrainingArgumentsError (a ValueError).
+    """
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        names = field_names(cls)
+        unknown = sorted(set(kwargs) - names - set(REFUSED))
+        if unknown:
+            problems = [_unknown_field(name, kwargs[name], names) for name in unknown]
+            raise TrainingArgumentsError(problems, unknown_fields=True)
+        refused = [
+            ArgumentProblem(name, kwargs[name], reason, text=reason)
+            for name in sorted((set(kwargs) & set(REFUSED)) - names)
+            if (reason := refusal(name, kwargs[name])) is not None
+        ]
+        if refused:
+            raise TrainingArgumentsError(refused)
+        # A refused field at its Transformers default is accepted and dropped (it reads as that
+        # default through __getattr__).
+        return super().__call__(*args, **{k: v for k, v in kwargs.items() if k in names})
+
+
 @dataclass
-class TrainingArguments:
+class TrainingArguments(metaclass=_CheckedConstruction):
     """The arguments of one training run; `dataclasses.replace(args, **changes)` makes a variant.
 
     Field names, defaults and meanings follow `transformers.TrainingArguments` (5.x), so a script
     written for Transformers runs unchanged. Every value is checked when the object is created
     and again by `validate()` when train() starts, since fields may be assigned in between.
     Transformers fields the trainer does not implement (`trainer/refused_args.py`) read as their
-    default and are refused, with the reason, at any other value.
+    default and are refused, with the reason, at any other value. A `@dataclass` subclass may
+    add fields (`Seq2SeqTrainingArguments` does), and keeps these checks.
     """
 
     # --- output ---
@@ -225,13 +255,16 @@ class TrainingArguments:
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def __setattr__(self, name: str, value: Any) -> None:
-        if name in REFUSED:
+        names = field_names(type(self))
+        if name in REFUSED and name not in names:
             reason = refusal(name, value)
             if reason is not None:
                 raise TrainingArgumentsError([ArgumentProblem(name, value, reason, text=reason)])
             return
-        if name not in FIELD_NAMES and not name.startswith("_"):
-            raise TrainingArgumentsError([_unknown_field(name, value)], unknown_fields=True)
+        # A typo'd field name is an error rather than a silently ignored attribute; a
+        # subclass's own class attributes (a property with a setter, say) may be assigned.
+        if name not in names and not name.startswith("_") and not hasattr(type(self), name):
+            raise TrainingArgumentsError([_unknown_field(name, value, names)], unknown_fields=True)
         object.__setattr__(self, name, value)
 
     # --- the process and device (Transformers names; always one process here) ---
@@ -246,12 +279,46 @@ class TrainingArguments:
         # One device even on a multi-GPU machine: no DataParallel.
         return 1 if self.device.type == "cuda" else 0
 
-    world_size = property(lambda self: 1, doc="Processes training together: always 1.")
-    process_index = property(lambda self: 0, doc="This process's rank: always 0.")
-    local_process_index = property(lambda self: 0, doc="This process's local rank: always 0.")
-    should_save = property(lambda self: True, doc="Whether this process writes: always.")
-    should_log = property(lambda self: True, doc="Whether this process logs: always.")
-    parallel_mode = property(lambda self: "not_parallel", doc="Transformers' ParallelMode value.")
+    # Under torch.distributed (torchrun, or hpo's `trial_processes`) these are the process
+    # group's values, so a callback that checks `args.should_save` writes from one rank only.
+    @property
+    def world_size(self) -> int:
+        """Processes training together (1 without a process group)."""
+        group = _process_group()
+        return group[1] if group else 1
+
+    @property
+    def process_index(self) -> int:
+        """This process's global rank (0 without a process group)."""
+        group = _process_group()
+        return group[0] if group else 0
+
+    @property
+    def local_process_index(self) -> int:
+        """This process's rank on its machine: LOCAL_RANK as torchrun sets it, else the rank."""
+        group = _process_group()
+        if group is None:
+            return 0
+        return int(os.environ.get("LOCAL_RANK", group[0]))
+
+    @property
+    def should_save(self) -> bool:
+        """Whether this process writes: the main process (of each node with save_on_each_node)."""
+        if self.save_on_each_node:
+            return self.local_process_index == 0
+        return self.process_index == 0
+
+    @property
+    def should_log(self) -> bool:
+        """Whether this process logs: the main process (of each node with log_on_each_node)."""
+        if self.log_on_each_node:
+            return self.local_process_index == 0
+        return self.process_index == 0
+
+    @property
+    def parallel_mode(self) -> str:
+        """Transformers' ParallelMode value."""
+        return "distributed" if _process_group() else "not_parallel"
 
     # --- derived values (Transformers names) ---
     @property
@@ -287,35 +354,36 @@ class TrainingArguments:
 
 
 FIELD_NAMES = frozenset(f.name for f in dataclasses.fields(TrainingArguments))
-_dataclass_init = TrainingArguments.__init__
+_FIELD_NAMES_OF: dict[type, frozenset[str]] = {TrainingArguments: FIELD_NAMES}
 
 
-def _checked_init(self: TrainingArguments, *args: Any, **kwargs: Any) -> None:
-    # A dataclass answers an unknown keyword with a bare TypeError; users deserve the
-    # field's name, the closest real one and a ValueError like every other bad value.
-    unknown = sorted(set(kwargs) - FIELD_NAMES - set(REFUSED))
-    if unknown:
-        problems = [_unknown_field(name, kwargs[name]) for name in unknown]
-        raise TrainingArgumentsError(problems, unknown_fields=True)
-    refused = [
-        ArgumentProblem(name, kwargs[name], reason, text=reason)
-        for name in sorted(set(kwargs) & set(REFUSED))
-        if (reason := refusal(name, kwargs[name])) is not None
-    ]
-    if refused:
-        raise TrainingArgumentsError(refused)
-    _dataclass_init(self, *args, **{k: v for k, v in kwargs.items() if k not in REFUSED})
+def field_names(args: Any) -> frozenset[str]:
+    """The field names of a TrainingArguments instance or class, a subclass's own included."""
+    cls = args if isinstance(args, type) else type(args)
+    names = _FIELD_NAMES_OF.get(cls)
+    if names is None:  # first use of a subclass (after @dataclass has made its fields)
+        names = _FIELD_NAMES_OF[cls] = frozenset(f.name for f in dataclasses.fields(cls))
+    return names
 
 
-def _unknown_field(name: str, value: Any) -> ArgumentProblem:
-    close = difflib.get_close_matches(name, sorted(FIELD_NAMES), n=1, cutoff=0.6)
+def _process_group() -> tuple[int, int] | None:
+    """(rank, world size) of an initialised torch.distributed process group, else None.
+
+    Read from `sys.modules` so that this module never imports torch itself: a process group
+    exists only where something has imported torch.distributed already.
+    """
+    dist = sys.modules.get("torch.distributed")
+    if dist is None or not dist.is_available() or not dist.is_initialized():
+        return None
+    return dist.get_rank(), dist.get_world_size()
+
+
+def _unknown_field(name: str, value: Any, names: frozenset[str] = FIELD_NAMES) -> ArgumentProblem:
+    close = difflib.get_close_matches(name, sorted(names), n=1, cutoff=0.6)
     hint = (
         f"did you mean {close[0]!r}?" if close else "see trainer.TrainingArguments for the fields"
     )
     return ArgumentProblem(name, value, hint, text=f"{name!r} is not a field ({hint})")
-
-
-TrainingArguments.__init__ = _checked_init  # type: ignore[method-assign]
 
 
 def _set(args: TrainingArguments, name: str, value: Any) -> None:

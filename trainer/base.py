@@ -75,6 +75,11 @@ class TrainerBase(TrainerHooks):
                 f"eval_strategy={args.eval_strategy!r} needs eval_dataset=; pass one or set "
                 "eval_strategy='no'"
             )
+        if args.save_strategy == "best" and args.metric_for_best_model is None:
+            raise ValueError(  # Transformers' message (its Trainer refuses it here too)
+                "`args.metric_for_best_model` must be provided when using 'best' save_strategy or "
+                "if `args.load_best_model_at_end` is set to `True`."
+            )
         if train_dataset is not None and not is_map_style(train_dataset) and args.max_steps <= 0:
             raise ValueError(
                 "max_steps=-1 with an iterable train_dataset (no length): set max_steps to a positive "
