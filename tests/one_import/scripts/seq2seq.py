@@ -6,8 +6,12 @@ import random
 
 import numpy as np
 import torch
-from transformers import Seq2SeqTrainer, Seq2SeqTrainingArguments  # the one import
-from transformers import T5Config, T5ForConditionalGeneration
+from transformers import (  # the one import
+    Seq2SeqTrainer,
+    Seq2SeqTrainingArguments,
+    T5Config,
+    T5ForConditionalGeneration,
+)
 
 PAD, EOS = 0, 1
 
