@@ -1,17 +1,13 @@
-"""A summarisation-style script: a tiny T5 (built from a config) learns to copy the start of short token
-sequences, then evaluate() and predict() score the ids generate() produces
+"""A summarisation-style script: a tiny T5 (built from a config) learns to copy the start of
+short token sequences, then evaluate() and predict() score the ids generate() produces
 (predict_with_generate), as the Transformers translation and summarisation examples do."""
 
 import random
 
 import numpy as np
 import torch
-from transformers import (  # the one import
-    Seq2SeqTrainer,
-    Seq2SeqTrainingArguments,
-    T5Config,
-    T5ForConditionalGeneration,
-)
+import transformers
+from transformers import Seq2SeqTrainer, Seq2SeqTrainingArguments  # the one import
 
 PAD, EOS = 0, 1
 
@@ -33,7 +29,7 @@ def rows(count, seed):
 
 def tiny_t5():
     torch.manual_seed(0)
-    config = T5Config(
+    config = transformers.T5Config(
         vocab_size=16,
         d_model=16,
         d_ff=32,
@@ -45,7 +41,7 @@ def tiny_t5():
         pad_token_id=PAD,
         eos_token_id=EOS,
     )
-    return T5ForConditionalGeneration(config)
+    return transformers.T5ForConditionalGeneration(config)
 
 
 def compute_metrics(prediction):
