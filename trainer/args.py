@@ -211,6 +211,8 @@ class TrainingArguments(metaclass=_CheckedConstruction):
     greater_is_better: bool | None = None
     resume_from_checkpoint: str | None = None
     ignore_data_skip: bool = False
+    # Rebuild stateful callbacks (those with Transformers' `state()`) from a resumed checkpoint.
+    restore_callback_states_from_checkpoint: bool = False
     save_on_each_node: bool = False  # one process: one node
     # --- hub ---
     push_to_hub: bool = False

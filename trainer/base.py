@@ -181,6 +181,8 @@ class TrainerBase(TrainerHooks):
             return ckpt.latest_checkpoint(self.args.output_dir)
         if isinstance(resume, (str, os.PathLike)):
             path = os.fspath(resume)
+            if not os.path.isdir(path):  # Transformers' words (and a ValueError, as its)
+                raise ckpt.CheckpointError(f"Can't find a valid checkpoint at {path}")
             ckpt.read_state(path)  # fail now, with the path, if it is missing or corrupt
             return path
         if resume not in (None, False):
