@@ -75,7 +75,7 @@ def test_in_tune_session_is_true_inside_a_tune_trial(ray_local, tmp_path):
     assert in_tune_session() is False  # this process, the driver, is not a trial
 
 
-def test_generation_default_is_generates_documented_default_length():
+def test_generation_default_max_length_is_the_documented_one():
     from trainer.compat import generation_default
 
     # GenerationConfig's documented default max_length; Seq2SeqTrainer pads its predictions to
