@@ -4,8 +4,10 @@ again when train() starts (fields may be assigned in between, as in Transformers
 This module must stay importable without torch: the orchestrator inspects the fields of
 `TrainingArguments` (for search spaces, study validation) in processes that never train.
 
-Why one module of ~400 lines: the dataclass mirrors Transformers' fields one for one, and each
-check sits next to the fields it reads so that a field and its rule are changed together.
+Why one module of ~650 lines: the dataclass mirrors Transformers' fields one for one, and each
+check or derived default sits next to the fields it reads so that a field and its rule are
+changed together; the construction check (a metaclass, so that `@dataclass` subclasses keep it)
+and the process properties are part of the class's contract.
 """
 
 from __future__ import annotations
@@ -343,6 +345,9 @@ class TrainingArguments(metaclass=_CheckedConstruction):
         values = dataclasses.asdict(self)
         if values.get("hub_token"):
             values["hub_token"] = "<HUB_TOKEN>"
+        for key, value in values.items():
+            if type(value).__module__ == "torch" and type(value).__name__ == "dtype":
+                values[key] = str(value).split(".")[1]  # torch.float32 -> "float32", for JSON
         return values
 
     def to_sanitized_dict(self) -> dict[str, Any]:
@@ -411,8 +416,19 @@ def _normalise(args: TrainingArguments) -> None:
         _set(args, "lr_scheduler_kwargs", json.loads(args.lr_scheduler_kwargs))
     if isinstance(args.report_to, str):
         _set(args, "report_to", [] if args.report_to == "none" else [args.report_to])
-    if args.report_to is None:
+    if args.report_to is None or args.report_to == ["none"]:
         _set(args, "report_to", [])
+    if _in_kubeflow_trainjob() and "kubeflow" not in args.report_to:
+        _set(args, "report_to", [*args.report_to, "kubeflow"])
+    if args.eval_strategy != "no" and args.do_eval is False:
+        _set(args, "do_eval", True)
+    # A compile mode or backend asks for compilation; inductor is torch.compile's own default.
+    if args.torch_compile_mode is not None or args.torch_compile_backend is not None:
+        _set(args, "torch_compile", True)
+    if args.torch_compile and args.torch_compile_backend is None:
+        _set(args, "torch_compile_backend", "inductor")
+    if args.use_cpu:
+        _set(args, "dataloader_pin_memory", False)  # no accelerator memory to pin for
     for name in ("gradient_checkpointing_kwargs", "activation_checkpointing_kwargs"):
         if isinstance(getattr(args, name), str):
             _set(args, name, json.loads(getattr(args, name)))
@@ -429,6 +445,14 @@ def _normalise(args: TrainingArguments) -> None:
         value = getattr(args, name)
         if isinstance(value, float) and value >= 1 and value == int(value):
             _set(args, name, int(value))
+
+
+def _in_kubeflow_trainjob() -> bool:
+    """Transformers' test (is_kubeflow_available): inside a Kubeflow TrainJob its callback
+    reports progress, unless DISABLE_KUBEFLOW_INTEGRATION is true."""
+    if os.environ.get("DISABLE_KUBEFLOW_INTEGRATION", "FALSE").upper() == "TRUE":
+        return False
+    return os.environ.get("KUBEFLOW_TRAINER_SERVER_URL") is not None
 
 
 def _is_int(value: Any) -> bool:
