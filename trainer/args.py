@@ -215,6 +215,8 @@ class TrainingArguments(metaclass=_CheckedConstruction):
     ignore_data_skip: bool = False
     # Rebuild stateful callbacks (those with Transformers' `state()`) from a resumed checkpoint.
     restore_callback_states_from_checkpoint: bool = False
+    # After SIGTERM (and a grace period), checkpoint at the next step boundary and stop.
+    enable_jit_checkpoint: bool = False
     save_on_each_node: bool = False  # one process: one node
     # --- hub ---
     push_to_hub: bool = False

@@ -106,9 +106,12 @@ class TrainerBase(TrainerHooks):
         self._user_optimizer = optimizers[0] is not None
         self.state = TrainerState()
         self.control = TrainerControl()
+        jit = _jit_checkpoint_callbacks(args)
         self.callback_handler = CallbackHandler(
-            [*reporting_callbacks(args.report_to), ProgressCallback(), *(callbacks or [])]
+            [*reporting_callbacks(args.report_to), ProgressCallback(), *jit, *(callbacks or [])]
         )
+        for callback in jit:  # installs its SIGTERM handler, as in Transformers
+            callback.set_trainer(self)
         self._initial_weights: dict[str, torch.Tensor] | None = None
         if args.push_to_hub:  # named now, as Transformers does (its repo is made by the uploader)
             self._hub()
@@ -293,6 +296,17 @@ class TrainerBase(TrainerHooks):
         """Writes the trainer state as `trainer_state.json` into output_dir."""
         os.makedirs(self.args.output_dir, exist_ok=True)
         self.state.save_to_json(os.path.join(self.args.output_dir, ckpt.TRAINER_STATE_NAME))
+
+
+def _jit_checkpoint_callbacks(args: TrainingArguments) -> list[Any]:
+    """Transformers' own JITCheckpointCallback for enable_jit_checkpoint: after a SIGTERM (and
+    its grace period) it saves a checkpoint at the next step boundary and stops training,
+    through the Trainer's `_save_checkpoint`."""
+    if not args.enable_jit_checkpoint:
+        return []
+    from transformers.trainer_jit_checkpoint import JITCheckpointCallback
+
+    return [JITCheckpointCallback()]
 
 
 def _own_trainer_class(trainer: Any) -> type:

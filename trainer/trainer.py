@@ -168,7 +168,24 @@ class Trainer(TrainerBase):
         if args.torch_compile:
             options = {"backend": args.torch_compile_backend, "mode": args.torch_compile_mode}
             run.model = torch.compile(run.model, **{k: v for k, v in options.items() if v})
-        return self._loop(run)
+        self._current_run = run
+        try:
+            return self._loop(run)
+        finally:
+            self._current_run = None
+
+    # --- what Transformers' JIT checkpoint callback calls (enable_jit_checkpoint) ---
+    # Not hooks: a subclass that overrides them is refused (trainer/hooks.py), since the loop's
+    # own saves never call them.
+    _current_run: Run | None = None
+
+    def _get_output_dir(self, trial: Any = None) -> str:
+        return self.args.output_dir
+
+    def _save_checkpoint(self, model: Any, trial: Any = None) -> None:
+        if self._current_run is None:
+            raise RuntimeError("_save_checkpoint() saves the run train() is running; none is")
+        self._save(self._current_run)
 
     def _optimizer_for(self, model: torch.nn.Module) -> torch.optim.Optimizer:
         self.model = model
