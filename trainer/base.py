@@ -20,6 +20,7 @@ from trainer.args import TrainingArguments
 from trainer.callbacks import CallbackHandler, ProgressCallback, TrainerControl
 from trainer.data import default_collator, is_map_style
 from trainer.hooks import TrainerHooks, refused_overrides
+from trainer.loss import label_smoother
 from trainer.reporting import reporting_callbacks
 from trainer.state import TrainerState
 from trainer.trial import TrialPlan, plan_trial
@@ -96,7 +97,9 @@ class TrainerBase(TrainerHooks):
         self.compute_loss_func = compute_loss_func
         self.preprocess_logits_for_metrics = preprocess_logits_for_metrics
         self.optimizer_cls_and_kwargs = optimizer_cls_and_kwargs
-        self.label_smoother: Any = None  # set by train() from label_smoothing_factor
+        # From label_smoothing_factor; warned about now for a multi-label model, as Transformers
+        # does, and set again by train() (whose args may have been assigned since).
+        self.label_smoother: Any = label_smoother(args, model)
         # A tokenizer or processor (Transformers' name); saved into every checkpoint if it can be.
         self.processing_class = processing_class
         # What self.args was last set to by the trainer itself: a different object there means

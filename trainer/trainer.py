@@ -76,7 +76,7 @@ class Trainer(TrainerBase):
         if self.args is not self._run_args:  # assigned (trainer.args = ...) since the last run
             self._args_template = self.args
         self._args_template.validate()  # its fields may have been assigned since creation
-        self.label_smoother = label_smoother(self._args_template, self.model)
+        self.label_smoother = label_smoother(self._args_template, self.model, warn=False)
         plan = plan_trial(
             self._args_template,
             trial,
