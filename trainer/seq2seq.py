@@ -26,8 +26,37 @@ class Seq2SeqTrainer(Trainer):
     # generate()'s keyword arguments for the evaluate() / predict() pass under way.
     _gen_kwargs: dict[str, Any]
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(
+        self,
+        model: torch.nn.Module | None = None,
+        args: Any = None,
+        data_collator: Any = None,
+        train_dataset: Any = None,
+        eval_dataset: Any = None,
+        processing_class: Any = None,
+        model_init: Any = None,
+        compute_loss_func: Any = None,
+        compute_metrics: Any = None,
+        callbacks: list[Any] | None = None,
+        optimizers: tuple[Any, Any] = (None, None),
+        preprocess_logits_for_metrics: Any = None,
+    ) -> None:
+        """Transformers' Seq2SeqTrainer parameters, in its order (it has no
+        optimizer_cls_and_kwargs)."""
+        super().__init__(
+            model=model,
+            args=args,
+            data_collator=data_collator,
+            train_dataset=train_dataset,
+            eval_dataset=eval_dataset,
+            processing_class=processing_class,
+            model_init=model_init,
+            compute_loss_func=compute_loss_func,
+            compute_metrics=compute_metrics,
+            callbacks=callbacks,
+            optimizers=optimizers,
+            preprocess_logits_for_metrics=preprocess_logits_for_metrics,
+        )
         self._gen_kwargs = {}
         # args.generation_config overrides the model's (Transformers' priority: the args', the
         # model's, then GenerationConfig's defaults). A model_init's models get it when built.

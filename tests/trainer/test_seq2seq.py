@@ -97,3 +97,12 @@ def test_without_predict_with_generate_predictions_are_logits(lib, tmp_path):
     output = lib.Seq2SeqTrainer(model=tiny_t5(), args=args).predict(rows())
     logits = output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions
     assert logits.shape == (4, 4, 16)  # rows, label length, vocabulary
+
+
+def test_the_constructor_takes_transformers_parameters_in_its_order():
+    import inspect
+
+    def parameters(cls):
+        return list(inspect.signature(cls.__init__).parameters)
+
+    assert parameters(trainer.Seq2SeqTrainer) == parameters(transformers.Seq2SeqTrainer)
