@@ -94,6 +94,9 @@ class TrainingArgumentsError(ValueError):
         return (type(self), (self.problems, self.unknown_fields))
 
 
+_CONSTRUCTING = "_constructing"
+
+
 class _CheckedConstruction(type):
     """Checks the keywords of every construction, of TrainingArguments and of any subclass.
 
@@ -119,7 +122,16 @@ class _CheckedConstruction(type):
             raise TrainingArgumentsError(refused)
         # A refused field at its Transformers default is accepted and dropped (it reads as that
         # default through __getattr__).
-        return super().__call__(*args, **{k: v for k, v in kwargs.items() if k in names})
+        kwargs = {k: v for k, v in kwargs.items() if k in names}
+        # type.__call__, with the instance marked while its __init__ / __post_init__ run: a
+        # subclass's __post_init__ may set attributes of its own (TRL's configs do).
+        instance = cls.__new__(cls)
+        object.__setattr__(instance, _CONSTRUCTING, True)
+        try:
+            instance.__init__(*args, **kwargs)
+        finally:
+            instance.__dict__.pop(_CONSTRUCTING, None)
+        return instance
 
 
 @dataclass
@@ -268,8 +280,15 @@ class TrainingArguments(metaclass=_CheckedConstruction):
                 raise TrainingArgumentsError([ArgumentProblem(name, value, reason, text=reason)])
             return
         # A typo'd field name is an error rather than a silently ignored attribute; a
-        # subclass's own class attributes (a property with a setter, say) may be assigned.
-        if name not in names and not name.startswith("_") and not hasattr(type(self), name):
+        # subclass's own class attributes (a property with a setter, say) may be assigned, and
+        # its __post_init__ may set any attribute (and later assign it again).
+        known = (
+            name in names
+            or name.startswith("_")
+            or hasattr(type(self), name)
+            or name in self.__dict__
+        )
+        if not known and not self.__dict__.get(_CONSTRUCTING):
             raise TrainingArgumentsError([_unknown_field(name, value, names)], unknown_fields=True)
         object.__setattr__(self, name, value)
 

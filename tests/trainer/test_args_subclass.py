@@ -145,3 +145,20 @@ def test_ours_refuses_sortish_sampler_and_bad_generation_values(tmp_path):
         trainer.Seq2SeqTrainingArguments(str(tmp_path), generation_num_beams=0)
     with pytest.raises(TrainingArgumentsError, match="did you mean 'predict_with_generate'"):
         trainer.Seq2SeqTrainingArguments(str(tmp_path), predict_with_generat=True)
+
+
+@LIBRARIES
+def test_a_subclass_post_init_may_override_defaults_and_set_its_own_attributes(lib, tmp_path):
+    @dataclass
+    class ConfigWithDerivedValue(lib.TrainingArguments):  # as TRL's configs are written
+        learning_rate: float = 2e-5
+        max_length: int | None = 1024
+
+        def __post_init__(self):
+            super().__post_init__()
+            self.max_tokens = None if self.max_length is None else 2 * self.max_length
+
+    config = ConfigWithDerivedValue(str(tmp_path), max_length=8)
+    assert (config.learning_rate, config.max_tokens) == (2e-5, 16)
+    config.max_tokens = 4  # its own attribute, assignable again
+    assert dataclasses.replace(config, max_length=3).max_tokens == 6
