@@ -150,7 +150,7 @@ class TrainingArguments(metaclass=_CheckedConstruction):
     output_dir: str | None = None
     run_name: str | None = None
     logging_dir: str | None = None
-    report_to: str | list[str] | None = "none"
+    report_to: None | str | list[str] = "none"  # this order: HfArgumentParser reads it so
     # --- duration and batch size ---
     num_train_epochs: float = 3.0
     max_steps: int = -1

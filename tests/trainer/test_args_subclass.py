@@ -162,3 +162,22 @@ def test_a_subclass_post_init_may_override_defaults_and_set_its_own_attributes(l
     assert (config.learning_rate, config.max_tokens) == (2e-5, 16)
     config.max_tokens = 4  # its own attribute, assignable again
     assert dataclasses.replace(config, max_length=3).max_tokens == 6
+
+
+@LIBRARIES
+def test_hf_argument_parser_reads_the_seq2seq_arguments(lib):
+    # How Transformers' example scripts (run_summarization.py, run_translation.py) build them.
+    (args,) = transformers.HfArgumentParser(lib.Seq2SeqTrainingArguments).parse_args_into_dataclasses(
+        args=[
+            "--output_dir", "out", "--learning_rate", "0.1", "--predict_with_generate",
+            "--generation_max_length", "9", "--report_to", "none", "--eval_strategy", "steps",
+            "--eval_steps", "3",
+        ]
+    )  # fmt: skip
+    assert type(args) is lib.Seq2SeqTrainingArguments
+    assert (args.learning_rate, args.predict_with_generate, args.generation_max_length) == (
+        0.1,
+        True,
+        9,
+    )
+    assert (args.report_to, args.eval_steps, args.do_eval) == ([], 3, True)
