@@ -1,4 +1,5 @@
-"""A Transformers-compatible training loop: `from trainer import Trainer, TrainingArguments`.
+"""A Transformers-compatible training loop: `from trainer import Trainer, TrainingArguments`
+(and `Seq2SeqTrainer, Seq2SeqTrainingArguments`).
 
 `TrainingArguments` imports without torch; the torch-dependent names load on first use so that
 `import trainer` (or `trainer.args`) stays cheap and never loads optuna or ray.
@@ -13,6 +14,8 @@ from trainer.args import ArgumentProblem, TrainingArguments, TrainingArgumentsEr
 
 _LAZY = {
     "Trainer": "trainer.trainer",
+    "Seq2SeqTrainer": "trainer.seq2seq",
+    "Seq2SeqTrainingArguments": "trainer.seq2seq_args",
     "TrainOutput": "trainer.state",
     "TrainerState": "trainer.state",
     "TrainerCallback": "trainer.callbacks",

@@ -4,8 +4,10 @@ again when train() starts (fields may be assigned in between, as in Transformers
 This module must stay importable without torch: the orchestrator inspects the fields of
 `TrainingArguments` (for search spaces, study validation) in processes that never train.
 
-Why one module of ~400 lines: the dataclass mirrors Transformers' fields one for one, and each
-check sits next to the fields it reads so that a field and its rule are changed together.
+Why one module of ~650 lines: the dataclass mirrors Transformers' fields one for one, and each
+check or derived default sits next to the fields it reads so that a field and its rule are
+changed together; the construction check (a metaclass, so that `@dataclass` subclasses keep it)
+and the process properties are part of the class's contract.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import dataclasses
 import difflib
 import json
 import os
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -91,22 +94,63 @@ class TrainingArgumentsError(ValueError):
         return (type(self), (self.problems, self.unknown_fields))
 
 
+_CONSTRUCTING = "_constructing"
+
+
+class _CheckedConstruction(type):
+    """Checks the keywords of every construction, of TrainingArguments and of any subclass.
+
+    A dataclass answers an unknown keyword with a bare TypeError, and `@dataclass` on a subclass
+    (how Seq2SeqTrainingArguments, TRL's configs and user scripts add fields) writes a fresh
+    `__init__` that would bypass a check placed there. The class's `__call__` runs before any
+    `__init__`, so every subclass keeps the check: an unknown name gets the closest real field,
+    a refused Transformers field its reason, both as TrainingArgumentsError (a ValueError).
+    """
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        names = field_names(cls)
+        unknown = sorted(set(kwargs) - names - set(REFUSED))
+        if unknown:
+            problems = [_unknown_field(name, kwargs[name], names) for name in unknown]
+            raise TrainingArgumentsError(problems, unknown_fields=True)
+        refused = [
+            ArgumentProblem(name, kwargs[name], reason, text=reason)
+            for name in sorted((set(kwargs) & set(REFUSED)) - names)
+            if (reason := refusal(name, kwargs[name])) is not None
+        ]
+        if refused:
+            raise TrainingArgumentsError(refused)
+        # A refused field at its Transformers default is accepted and dropped (it reads as that
+        # default through __getattr__).
+        kwargs = {k: v for k, v in kwargs.items() if k in names}
+        # type.__call__, with the instance marked while its __init__ / __post_init__ run: a
+        # subclass's __post_init__ may set attributes of its own (TRL's configs do).
+        instance = cls.__new__(cls)
+        object.__setattr__(instance, _CONSTRUCTING, True)
+        try:
+            instance.__init__(*args, **kwargs)
+        finally:
+            instance.__dict__.pop(_CONSTRUCTING, None)
+        return instance
+
+
 @dataclass
-class TrainingArguments:
+class TrainingArguments(metaclass=_CheckedConstruction):
     """The arguments of one training run; `dataclasses.replace(args, **changes)` makes a variant.
 
     Field names, defaults and meanings follow `transformers.TrainingArguments` (5.x), so a script
     written for Transformers runs unchanged. Every value is checked when the object is created
     and again by `validate()` when train() starts, since fields may be assigned in between.
     Transformers fields the trainer does not implement (`trainer/refused_args.py`) read as their
-    default and are refused, with the reason, at any other value.
+    default and are refused, with the reason, at any other value. A `@dataclass` subclass may
+    add fields (`Seq2SeqTrainingArguments` does), and keeps these checks.
     """
 
     # --- output ---
     output_dir: str | None = None
     run_name: str | None = None
     logging_dir: str | None = None
-    report_to: str | list[str] | None = "none"
+    report_to: None | str | list[str] = "none"  # this order: HfArgumentParser reads it so
     # --- duration and batch size ---
     num_train_epochs: float = 3.0
     max_steps: int = -1
@@ -188,6 +232,10 @@ class TrainingArguments:
     greater_is_better: bool | None = None
     resume_from_checkpoint: str | None = None
     ignore_data_skip: bool = False
+    # Rebuild stateful callbacks (those with Transformers' `state()`) from a resumed checkpoint.
+    restore_callback_states_from_checkpoint: bool = False
+    # After SIGTERM (and a grace period), checkpoint at the next step boundary and stop.
+    enable_jit_checkpoint: bool = False
     save_on_each_node: bool = False  # one process: one node
     # --- hub ---
     push_to_hub: bool = False
@@ -232,13 +280,23 @@ class TrainingArguments:
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def __setattr__(self, name: str, value: Any) -> None:
-        if name in REFUSED:
+        names = field_names(type(self))
+        if name in REFUSED and name not in names:
             reason = refusal(name, value)
             if reason is not None:
                 raise TrainingArgumentsError([ArgumentProblem(name, value, reason, text=reason)])
             return
-        if name not in FIELD_NAMES and not name.startswith("_"):
-            raise TrainingArgumentsError([_unknown_field(name, value)], unknown_fields=True)
+        # A typo'd field name is an error rather than a silently ignored attribute; a
+        # subclass's own class attributes (a property with a setter, say) may be assigned, and
+        # its __post_init__ may set any attribute (and later assign it again).
+        known = (
+            name in names
+            or name.startswith("_")
+            or hasattr(type(self), name)
+            or name in self.__dict__
+        )
+        if not known and not self.__dict__.get(_CONSTRUCTING):
+            raise TrainingArgumentsError([_unknown_field(name, value, names)], unknown_fields=True)
         object.__setattr__(self, name, value)
 
     # --- the process and device (Transformers names; always one process here) ---
@@ -253,12 +311,46 @@ class TrainingArguments:
         # One device even on a multi-GPU machine: no DataParallel.
         return 1 if self.device.type == "cuda" else 0
 
-    world_size = property(lambda self: 1, doc="Processes training together: always 1.")
-    process_index = property(lambda self: 0, doc="This process's rank: always 0.")
-    local_process_index = property(lambda self: 0, doc="This process's local rank: always 0.")
-    should_save = property(lambda self: True, doc="Whether this process writes: always.")
-    should_log = property(lambda self: True, doc="Whether this process logs: always.")
-    parallel_mode = property(lambda self: "not_parallel", doc="Transformers' ParallelMode value.")
+    # Under torch.distributed (torchrun, or hpo's `trial_processes`) these are the process
+    # group's values, so a callback that checks `args.should_save` writes from one rank only.
+    @property
+    def world_size(self) -> int:
+        """Processes training together (1 without a process group)."""
+        group = _process_group()
+        return group[1] if group else 1
+
+    @property
+    def process_index(self) -> int:
+        """This process's global rank (0 without a process group)."""
+        group = _process_group()
+        return group[0] if group else 0
+
+    @property
+    def local_process_index(self) -> int:
+        """This process's rank on its machine: LOCAL_RANK as torchrun sets it, else the rank."""
+        group = _process_group()
+        if group is None:
+            return 0
+        return int(os.environ.get("LOCAL_RANK", group[0]))
+
+    @property
+    def should_save(self) -> bool:
+        """Whether this process writes: the main process (of each node with save_on_each_node)."""
+        if self.save_on_each_node:
+            return self.local_process_index == 0
+        return self.process_index == 0
+
+    @property
+    def should_log(self) -> bool:
+        """Whether this process logs: the main process (of each node with log_on_each_node)."""
+        if self.log_on_each_node:
+            return self.local_process_index == 0
+        return self.process_index == 0
+
+    @property
+    def parallel_mode(self) -> str:
+        """Transformers' ParallelMode value."""
+        return "distributed" if _process_group() else "not_parallel"
 
     # --- derived values (Transformers names) ---
     @property
@@ -281,6 +373,9 @@ class TrainingArguments:
         values = dataclasses.asdict(self)
         if values.get("hub_token"):
             values["hub_token"] = "<HUB_TOKEN>"
+        for key, value in values.items():
+            if type(value).__module__ == "torch" and type(value).__name__ == "dtype":
+                values[key] = str(value).split(".")[1]  # torch.float32 -> "float32", for JSON
         return values
 
     def to_sanitized_dict(self) -> dict[str, Any]:
@@ -294,35 +389,36 @@ class TrainingArguments:
 
 
 FIELD_NAMES = frozenset(f.name for f in dataclasses.fields(TrainingArguments))
-_dataclass_init = TrainingArguments.__init__
+_FIELD_NAMES_OF: dict[type, frozenset[str]] = {TrainingArguments: FIELD_NAMES}
 
 
-def _checked_init(self: TrainingArguments, *args: Any, **kwargs: Any) -> None:
-    # A dataclass answers an unknown keyword with a bare TypeError; users deserve the
-    # field's name, the closest real one and a ValueError like every other bad value.
-    unknown = sorted(set(kwargs) - FIELD_NAMES - set(REFUSED))
-    if unknown:
-        problems = [_unknown_field(name, kwargs[name]) for name in unknown]
-        raise TrainingArgumentsError(problems, unknown_fields=True)
-    refused = [
-        ArgumentProblem(name, kwargs[name], reason, text=reason)
-        for name in sorted(set(kwargs) & set(REFUSED))
-        if (reason := refusal(name, kwargs[name])) is not None
-    ]
-    if refused:
-        raise TrainingArgumentsError(refused)
-    _dataclass_init(self, *args, **{k: v for k, v in kwargs.items() if k not in REFUSED})
+def field_names(args: Any) -> frozenset[str]:
+    """The field names of a TrainingArguments instance or class, a subclass's own included."""
+    cls = args if isinstance(args, type) else type(args)
+    names = _FIELD_NAMES_OF.get(cls)
+    if names is None:  # first use of a subclass (after @dataclass has made its fields)
+        names = _FIELD_NAMES_OF[cls] = frozenset(f.name for f in dataclasses.fields(cls))
+    return names
 
 
-def _unknown_field(name: str, value: Any) -> ArgumentProblem:
-    close = difflib.get_close_matches(name, sorted(FIELD_NAMES), n=1, cutoff=0.6)
+def _process_group() -> tuple[int, int] | None:
+    """(rank, world size) of an initialised torch.distributed process group, else None.
+
+    Read from `sys.modules` so that this module never imports torch itself: a process group
+    exists only where something has imported torch.distributed already.
+    """
+    dist = sys.modules.get("torch.distributed")
+    if dist is None or not dist.is_available() or not dist.is_initialized():
+        return None
+    return dist.get_rank(), dist.get_world_size()
+
+
+def _unknown_field(name: str, value: Any, names: frozenset[str] = FIELD_NAMES) -> ArgumentProblem:
+    close = difflib.get_close_matches(name, sorted(names), n=1, cutoff=0.6)
     hint = (
         f"did you mean {close[0]!r}?" if close else "see trainer.TrainingArguments for the fields"
     )
     return ArgumentProblem(name, value, hint, text=f"{name!r} is not a field ({hint})")
-
-
-TrainingArguments.__init__ = _checked_init  # type: ignore[method-assign]
 
 
 def _set(args: TrainingArguments, name: str, value: Any) -> None:
@@ -348,8 +444,19 @@ def _normalise(args: TrainingArguments) -> None:
         _set(args, "lr_scheduler_kwargs", json.loads(args.lr_scheduler_kwargs))
     if isinstance(args.report_to, str):
         _set(args, "report_to", [] if args.report_to == "none" else [args.report_to])
-    if args.report_to is None:
+    if args.report_to is None or args.report_to == ["none"]:
         _set(args, "report_to", [])
+    if _in_kubeflow_trainjob() and "kubeflow" not in args.report_to:
+        _set(args, "report_to", [*args.report_to, "kubeflow"])
+    if args.eval_strategy != "no" and args.do_eval is False:
+        _set(args, "do_eval", True)
+    # A compile mode or backend asks for compilation; inductor is torch.compile's own default.
+    if args.torch_compile_mode is not None or args.torch_compile_backend is not None:
+        _set(args, "torch_compile", True)
+    if args.torch_compile and args.torch_compile_backend is None:
+        _set(args, "torch_compile_backend", "inductor")
+    if args.use_cpu:
+        _set(args, "dataloader_pin_memory", False)  # no accelerator memory to pin for
     for name in ("gradient_checkpointing_kwargs", "activation_checkpointing_kwargs"):
         if isinstance(getattr(args, name), str):
             _set(args, name, json.loads(getattr(args, name)))
@@ -366,6 +473,14 @@ def _normalise(args: TrainingArguments) -> None:
         value = getattr(args, name)
         if isinstance(value, float) and value >= 1 and value == int(value):
             _set(args, name, int(value))
+
+
+def _in_kubeflow_trainjob() -> bool:
+    """Transformers' test (is_kubeflow_available): inside a Kubeflow TrainJob its callback
+    reports progress, unless DISABLE_KUBEFLOW_INTEGRATION is true."""
+    if os.environ.get("DISABLE_KUBEFLOW_INTEGRATION", "FALSE").upper() == "TRUE":
+        return False
+    return os.environ.get("KUBEFLOW_TRAINER_SERVER_URL") is not None
 
 
 def _is_int(value: Any) -> bool:

@@ -20,6 +20,7 @@ from trainer.args import TrainingArguments
 from trainer.callbacks import CallbackHandler, ProgressCallback, TrainerControl
 from trainer.data import default_collator, is_map_style
 from trainer.hooks import TrainerHooks, refused_overrides
+from trainer.loss import label_smoother
 from trainer.reporting import reporting_callbacks
 from trainer.state import TrainerState
 from trainer.trial import TrialPlan, plan_trial
@@ -75,6 +76,11 @@ class TrainerBase(TrainerHooks):
                 f"eval_strategy={args.eval_strategy!r} needs eval_dataset=; pass one or set "
                 "eval_strategy='no'"
             )
+        if args.save_strategy == "best" and args.metric_for_best_model is None:
+            raise ValueError(  # Transformers' message (its Trainer refuses it here too)
+                "`args.metric_for_best_model` must be provided when using 'best' save_strategy or "
+                "if `args.load_best_model_at_end` is set to `True`."
+            )
         if train_dataset is not None and not is_map_style(train_dataset) and args.max_steps <= 0:
             raise ValueError(
                 "max_steps=-1 with an iterable train_dataset (no length): set max_steps to a positive "
@@ -91,7 +97,9 @@ class TrainerBase(TrainerHooks):
         self.compute_loss_func = compute_loss_func
         self.preprocess_logits_for_metrics = preprocess_logits_for_metrics
         self.optimizer_cls_and_kwargs = optimizer_cls_and_kwargs
-        self.label_smoother: Any = None  # set by train() from label_smoothing_factor
+        # From label_smoothing_factor; warned about now for a multi-label model, as Transformers
+        # does, and set again by train() (whose args may have been assigned since).
+        self.label_smoother: Any = label_smoother(args, model)
         # A tokenizer or processor (Transformers' name); saved into every checkpoint if it can be.
         self.processing_class = processing_class
         # What self.args was last set to by the trainer itself: a different object there means
@@ -101,9 +109,12 @@ class TrainerBase(TrainerHooks):
         self._user_optimizer = optimizers[0] is not None
         self.state = TrainerState()
         self.control = TrainerControl()
+        jit = _jit_checkpoint_callbacks(args)
         self.callback_handler = CallbackHandler(
-            [*reporting_callbacks(args.report_to), ProgressCallback(), *(callbacks or [])]
+            [*reporting_callbacks(args.report_to), ProgressCallback(), *jit, *(callbacks or [])]
         )
+        for callback in jit:  # installs its SIGTERM handler, as in Transformers
+            callback.set_trainer(self)
         self._initial_weights: dict[str, torch.Tensor] | None = None
         if args.push_to_hub:  # named now, as Transformers does (its repo is made by the uploader)
             self._hub()
@@ -176,6 +187,8 @@ class TrainerBase(TrainerHooks):
             return ckpt.latest_checkpoint(self.args.output_dir)
         if isinstance(resume, (str, os.PathLike)):
             path = os.fspath(resume)
+            if not os.path.isdir(path):  # Transformers' words (and a ValueError, as its)
+                raise ckpt.CheckpointError(f"Can't find a valid checkpoint at {path}")
             ckpt.read_state(path)  # fail now, with the path, if it is missing or corrupt
             return path
         if resume not in (None, False):
@@ -286,6 +299,17 @@ class TrainerBase(TrainerHooks):
         """Writes the trainer state as `trainer_state.json` into output_dir."""
         os.makedirs(self.args.output_dir, exist_ok=True)
         self.state.save_to_json(os.path.join(self.args.output_dir, ckpt.TRAINER_STATE_NAME))
+
+
+def _jit_checkpoint_callbacks(args: TrainingArguments) -> list[Any]:
+    """Transformers' own JITCheckpointCallback for enable_jit_checkpoint: after a SIGTERM (and
+    its grace period) it saves a checkpoint at the next step boundary and stops training,
+    through the Trainer's `_save_checkpoint`."""
+    if not args.enable_jit_checkpoint:
+        return []
+    from transformers.trainer_jit_checkpoint import JITCheckpointCallback
+
+    return [JITCheckpointCallback()]
 
 
 def _own_trainer_class(trainer: Any) -> type:

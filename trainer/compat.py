@@ -56,3 +56,15 @@ def in_tune_session() -> bool:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return tune.get_context().get_trial_id() is not None
+
+
+# --- transformers ---
+
+
+def generation_default(name: str) -> Any:
+    """The value generate() uses for `name` when neither the call nor the model's generation
+    config sets it (max_length: 20). Transformers 5 keeps these defaults in a private static
+    method of GenerationConfig, and Seq2SeqTrainer pads its predictions to them."""
+    from transformers import GenerationConfig
+
+    return GenerationConfig._get_default_generation_params()[name]

@@ -260,9 +260,16 @@ def refused_overrides(cls: type, ours: type) -> list[str]:
         for name in vars(klass):
             if name.startswith("__") or not callable(getattr(klass, name, None)):
                 continue
-            if hasattr(TransformersTrainer, name) and not hasattr(ours, name):
+            if hasattr(TransformersTrainer, name) and (
+                not hasattr(ours, name) or name in _CALLED_BY_TRANSFORMERS_ONLY
+            ):
                 found.add(name)
     return sorted(found)
+
+
+# Transformers' private methods ours has only for Transformers' own callers (its JIT checkpoint
+# callback): overriding them would not change the loop's own saves.
+_CALLED_BY_TRANSFORMERS_ONLY = frozenset({"_save_checkpoint", "_get_output_dir"})
 
 
 def label_names(model: torch.nn.Module, args: Any) -> list[str]:

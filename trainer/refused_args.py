@@ -33,14 +33,6 @@ REFUSED: dict[str, tuple[Any, str]] = {
         [],
         "EvalPrediction carries predictions and label_ids only (no inputs or losses)",
     ),
-    "enable_jit_checkpoint": (
-        False,
-        "checkpoints are written by save_strategy (and atomically); a checkpoint on SIGTERM is not supported",
-    ),
-    "restore_callback_states_from_checkpoint": (
-        False,
-        "callback states are not saved in checkpoints",
-    ),
     "accelerator_config": (None, "Accelerate is not used: " + _ONE_PROCESS),
     "parallelism_config": (None, _ONE_PROCESS),
     "dataloader_in_order": (True, "batches are always produced in order"),

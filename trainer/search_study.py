@@ -9,7 +9,7 @@ import os
 import time
 from typing import Any
 
-from trainer.args import FIELD_NAMES
+from trainer.args import field_names
 from trainer.callbacks import TrainerCallback
 
 STORAGE_FILE = "hp_search.db"
@@ -39,7 +39,7 @@ class LastEvaluation(TrainerCallback):
 
 def trial_args(template: Any, params: dict[str, Any], run_dir: str) -> Any:
     """A copy of the args for one trial: its folder and the params that are args fields."""
-    fields = {key: value for key, value in params.items() if key in FIELD_NAMES}
+    fields = {key: value for key, value in params.items() if key in field_names(template)}
     return dataclasses.replace(template, output_dir=run_dir, **fields)
 
 

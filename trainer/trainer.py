@@ -38,6 +38,7 @@ from trainer.loss import count_input_tokens, label_smoother
 from trainer.model_io import loss_items, loss_shifts_labels, to_device
 from trainer.model_prep import release_model
 from trainer.optim import steps_on_metrics
+from trainer.resume_checks import callback_states, restore_callback_states, warn_if_args_differ
 from trainer.rng import set_seed
 from trainer.run import Run, build_run, fresh_state, restore
 from trainer.state import TrainOutput
@@ -84,7 +85,7 @@ class Trainer(TrainerBase):
         if self.args is not self._run_args:  # assigned (trainer.args = ...) since the last run
             self._args_template = self.args
         self._args_template.validate()  # its fields may have been assigned since creation
-        self.label_smoother = label_smoother(self._args_template)
+        self.label_smoother = label_smoother(self._args_template, self.model, warn=False)
         plan = plan_trial(
             self._args_template,
             trial,
@@ -169,6 +170,9 @@ class Trainer(TrainerBase):
         if ranks is not None:
             ranks.begin(run.model, args.seed)
         if checkpoint and saved is not None:
+            warn_if_args_differ(args, saved)
+            if args.restore_callback_states_from_checkpoint:
+                restore_callback_states(self.callback_handler, saved)
             own = not self._user_optimizer  # a user's optimizer keeps the checkpoint's values
             restore(checkpoint, saved, run, self.state, args, own_hyperparameters=own)
             if ranks is not None:
@@ -176,7 +180,24 @@ class Trainer(TrainerBase):
         if args.torch_compile:
             options = {"backend": args.torch_compile_backend, "mode": args.torch_compile_mode}
             run.model = torch.compile(run.model, **{k: v for k, v in options.items() if v})
-        return self._loop(run)
+        self._current_run = run
+        try:
+            return self._loop(run)
+        finally:
+            self._current_run = None
+
+    # --- what Transformers' JIT checkpoint callback calls (enable_jit_checkpoint) ---
+    # Not hooks: a subclass that overrides them is refused (trainer/hooks.py), since the loop's
+    # own saves never call them.
+    _current_run: Run | None = None
+
+    def _get_output_dir(self, trial: Any = None) -> str:
+        return self.args.output_dir
+
+    def _save_checkpoint(self, model: Any, trial: Any = None) -> None:
+        if self._current_run is None:
+            raise RuntimeError("_save_checkpoint() saves the run train() is running; none is")
+        self._save(self._current_run)
 
     def _optimizer_for(self, model: torch.nn.Module) -> torch.optim.Optimizer:
         self.model = model
@@ -436,6 +457,9 @@ class Trainer(TrainerBase):
         main = ranks is None or ranks.is_main
         if main:  # rank 0 writes the checkpoint
             self._record_hub_failures()  # so that this checkpoint's state lists them too
+            self.state.stateful_callbacks = callback_states(
+                self.callback_handler.callbacks, self.control
+            )
             final = ckpt.save_checkpoint(
                 args,
                 self.state,

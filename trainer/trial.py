@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from trainer.args import FIELD_NAMES, TrainingArguments
+from trainer.args import TrainingArguments, field_names
 from trainer.callbacks import objective_name
 from trainer.compat import in_tune_session
 
@@ -268,7 +268,7 @@ def plan_trial(
     compute_objective: ComputeObjective | None = None,
 ) -> TrialPlan:
     params = trial_params(trial)
-    field_params = {key: value for key, value in params.items() if key in FIELD_NAMES}
+    field_params = {key: value for key, value in params.items() if key in field_names(args)}
     model_keys = frozenset(params) - frozenset(field_params)
     if model_keys and model_init is None:
         raise ValueError(

@@ -150,11 +150,12 @@ def test_find_executable_batch_size_takes_any_callable():
 
 
 def test_no_module_of_the_package_imports_the_trainer_module():
-    # trainer/trainer.py uses the other modules; none of them may use it back (__init__ aside).
+    # trainer/trainer.py uses the other modules; none of them may use it back (__init__ aside,
+    # and seq2seq.py, whose Seq2SeqTrainer subclasses Trainer and which trainer.py never imports).
     package = pathlib.Path(trainer.__file__).parent
     importers = []
     for path in sorted(package.glob("*.py")):
-        if path.name == "__init__.py":
+        if path.name in ("__init__.py", "seq2seq.py"):
             continue
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.ImportFrom):

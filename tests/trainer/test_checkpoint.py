@@ -245,7 +245,7 @@ class _Evil:
 @pytest.mark.parametrize(
     ("damage", "message"),
     [
-        ("missing_dir", "does not exist"),
+        ("missing_dir", "Can't find a valid checkpoint at"),  # Transformers' words
         ("optimizer.pt:truncate", "optimizer.pt is corrupt"),
         ("model.safetensors:truncate", "model.safetensors are corrupt"),
         ("trainer_state.json:garbage", "trainer_state.json is corrupt"),

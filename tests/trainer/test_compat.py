@@ -73,3 +73,11 @@ def test_in_tune_session_is_true_inside_a_tune_trial(ray_local, tmp_path):
     result = tuner.fit().get_best_result(metric="inside", mode="max")
     assert result.error is None and result.metrics["inside"] == 1
     assert in_tune_session() is False  # this process, the driver, is not a trial
+
+
+def test_generation_default_max_length_is_the_documented_one():
+    from trainer.compat import generation_default
+
+    # GenerationConfig's documented default max_length; Seq2SeqTrainer pads its predictions to
+    # it (tests/trainer/test_seq2seq.py compares the padded ids with transformers').
+    assert generation_default("max_length") == 20
