@@ -248,14 +248,14 @@ class Trainer(TrainerBase):
                 state.epoch_index, state.steps_in_epoch = epoch + 1, 0
                 if epoch_done:
                     state.epoch = float(epoch + 1)
-            # As in Transformers, an epoch ends with on_epoch_end (and the epoch strategies'
-            # log, evaluation and save) also when max_steps or a callback stopped it early.
-            if args.logging_strategy == "epoch" and steps_since_log:
+            # As in Transformers, an epoch ends with on_epoch_end, then the epoch strategies'
+            # log, evaluation and save, also when max_steps or a callback stopped it early.
+            self.control = self._call("on_epoch_end")
+            if (args.logging_strategy == "epoch" or self.control.should_log) and steps_since_log:
                 logged_loss = self._log_training(
                     run, loss_this_run, logged_loss, steps_since_log, grad_norm
                 )
                 steps_since_log = 0
-            self.control = self._call("on_epoch_end")
             self._after_step(run, epoch_end=True)
         return self._finish(run, loss_this_run, steps_this_run, time.perf_counter() - started)
 
