@@ -172,3 +172,55 @@ def test_the_handler_fires_on_push_begin(tmp_path):
     built = build(trainer, tmp_path, callbacks=[recorder])
     built.callback_handler.on_push_begin(built.args, built.state, built.control)
     assert recorder.events[-1] == ("on_push_begin", 0)
+
+
+class SigtermAtStep(transformers.TrainerCallback):
+    """Sends this process a SIGTERM at the end of `step` (a preemption notice), then waits for
+    the JIT checkpoint's grace period to end, so that the run's next event takes the checkpoint."""
+
+    def __init__(self, step):
+        self.step = step
+        self.trainer = None
+
+    def on_step_end(self, args, state, control, **kwargs):
+        import os
+        import signal
+        import time
+
+        if state.global_step != self.step:
+            return
+        from transformers.trainer_jit_checkpoint import JITCheckpointCallback
+
+        (jit,) = [
+            c
+            for c in self.trainer.callback_handler.callbacks
+            if isinstance(c, JITCheckpointCallback)
+        ]
+        os.kill(os.getpid(), signal.SIGTERM)
+        deadline = time.monotonic() + 60
+        while not jit.jit_manager.is_checkpoint_requested and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+
+def test_enable_jit_checkpoint_saves_the_last_step_on_sigterm_and_stops(tmp_path):
+    import json
+    import signal
+
+    handler_before = signal.getsignal(signal.SIGTERM)
+    results = {}
+    for name, library in LIBRARIES.items():
+        sigterm = SigtermAtStep(3)
+        built = build(
+            library, tmp_path, callbacks=[sigterm], enable_jit_checkpoint=True, max_steps=50
+        )
+        sigterm.trainer = built
+        assert "JITCheckpointCallback" in names(built)
+        built.train()
+        checkpoint = tmp_path / library.__name__ / "checkpoint-3"
+        state = json.loads((checkpoint / "trainer_state.json").read_text())
+        assert not (checkpoint / "checkpoint-is-incomplete.txt").exists()
+        results[name] = (built.state.global_step, state["global_step"], names(built))
+        assert signal.getsignal(signal.SIGTERM) == handler_before  # restored at on_train_end
+    # The checkpoint of step 3 is taken at step 4's first event; step 4 finishes, then it stops.
+    assert results["ours"] == results["transformers"]
+    assert results["ours"][:2] == (4, 3)
