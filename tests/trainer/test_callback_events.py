@@ -224,3 +224,69 @@ def test_enable_jit_checkpoint_saves_the_last_step_on_sigterm_and_stops(tmp_path
     # The checkpoint of step 3 is taken at step 4's first event; step 4 finishes, then it stops.
     assert results["ours"] == results["transformers"]
     assert results["ours"][:2] == (4, 3)
+
+
+class Remembers(transformers.TrainerCallback, transformers.trainer_callback.ExportableState):
+    """A callback whose state a checkpoint keeps (Transformers' ExportableState)."""
+
+    def __init__(self, value="default"):
+        self.value = value
+
+    def state(self):
+        return {"args": {"value": self.value}, "attributes": {}}
+
+
+def test_callback_states_are_saved_and_restored_on_request(tmp_path):
+    flow = dict(
+        load_best_model_at_end=True,
+        eval_strategy="steps",
+        save_strategy="steps",
+        eval_steps=2,
+        save_steps=2,
+        max_steps=2,
+        label_names=[
+            "y"
+        ],  # so that Transformers' evaluation has the eval_loss early stopping reads
+    )
+    restored = {}
+    for name, library in LIBRARIES.items():
+        first = [library.EarlyStoppingCallback(5, 0.2), Remembers("first"), Remembers("second")]
+        build(library, tmp_path, callbacks=first, **flow).train()
+        checkpoint = str(tmp_path / library.__name__ / "checkpoint-2")
+        fresh = [library.EarlyStoppingCallback(), Remembers(), Remembers()]
+        again = build(
+            library, tmp_path, callbacks=fresh, restore_callback_states_from_checkpoint=True, **flow
+        )
+        again.train(resume_from_checkpoint=checkpoint)
+        callbacks = again.callback_handler.callbacks
+        (stopping,) = [c for c in callbacks if isinstance(c, library.EarlyStoppingCallback)]
+        values = [c.value for c in callbacks if isinstance(c, Remembers)]
+        restored[name] = (
+            stopping.early_stopping_patience,
+            stopping.early_stopping_threshold,
+            values,
+        )
+        # Without the flag, the callbacks stay as given.
+        plain = build(library, tmp_path, callbacks=[Remembers()], **flow)
+        plain.train(resume_from_checkpoint=checkpoint)
+        assert [c.value for c in plain.callback_handler.callbacks if isinstance(c, Remembers)] == [
+            "default"
+        ]
+    assert restored["ours"] == restored["transformers"] == (5, 0.2, ["first", "second"])
+
+
+def test_a_saved_callback_state_without_its_callback_is_named_in_a_warning(tmp_path):
+    flow = dict(eval_strategy="steps", eval_steps=2, save_steps=2, max_steps=2)
+    build(trainer, tmp_path, callbacks=[Remembers("x")], **flow).train()
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    target = logging.getLogger("transformers.trainer")
+    target.addHandler(handler)
+    try:
+        again = build(trainer, tmp_path, restore_callback_states_from_checkpoint=True, **flow)
+        again.train(resume_from_checkpoint=str(tmp_path / "trainer" / "checkpoint-2"))
+    finally:
+        target.removeHandler(handler)
+    warned = [r.getMessage() for r in records if r.levelno == logging.WARNING]
+    assert any("not included in current configuration" in m and "Remembers" in m for m in warned)
