@@ -21,6 +21,7 @@ from trainer.callbacks import CallbackHandler, TrainerControl
 from trainer.data import default_collator, is_map_style
 from trainer.default_callbacks import default_callbacks
 from trainer.hooks import TrainerHooks, refused_overrides
+from trainer.loss import label_smoother
 from trainer.reporting import reporting_callbacks
 from trainer.state import TrainerState
 from trainer.transformers_api import TransformersApi
@@ -93,7 +94,8 @@ class TrainerBase(TransformersApi, TrainerHooks):
         self.compute_loss_func = compute_loss_func
         self.preprocess_logits_for_metrics = preprocess_logits_for_metrics
         self.optimizer_cls_and_kwargs = optimizer_cls_and_kwargs
-        self.label_smoother: Any = None  # set by train() from label_smoothing_factor
+        # From label_smoothing_factor; set again by train() for the run's model and arguments.
+        self.label_smoother: Any = label_smoother(args, model) if model is not None else None
         # A tokenizer or processor (Transformers' name); saved into every checkpoint if it can be.
         self.processing_class = processing_class
         # What self.args was last set to by the trainer itself: a different object there means
