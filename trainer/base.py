@@ -140,11 +140,19 @@ class TrainerBase(TransformersApi, TrainerHooks):
         self.callback_handler.remove_callback(callback)
 
     def _call(self, event: str, **kwargs: Any) -> TrainerControl:
-        handler = self.callback_handler
-        # What Transformers hands every callback: the trainer's current objects.
-        handler.model, handler.processing_class = self.model, self.processing_class
-        handler.optimizer, handler.lr_scheduler = self.optimizer, self.lr_scheduler
-        return handler.call_event(event, self.args, self.state, self.control, **kwargs)
+        # What Transformers hands every callback: the trainer's current objects. Passed, not
+        # stored on the handler, so that a released model or optimizer is not kept alive there.
+        return self.callback_handler.call_event(
+            event,
+            self.args,
+            self.state,
+            self.control,
+            model=self.model,
+            processing_class=self.processing_class,
+            optimizer=self.optimizer,
+            lr_scheduler=self.lr_scheduler,
+            **kwargs,
+        )
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         """Adds epoch (and the input tokens seen, when counted) to `logs`, appends the row with
