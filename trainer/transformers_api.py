@@ -102,7 +102,9 @@ class TransformersApi:
         6 x tokens x non-embedding parameters for a model that counts its parameters, else 0."""
         main_input = getattr(self.model, "main_input_name", "input_ids")
         if main_input in inputs and hasattr(self.model, "num_parameters"):
-            return 6 * inputs[main_input].numel() * self.model.num_parameters(exclude_embeddings=True)
+            return (
+                6 * inputs[main_input].numel() * self.model.num_parameters(exclude_embeddings=True)
+            )
         return 0
 
     def store_flos(self) -> None:
@@ -214,7 +216,9 @@ class TransformersApi:
                 "args.max_steps must be set to a positive value if dataloader does not have a "
                 f"length, was {args.max_steps}"
             )
-        steps_in_epoch = batches if batches is not None else max_steps * args.gradient_accumulation_steps
+        steps_in_epoch = (
+            batches if batches is not None else max_steps * args.gradient_accumulation_steps
+        )
         return epochs, per_epoch, examples, samples, total, steps_in_epoch, max_steps
 
     # No tensor, context or sequence parallelism here: every model is whole on each process.
