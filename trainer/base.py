@@ -21,7 +21,6 @@ from trainer.callbacks import CallbackHandler, TrainerControl
 from trainer.data import default_collator, is_map_style
 from trainer.default_callbacks import default_callbacks
 from trainer.hooks import TrainerHooks, refused_overrides
-from trainer.loss import label_smoother
 from trainer.reporting import reporting_callbacks
 from trainer.state import TrainerState
 from trainer.transformers_api import TransformersApi
@@ -94,8 +93,7 @@ class TrainerBase(TransformersApi, TrainerHooks):
         self.compute_loss_func = compute_loss_func
         self.preprocess_logits_for_metrics = preprocess_logits_for_metrics
         self.optimizer_cls_and_kwargs = optimizer_cls_and_kwargs
-        # From label_smoothing_factor; set again by train() for the run's model and arguments.
-        self.label_smoother: Any = label_smoother(args, model) if model is not None else None
+        self.label_smoother: Any = None  # set by train() from label_smoothing_factor
         # A tokenizer or processor (Transformers' name); saved into every checkpoint if it can be.
         self.processing_class = processing_class
         # What self.args was last set to by the trainer itself: a different object there means

@@ -3,7 +3,6 @@ count of input tokens a step consumed (include_num_input_tokens_seen)."""
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -12,21 +11,9 @@ import torch
 from trainer.args import TrainingArguments
 
 
-def label_smoother(args: TrainingArguments, model: Any = None, warn: bool = True) -> Any:
-    """Transformers' LabelSmoother for label_smoothing_factor, or None when it is 0 or (with
-    Transformers' warning) when `model` is a multi-label classifier, whose BCE loss has no
-    smoothing."""
+def label_smoother(args: TrainingArguments) -> Any:
+    """Transformers' LabelSmoother for label_smoothing_factor, or None when it is 0."""
     if not args.label_smoothing_factor:
-        return None
-    problem_type = getattr(getattr(model, "config", None), "problem_type", None)
-    if problem_type == "multi_label_classification":
-        if warn:
-            warnings.warn(
-                "Label smoothing is not compatible with multi-label classification. "
-                "Disabling label smoothing for this training run.",
-                UserWarning,
-                stacklevel=3,
-            )
         return None
     from transformers.trainer_pt_utils import LabelSmoother
 

@@ -79,6 +79,7 @@ class Trainer(TrainerBase):
         if self.args is not self._run_args:  # assigned (trainer.args = ...) since the last run
             self._args_template = self.args
         self._args_template.validate()  # its fields may have been assigned since creation
+        self.label_smoother = label_smoother(self._args_template)
         plan = plan_trial(
             self._args_template,
             trial,
@@ -140,8 +141,6 @@ class Trainer(TrainerBase):
         # Under torch.distributed a step reads one global batch, shared out by rank.
         ranks = self._ranks = distributed.current()
         self.model = self._model_for_run(plan)
-        # A model given to the constructor was warned about there (as Transformers does).
-        self.label_smoother = label_smoother(args, self.model, warn=self.model_init is not None)
         run = build_run(
             args,
             plan,

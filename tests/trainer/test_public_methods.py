@@ -133,31 +133,3 @@ def test_an_evaluation_loop_override_runs_in_evaluate_and_predict(tmp_path):
     assert "eval_loss" in built.evaluate()
     built.predict(RegressionData(rows=8))
     assert seen == ["Evaluation", "Prediction"]
-
-
-class WithConfig(Regression):
-    """A model with a config (Transformers reads config.problem_type with label smoothing)."""
-
-    def __init__(self, problem_type=None):
-        super().__init__()
-        self.config = transformers.PretrainedConfig(problem_type=problem_type)
-
-
-def test_label_smoothing_is_disabled_with_a_warning_for_a_multi_label_model(tmp_path):
-    import warnings
-
-    for library in (transformers, trainer):
-        args = library.TrainingArguments(
-            str(tmp_path / library.__name__), label_smoothing_factor=0.1, report_to="none"
-        )
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            # A multi-label classifier: its BCE loss takes no label smoothing.
-            multi = library.Trainer(model=WithConfig("multi_label_classification"), args=args)
-        messages = [str(w.message) for w in caught if "Label smoothing" in str(w.message)]
-        assert messages == [
-            "Label smoothing is not compatible with multi-label classification. "
-            "Disabling label smoothing for this training run."
-        ], library.__name__
-        assert multi.label_smoother is None
-        assert library.Trainer(model=WithConfig(), args=args).label_smoother is not None
