@@ -179,9 +179,6 @@ class TrainingArguments:
     # On SIGTERM (a preemption), a checkpoint of the last finished step after a 3 s grace
     # period, then training stops: Transformers' JITCheckpointCallback (trainer/base.py).
     enable_jit_checkpoint: bool = False
-    # A resumed run rebuilds its stateful callbacks (EarlyStoppingCallback's patience counter,
-    # any ExportableState) from the checkpoint (trainer/callback_state.py).
-    restore_callback_states_from_checkpoint: bool = False
     load_best_model_at_end: bool = False
     metric_for_best_model: str | None = None
     greater_is_better: bool | None = None

@@ -40,10 +40,6 @@ class TrainerControl:
     should_save: bool = False
     should_log: bool = False
 
-    def state(self) -> dict[str, Any]:
-        """The flags, as Transformers' ExportableState stores them in a checkpoint."""
-        return {"args": dict(vars(self)), "attributes": {}}
-
 
 class TrainerCallback:
     """No-op hooks; override the ones you need. Keyword arguments include `model`,
@@ -299,23 +295,11 @@ class EarlyStoppingCallback(TrainerCallback):
         self.best: float | None = None
         self.patience_counter = 0
 
-    def state(self) -> dict[str, Any]:
-        """What a checkpoint keeps (Transformers' ExportableState layout), so that a run resumed
-        with restore_callback_states_from_checkpoint=True goes on counting."""
-        return {
-            "args": {
-                "early_stopping_patience": self.early_stopping_patience,
-                "early_stopping_threshold": self.early_stopping_threshold,
-            },
-            "attributes": {"best": self.best, "patience_counter": self.patience_counter},
-        }
-
     def on_train_begin(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
     ) -> None:
-        if state.global_step == 0:  # a resumed run keeps what its checkpoint restored
-            self.best = None
-            self.patience_counter = 0
+        self.best = None
+        self.patience_counter = 0
 
     def on_evaluate(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any

@@ -42,6 +42,10 @@ REFUSED: dict[str, tuple[Any, str]] = {
         "EvalPrediction carries predictions and label_ids only (no inputs or losses)",
     ),
     "batch_eval_metrics": (False, "compute_metrics is called once, on the whole evaluation set"),
+    "restore_callback_states_from_checkpoint": (
+        False,
+        "callback states are not saved in checkpoints",
+    ),
     "accelerator_config": (None, "Accelerate is not used: " + _ONE_PROCESS),
     "parallelism_config": (None, _ONE_PROCESS),
     "dataloader_in_order": (True, "batches are always produced in order"),

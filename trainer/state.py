@@ -45,9 +45,6 @@ class TrainerState:
     steps_in_epoch: int = 0
     is_local_process_zero: bool = True
     is_world_process_zero: bool = True
-    # {callback class name: state(), or a list for several}: Transformers' key, written at each
-    # checkpoint (trainer/callback_state.py)
-    stateful_callbacks: dict[str, Any] = field(default_factory=dict)
     # push_to_hub uploads that failed every attempt: {"step", "attempts", "error"} (trainer/hub.py)
     hub_push_failures: list[dict[str, Any]] = field(default_factory=list)
 

@@ -25,7 +25,6 @@ from trainer import checkpoint as ckpt
 from trainer import distributed
 from trainer.base import TrainerBase
 from trainer.batch_size import batch_size_to_resume, find_executable_batch_size
-from trainer.callback_state import callback_states, restore_callback_states
 from trainer.callbacks import TrainerCallback, TrainerControl
 from trainer.data import is_map_style, loader_groups, step_groups
 from trainer.evaluation import (
@@ -163,7 +162,6 @@ class Trainer(TrainerBase):
         if checkpoint and saved is not None:
             own = not self._user_optimizer  # a user's optimizer keeps the checkpoint's values
             restore(checkpoint, saved, run, self.state, args, own_hyperparameters=own)
-            self._load_callback_state()
             if ranks is not None:
                 ranks.restore_rng(checkpoint)
         if args.torch_compile:
@@ -387,12 +385,6 @@ class Trainer(TrainerBase):
         if evaluate and checkpoint_in_report:  # Ray Tune: the report carries the checkpoint
             self._report(run, step, checkpoint=state.last_checkpoint)
 
-    def _load_callback_state(self) -> None:
-        """With restore_callback_states_from_checkpoint, the callbacks (and control) the
-        restored state's `stateful_callbacks` names are rebuilt from it (Transformers' name)."""
-        if self.args.restore_callback_states_from_checkpoint:
-            restore_callback_states(self)
-
     # --- Transformers' JIT checkpoint (enable_jit_checkpoint) ---
     def _get_output_dir(self, trial: Any = None) -> str:
         return self.args.output_dir
@@ -454,9 +446,6 @@ class Trainer(TrainerBase):
         main = ranks is None or ranks.is_main
         if main:  # rank 0 writes the checkpoint
             self._record_hub_failures()  # so that this checkpoint's state lists them too
-            self.state.stateful_callbacks = callback_states(
-                self.callback_handler.callbacks, self.control
-            )
             final = ckpt.save_checkpoint(
                 args,
                 self.state,
