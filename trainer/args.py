@@ -176,9 +176,6 @@ class TrainingArguments:
     save_steps: float = 500
     save_total_limit: int | None = None
     save_only_model: bool = False
-    # On SIGTERM (a preemption), a checkpoint of the last finished step after a 3 s grace
-    # period, then training stops: Transformers' JITCheckpointCallback (trainer/base.py).
-    enable_jit_checkpoint: bool = False
     load_best_model_at_end: bool = False
     metric_for_best_model: str | None = None
     greater_is_better: bool | None = None

@@ -103,16 +103,8 @@ class TrainerBase(TransformersApi, TrainerHooks):
         self._user_optimizer = optimizers[0] is not None
         self.state = TrainerState()
         self.control = TrainerControl()
-        jit_checkpoint = None
-        if args.enable_jit_checkpoint:
-            # Transformers' own callback: on SIGTERM it waits 3 s, then has the next event save
-            # a checkpoint (through _save_checkpoint) and stop training.
-            from transformers.trainer_jit_checkpoint import JITCheckpointCallback
-
-            jit_checkpoint = JITCheckpointCallback()
-            jit_checkpoint.set_trainer(self)
         self.callback_handler = CallbackHandler(
-            default_callbacks(args, reporting_callbacks(args.report_to), callbacks, jit_checkpoint),
+            default_callbacks(args, reporting_callbacks(args.report_to), callbacks),
             model,
             processing_class,
             self.optimizer,

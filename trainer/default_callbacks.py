@@ -1,9 +1,8 @@
 """The callbacks every Trainer starts with, composed as Transformers composes them.
 
-`default_callbacks(...)` is Transformers' list, in its order: `DefaultFlowCallback`, the
-reporting integrations of `report_to`, Transformers' `JITCheckpointCallback` with
-`enable_jit_checkpoint`, the user's callbacks, then `PrinterCallback` when `disable_tqdm` is
-True, else `ProgressCallback`.
+`default_callbacks(args, callbacks)` is Transformers' list, in its order: `DefaultFlowCallback`,
+the reporting integrations of `report_to`, the user's callbacks, then `PrinterCallback` when
+`disable_tqdm` is True, else `ProgressCallback`.
 
 `DefaultFlowCallback` and `PrinterCallback` are Transformers' own classes (re-exported by
 `trainer`): their logic reads only fields our args and state share with Transformers', and one
@@ -106,16 +105,12 @@ class ProgressCallback(_TransformersProgressCallback):
 
 
 def default_callbacks(
-    args: TrainingArguments,
-    reporting: list[Any],
-    callbacks: list[Any] | None,
-    jit_checkpoint: Any = None,
+    args: TrainingArguments, reporting: list[Any], callbacks: list[Any] | None
 ) -> list[Any]:
     """Transformers' starting list (see the module doc); `reporting` are the integrations
-    `report_to` names; `jit_checkpoint` the JITCheckpointCallback of enable_jit_checkpoint."""
+    `report_to` names."""
     progress = PrinterCallback if args.disable_tqdm else ProgressCallback
-    jit = [jit_checkpoint] if jit_checkpoint is not None else []
-    return [DefaultFlowCallback(), *reporting, *jit, *(callbacks or []), progress()]
+    return [DefaultFlowCallback(), *reporting, *(callbacks or []), progress()]
 
 
 __all__ = ["DefaultFlowCallback", "PrinterCallback", "ProgressCallback", "default_callbacks"]

@@ -33,8 +33,6 @@ from trainer.optim import build_optimizer, build_scheduler
 # override of one of them would be silently ignored, so refused_overrides refuses it.
 NOT_CALLED_BY_THE_LOOP = frozenset(
     {
-        "_get_output_dir",
-        "_save_checkpoint",
         "autocast_smart_context_manager",
         "call_model_init",
         "compute_loss_context_manager",

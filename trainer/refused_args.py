@@ -42,6 +42,10 @@ REFUSED: dict[str, tuple[Any, str]] = {
         "EvalPrediction carries predictions and label_ids only (no inputs or losses)",
     ),
     "batch_eval_metrics": (False, "compute_metrics is called once, on the whole evaluation set"),
+    "enable_jit_checkpoint": (
+        False,
+        "checkpoints are written by save_strategy (and atomically); a checkpoint on SIGTERM is not supported",
+    ),
     "restore_callback_states_from_checkpoint": (
         False,
         "callback states are not saved in checkpoints",

@@ -57,9 +57,6 @@ class Trainer(TrainerBase):
     # This process's ranks while a run trains under torch.distributed (trainer/distributed.py).
     _ranks: distributed.Ranks | None = None
 
-    # The run train() is in (for _save_checkpoint); None outside train().
-    _active_run: Run | None = None
-
     # --- train ---
     def train(
         self,
@@ -181,13 +178,6 @@ class Trainer(TrainerBase):
 
     # --- the loop ---
     def _loop(self, run: Run) -> TrainOutput:
-        self._active_run = run
-        try:
-            return self._steps(run)
-        finally:
-            self._active_run = None
-
-    def _steps(self, run: Run) -> TrainOutput:
         args, state = self.args, self.state
         self.control = TrainerControl()
         self.control = self._call("on_train_begin")
@@ -384,18 +374,6 @@ class Trainer(TrainerBase):
             self._save(run)
         if evaluate and checkpoint_in_report:  # Ray Tune: the report carries the checkpoint
             self._report(run, step, checkpoint=state.last_checkpoint)
-
-    # --- Transformers' JIT checkpoint (enable_jit_checkpoint) ---
-    def _get_output_dir(self, trial: Any = None) -> str:
-        return self.args.output_dir
-
-    def _save_checkpoint(self, model: Any, trial: Any = None) -> None:
-        """A checkpoint of the run's last finished step, now: what Transformers'
-        JITCheckpointCallback calls when a SIGTERM's grace period is over. The loop's own saves
-        do not go through it (a subclass may not override it: trainer/hooks.py)."""
-        if self._active_run is None:
-            raise RuntimeError("_save_checkpoint(): no train() is in progress")
-        self._save(self._active_run)
 
     def _report(self, run: Run, step: int, checkpoint: str | None) -> None:
         """Reports the evaluation to the trial's search; stops the run if it says so."""
