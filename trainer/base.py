@@ -17,16 +17,18 @@ import torch
 
 from trainer import checkpoint as ckpt
 from trainer.args import TrainingArguments
-from trainer.callbacks import CallbackHandler, ProgressCallback, TrainerControl
+from trainer.callbacks import CallbackHandler, TrainerControl
 from trainer.data import default_collator, is_map_style
+from trainer.default_callbacks import default_callbacks
 from trainer.hooks import TrainerHooks, refused_overrides
 from trainer.loss import label_smoother
 from trainer.reporting import reporting_callbacks
 from trainer.state import TrainerState
+from trainer.transformers_api import TransformersApi
 from trainer.trial import TrialPlan, plan_trial
 
 
-class TrainerBase(TrainerHooks):
+class TrainerBase(TransformersApi, TrainerHooks):
     """The Trainer's constructor, callbacks and post-training helpers (see the module doc)."""
 
     def __init__(
@@ -111,7 +113,11 @@ class TrainerBase(TrainerHooks):
         self.control = TrainerControl()
         jit = _jit_checkpoint_callbacks(args)
         self.callback_handler = CallbackHandler(
-            [*reporting_callbacks(args.report_to), ProgressCallback(), *jit, *(callbacks or [])]
+            default_callbacks(args, [*reporting_callbacks(args.report_to), *jit], callbacks),
+            model,
+            processing_class,
+            self.optimizer,
+            self.lr_scheduler,
         )
         for callback in jit:  # installs its SIGTERM handler, as in Transformers
             callback.set_trainer(self)
@@ -122,21 +128,28 @@ class TrainerBase(TrainerHooks):
 
     # --- callbacks (Transformers API) ---
     def add_callback(self, callback: Any) -> None:
-        self.callback_handler.add(callback)
+        """Adds a callback (class or instance) at the end of the list."""
+        self.callback_handler.add_callback(callback)
 
     def pop_callback(self, callback: Any) -> Any | None:
-        return self.callback_handler.pop(callback)
+        """Removes and returns the first callback that is `callback` (an instance) or an
+        instance of it (a class: ours or Transformers'); None when there is none."""
+        return self.callback_handler.pop_callback(callback)
 
     def remove_callback(self, callback: Any) -> None:
-        self.callback_handler.pop(callback)
+        """pop_callback without the return value."""
+        self.callback_handler.remove_callback(callback)
 
     def _call(self, event: str, **kwargs: Any) -> TrainerControl:
-        return self.callback_handler.call(
+        # What Transformers hands every callback: the trainer's current objects. Passed, not
+        # stored on the handler, so that a released model or optimizer is not kept alive there.
+        return self.callback_handler.call_event(
             event,
             self.args,
             self.state,
             self.control,
             model=self.model,
+            processing_class=self.processing_class,
             optimizer=self.optimizer,
             lr_scheduler=self.lr_scheduler,
             **kwargs,
@@ -247,10 +260,10 @@ class TrainerBase(TrainerHooks):
         for a checkpoint upload still running first. `kwargs` fill the model card (README.md):
         model_name, language, license, tags, finetuned_from, tasks, dataset, dataset_tags."""
         from trainer.hub import push_folder
-        from trainer.model_card import write_model_card
 
+        self._call("on_push_begin")
         self.save_model(_internal_call=True)
-        write_model_card(self.args, self.state, **kwargs)
+        self.create_model_card(**kwargs)
         if self._hub_sync is not None:
             self._hub_sync.wait()
         return push_folder(

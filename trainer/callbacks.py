@@ -2,12 +2,17 @@
 
 A callback steers the loop only through `TrainerControl` flags: it may stop training or ask for
 an evaluation, a save or a log at the current step. The trainer resets the per-step flags.
+
+The handler keeps Transformers' `CallbackHandler` contract: the same event methods (each
+resetting the same flags before the callbacks run), `add_callback` / `pop_callback` /
+`remove_callback` matching a class with isinstance (so `pop_callback(transformers.PrinterCallback)`
+finds the default printer, which is Transformers' class), and the same warning when one callback
+class is added twice. The default callbacks themselves live in `trainer/default_callbacks.py`.
 """
 
 from __future__ import annotations
 
 import logging
-import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +20,9 @@ from trainer.args import TrainingArguments
 from trainer.state import TrainerState
 
 logger = logging.getLogger(__name__)
+# Transformers' own logger for the messages Transformers prints word for word, so that
+# `transformers.logging.set_verbosity_error()` and filters written for them silence ours too.
+transformers_logger = logging.getLogger("transformers.trainer_callback")
 
 
 @dataclass
@@ -73,6 +81,31 @@ class TrainerCallback:
     ) -> None:
         pass
 
+    def on_pre_optimizer_step(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> None:
+        """After the gradients of a step are complete (and clipped), before optimizer.step()."""
+
+    def on_optimizer_step(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> None:
+        """Right after optimizer.step(), before the scheduler steps and the gradients are zeroed."""
+
+    def on_substep_end(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> None:
+        """After each micro-batch of gradient accumulation but the step's last one."""
+
+    def on_prediction_step(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> None:
+        """After each batch of an evaluation or prediction pass."""
+
+    def on_push_begin(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> None:
+        """Before an upload to the Hub (push_to_hub, or a checkpoint's push)."""
+
     def on_evaluate(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
     ) -> None:
@@ -94,24 +127,93 @@ class TrainerCallback:
         pass
 
 
-class CallbackHandler:
-    """Calls one event on every callback in order; a callback may return a new control."""
+# The flags Transformers' CallbackHandler clears before it calls each event's callbacks.
+_CLEARED_BEFORE = {
+    "on_train_begin": ("should_training_stop",),
+    "on_epoch_begin": ("should_epoch_stop",),
+    "on_step_begin": ("should_log", "should_evaluate", "should_save"),
+    "on_evaluate": ("should_evaluate",),
+    "on_save": ("should_save",),
+    "on_log": ("should_log",),
+}
 
-    def __init__(self, callbacks: list[Any]) -> None:
+EVENTS = (
+    "on_init_end",
+    "on_train_begin",
+    "on_train_end",
+    "on_epoch_begin",
+    "on_epoch_end",
+    "on_step_begin",
+    "on_pre_optimizer_step",
+    "on_optimizer_step",
+    "on_substep_end",
+    "on_step_end",
+    "on_evaluate",
+    "on_predict",
+    "on_save",
+    "on_log",
+    "on_prediction_step",
+    "on_push_begin",
+)
+
+
+class CallbackHandler:
+    """Calls one event on every callback in order; a callback may return a new control.
+
+    Transformers' methods and names: `add_callback`, `pop_callback`, `remove_callback`,
+    `callback_list`, `call_event` and one method per event (`handler.on_log(args, state,
+    control, logs=...)`). The model, optimizer and scheduler passed to every callback are the
+    trainer's current ones (the trainer hands them to `call`)."""
+
+    def __init__(
+        self,
+        callbacks: list[Any],
+        model: Any = None,
+        processing_class: Any = None,
+        optimizer: Any = None,
+        lr_scheduler: Any = None,
+    ) -> None:
         self.callbacks: list[Any] = []
         for callback in callbacks:
-            self.add(callback)
+            self.add_callback(callback)
+        self.model = model
+        self.processing_class = processing_class
+        self.optimizer = optimizer
+        self.lr_scheduler = lr_scheduler
+        self.train_dataloader: Any = None
+        self.eval_dataloader: Any = None
 
-    def add(self, callback: Any) -> None:
+    @property
+    def callback_list(self) -> str:
+        return "\n".join(type(callback).__name__ for callback in self.callbacks)
+
+    def add_callback(self, callback: Any) -> None:
+        """Adds a callback (a class is instantiated); warns, in Transformers' words, when one of
+        the same class is already there (it is added all the same, as Transformers does)."""
         instance = callback() if isinstance(callback, type) else callback
+        cls = callback if isinstance(callback, type) else type(callback)
+        if cls in [type(existing) for existing in self.callbacks]:
+            transformers_logger.warning(
+                f"You are adding a {cls} to the callbacks of this Trainer, but there is already "
+                "one. The current list of callbacks is\n:" + self.callback_list
+            )
         self.callbacks.append(instance)
 
-    def pop(self, callback: Any) -> Any | None:
+    def pop_callback(self, callback: Any) -> Any | None:
+        """Removes and returns the first callback that is `callback` or (a class) an instance of
+        it; None when there is none."""
         for existing in self.callbacks:
-            if existing is callback or (isinstance(callback, type) and type(existing) is callback):
+            if _matches(existing, callback):
                 self.callbacks.remove(existing)
                 return existing
         return None
+
+    def remove_callback(self, callback: Any) -> None:
+        self.pop_callback(callback)
+
+    # The names this handler had before it took Transformers' ones.
+    add = add_callback
+    pop = pop_callback
 
     def call(
         self,
@@ -121,14 +223,58 @@ class CallbackHandler:
         control: TrainerControl,
         **kwargs: Any,
     ) -> TrainerControl:
+        for flag in _CLEARED_BEFORE.get(event, ()):
+            setattr(control, flag, False)
         for callback in self.callbacks:
             hook = getattr(callback, event, None)
             if hook is None:
                 continue
             result = hook(args, state, control, **kwargs)
-            if isinstance(result, TrainerControl):
+            if result is not None and type(result).__name__ == "TrainerControl":
+                # ours or Transformers' (a callback written for Transformers may build its own)
                 control = result
         return control
+
+    def call_event(
+        self,
+        event: str,
+        args: TrainingArguments,
+        state: TrainerState,
+        control: TrainerControl,
+        **kwargs: Any,
+    ) -> TrainerControl:
+        """Transformers' entry point: `event` with the handler's model, processing_class,
+        optimizer, lr_scheduler and dataloaders (unless given)."""
+        for name in ("model", "processing_class", "optimizer", "lr_scheduler"):
+            kwargs.setdefault(name, getattr(self, name))
+        kwargs.setdefault("train_dataloader", self.train_dataloader)
+        kwargs.setdefault("eval_dataloader", self.eval_dataloader)
+        return self.call(event, args, state, control, **kwargs)
+
+
+def _event_method(event: str) -> Any:
+    def method(
+        self: CallbackHandler,
+        args: TrainingArguments,
+        state: TrainerState,
+        control: TrainerControl,
+        **kwargs: Any,
+    ) -> TrainerControl:
+        return self.call_event(event, args, state, control, **kwargs)
+
+    method.__name__ = event
+    method.__doc__ = f"Calls `{event}` on every callback (Transformers' handler method)."
+    return method
+
+
+for _event in EVENTS:
+    setattr(CallbackHandler, _event, _event_method(_event))
+
+
+def _matches(existing: Any, wanted: Any) -> bool:
+    if isinstance(wanted, type):
+        return isinstance(existing, wanted)
+    return existing is wanted
 
 
 class EarlyStoppingCallback(TrainerCallback):
@@ -188,60 +334,6 @@ class EarlyStoppingCallback(TrainerCallback):
         self.patience_counter += 1
         if self.patience_counter >= self.early_stopping_patience:
             control.should_training_stop = True
-
-
-class ProgressCallback(TrainerCallback):
-    """Log and evaluation rows as Transformers prints them, one line per row on stdout
-    (`{'loss': '2.31', 'learning_rate': '5e-05', 'epoch': '0.5'}`), and a tqdm bar over
-    optimizer steps on a terminal.
-
-    `disable_tqdm=None` shows the bar only on a terminal (Transformers shows it everywhere, which
-    fills log files with bar redraws); off a terminal, and with `disable_tqdm=True`
-    (Transformers' PrinterCallback), the rows are printed without a bar. As with Transformers,
-    rows print during train(), and always with disable_tqdm=True.
-    """
-
-    def __init__(self) -> None:
-        self.bar: Any = None
-        self.training = False
-
-    def on_train_begin(
-        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
-    ) -> None:
-        self.training = True
-        disabled = args.disable_tqdm if args.disable_tqdm is not None else not sys.stderr.isatty()
-        if disabled:
-            return
-        from tqdm.auto import tqdm
-
-        self.bar = tqdm(total=state.max_steps, initial=state.global_step, dynamic_ncols=True)
-
-    def on_step_end(
-        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
-    ) -> None:
-        if self.bar is not None:
-            self.bar.update(state.global_step - self.bar.n)
-
-    def on_log(
-        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
-    ) -> None:
-        if not (self.training or args.disable_tqdm):
-            return
-        logs = kwargs.get("logs") or {}
-        row = {k: f"{v:.4g}" if isinstance(v, float) else v for k, v in logs.items()}
-        row.pop("total_flos", None)
-        if self.bar is not None:
-            self.bar.write(str(row))
-        else:
-            print(row, flush=True)
-
-    def on_train_end(
-        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
-    ) -> None:
-        self.training = False
-        if self.bar is not None:
-            self.bar.close()
-            self.bar = None
 
 
 def objective_name(args: TrainingArguments) -> str:

@@ -100,6 +100,8 @@ def evaluation_loop(
             if batch_labels is not None and keep:
                 batch_labels = _to_cpu(batch_labels)
                 labels = batch_labels if labels is None else nested_concat(labels, batch_labels)
+            # Transformers' event after each batch (evaluation progress bars hang off it).
+            trainer.control = trainer._call("on_prediction_step", eval_dataloader=loader)
     finally:
         if was_training:
             model.train()

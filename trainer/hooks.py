@@ -29,6 +29,37 @@ from trainer.model_io import (
 )
 from trainer.optim import build_optimizer, build_scheduler
 
+# Methods provided for scripts to call that the loop never calls through self: a subclass's
+# override of one of them would be silently ignored, so refused_overrides refuses it.
+NOT_CALLED_BY_THE_LOOP = frozenset(
+    {
+        "autocast_smart_context_manager",
+        "call_model_init",
+        "compute_loss_context_manager",
+        "create_accelerator_and_postprocess",
+        "create_optimizer_and_scheduler",
+        "end",
+        "floating_point_ops",
+        "get_batch_samples",
+        "get_cp_size",
+        "get_decay_parameter_names",
+        "get_learning_rates",
+        "get_num_trainable_parameters",
+        "get_optimizer_group",
+        "get_resumed_dataloader",
+        "get_sp_size",
+        "get_total_train_batch_size",
+        "get_tp_size",
+        "init_hf_repo",
+        "is_local_process_zero",
+        "is_world_process_zero",
+        "metrics_format",
+        "num_examples",
+        "set_initial_training_values",
+        "store_flos",
+    }
+)
+
 
 class TrainerHooks:
     """Default implementations of the overridable steps (see the module doc)."""
@@ -250,7 +281,8 @@ def overrides(trainer: Any, name: str) -> bool:
 
 def refused_overrides(cls: type, ours: type) -> list[str]:
     """Methods of `transformers.Trainer` that `cls` (a subclass of `ours`) overrides although
-    `ours` has no such method, so nothing would ever call them."""
+    `ours` has no such method, or has it for scripts to call only (NOT_CALLED_BY_THE_LOOP), so
+    nothing would ever call the override."""
     from transformers import Trainer as TransformersTrainer
 
     found = set()
@@ -261,7 +293,9 @@ def refused_overrides(cls: type, ours: type) -> list[str]:
             if name.startswith("__") or not callable(getattr(klass, name, None)):
                 continue
             if hasattr(TransformersTrainer, name) and (
-                not hasattr(ours, name) or name in _CALLED_BY_TRANSFORMERS_ONLY
+                not hasattr(ours, name)
+                or name in _CALLED_BY_TRANSFORMERS_ONLY
+                or name in NOT_CALLED_BY_THE_LOOP
             ):
                 found.add(name)
     return sorted(found)

@@ -24,17 +24,10 @@ def build_optimizer(
     without decay. AdamW and SGD are built here; any other name by `factory` (Transformers'
     `Trainer.get_optimizer_cls_and_kwargs`), which raises naming a missing library."""
     decay, no_decay = [], []
-    norm_params = {
-        id(p)
-        for module in model.modules()
-        if "norm" in type(module).__name__.lower()
-        for p in module.parameters(recurse=False)
-    }
+    decayed = set(decay_parameter_names(model))
     for name, param in model.named_parameters():
-        if not param.requires_grad:
-            continue
-        # Transformers' rule: no weight decay on biases and normalisation weights.
-        (no_decay if name.endswith("bias") or id(param) in norm_params else decay).append(param)
+        if param.requires_grad:
+            (decay if name in decayed else no_decay).append(param)
     groups = [
         {"params": decay, "weight_decay": args.weight_decay},
         {"params": no_decay, "weight_decay": 0.0},
@@ -62,6 +55,22 @@ def build_optimizer(
         fused=True if args.optim == "adamw_torch_fused" else None,
         foreach=True if args.optim == "adamw_torch" else None,
     )
+
+
+def decay_parameter_names(model: torch.nn.Module) -> list[str]:
+    """The trainable parameters that get weight decay. Transformers' rule: none on biases and
+    normalisation weights (a module whose class name holds "norm")."""
+    norm_params = {
+        id(p)
+        for module in model.modules()
+        if "norm" in type(module).__name__.lower()
+        for p in module.parameters(recurse=False)
+    }
+    return [
+        name
+        for name, param in model.named_parameters()
+        if param.requires_grad and not name.endswith("bias") and id(param) not in norm_params
+    ]
 
 
 def build_scheduler(

@@ -272,6 +272,8 @@ class Trainer(TrainerBase):
                     break
             else:
                 exhausted = True
+            if run.stopped_by_reporter:
+                break  # pruned: Transformers raises there, no epoch end follows
             epoch_done = exhausted or state.steps_in_epoch == run.steps_per_epoch
             if epoch_done or self.control.should_epoch_stop:
                 # An epoch a callback stopped ends where it is (its fractional epoch stays, as
@@ -279,13 +281,15 @@ class Trainer(TrainerBase):
                 state.epoch_index, state.steps_in_epoch = epoch + 1, 0
                 if epoch_done:
                     state.epoch = float(epoch + 1)
-                if args.logging_strategy == "epoch" and steps_since_log:
-                    logged_loss = self._log_training(
-                        run, loss_this_run, logged_loss, steps_since_log, grad_norm
-                    )
-                    steps_since_log = 0
-                self.control = self._call("on_epoch_end")
-                self._after_step(run, epoch_end=True)
+            # As in Transformers, an epoch ends with on_epoch_end, then the epoch strategies'
+            # log, evaluation and save, also when max_steps or a callback stopped it early.
+            self.control = self._call("on_epoch_end")
+            if (args.logging_strategy == "epoch" or self.control.should_log) and steps_since_log:
+                logged_loss = self._log_training(
+                    run, loss_this_run, logged_loss, steps_since_log, grad_norm
+                )
+                steps_since_log = 0
+            self._after_step(run, epoch_end=True)
         return self._finish(run, loss_this_run, steps_this_run, time.perf_counter() - started)
 
     def _accumulate(self, run: Run, group: list[Any]) -> torch.Tensor:
@@ -307,9 +311,11 @@ class Trainer(TrainerBase):
                 count_input_tokens(batch, self.args, self.processing_class) for batch in group
             )
         step_loss: torch.Tensor | None = None
-        for batch in group:
+        for index, batch in enumerate(group):
             detached = self.training_step(model, batch, num_items_in_batch=num_items).float()
             step_loss = detached if step_loss is None else step_loss + detached
+            if index < len(group) - 1:  # Transformers: after every micro-batch but the last
+                self.control = self._call("on_substep_end")
         self._items_in_step = None
         assert step_loss is not None  # a group holds at least one batch
         if self._ranks is not None:
@@ -336,11 +342,13 @@ class Trainer(TrainerBase):
             grad_norm = torch.nn.utils.clip_grad_norm_(
                 run.model.parameters(), self.args.max_grad_norm
             )
+        self.control = self._call("on_pre_optimizer_step")
         if run.scaler is not None:
             run.scaler.step(run.optimizer)
             run.scaler.update()
         else:
             run.optimizer.step()
+        self.control = self._call("on_optimizer_step")
         # The rate this step used is the one to log (Transformers reads it before stepping).
         run.last_lr = float(run.optimizer.param_groups[0]["lr"])
         if not steps_on_metrics(run.scheduler):
@@ -476,6 +484,7 @@ class Trainer(TrainerBase):
         run.last_save_step = self.state.global_step
         if main and args.push_to_hub and args.hub_strategy != "end":
             # A snapshot now (hard links), the upload in the background.
+            self.control = self._call("on_push_begin")
             self._hub().submit_checkpoint(args, final, self.state.global_step)
         self.control = self._call("on_save", checkpoint_dir=final)
         # After on_save: the older checkpoints go only once the new one is recorded, so a
@@ -565,14 +574,19 @@ class Trainer(TrainerBase):
             loader = self.get_eval_dataloader(eval_dataset)
         if self.model is None:
             self.model = self._model_outside_train()
-        output = evaluation_loop(
-            self,
-            loader,
-            prediction_loss_only=loss_only,
-            ignore_keys=ignore_keys,
-            prefix=metric_key_prefix,
-            ranks=ranks,
-        )
+        if ranks is not None:
+            output = evaluation_loop(
+                self,
+                loader,
+                prediction_loss_only=loss_only,
+                ignore_keys=ignore_keys,
+                prefix=metric_key_prefix,
+                ranks=ranks,
+            )
+        else:  # through self, so that a subclass's evaluation_loop runs (as in Transformers)
+            output = self.evaluation_loop(
+                loader, "Evaluation", loss_only, ignore_keys, metric_key_prefix
+            )
         metrics = output.metrics
         self.log(metrics)  # adds epoch, as Transformers' evaluate() returns it
         self.control = self._call("on_evaluate", metrics=metrics)
@@ -589,13 +603,8 @@ class Trainer(TrainerBase):
         loader = self.get_test_dataloader(test_dataset)
         if self.model is None:
             self.model = self._model_outside_train()
-        output = evaluation_loop(
-            self,
-            loader,
-            prediction_loss_only=self.args.prediction_loss_only,
-            ignore_keys=ignore_keys,
-            prefix=metric_key_prefix,
-            description="Prediction",
+        output = self.evaluation_loop(
+            loader, "Prediction", self.args.prediction_loss_only, ignore_keys, metric_key_prefix
         )
         self.control = self._call("on_predict", metrics=output.metrics)
         return PredictionOutput(output.predictions, output.label_ids, output.metrics)

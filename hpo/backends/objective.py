@@ -213,7 +213,7 @@ def train_trial(
     With a `final_eval_dataset`, the returned metrics are those of the whole eval set, unless
     `interrupted()` says the trial stopped short.
     """
-    from trainer import ProgressCallback, Trainer
+    from trainer import PrinterCallback, ProgressCallback, Trainer
 
     trial = with_training_params(ctx.spec, trial)
     trainer = Trainer(
@@ -228,6 +228,7 @@ def train_trial(
     )
     # No log rows from trials either: the storage and the live view report them.
     trainer.remove_callback(ProgressCallback)
+    trainer.remove_callback(PrinterCallback)  # the printer disable_tqdm=True gives instead
     output = trainer.train(resume_from_checkpoint=resume_from_checkpoint, trial=trial)
     # Reached only by a trial that was not pruned (a pruned one raised in train()); one that
     # was interrupted is re-queued, and resumes, so it has no final value yet.

@@ -9,7 +9,7 @@ from trainer import Trainer
 
 
 @pytest.mark.parametrize(
-    "method", ["_inner_training_loop", "evaluation_loop", "compute_loss_context_manager"]
+    "method", ["_inner_training_loop", "get_batch_samples", "compute_loss_context_manager"]
 )
 def test_an_override_the_loop_never_calls_is_refused(tmp_path, method):
     import transformers

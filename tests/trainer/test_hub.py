@@ -67,9 +67,21 @@ def read(path):
     return Path(path).read_bytes()
 
 
+class PushRecorder(TrainerCallback):
+    """The steps on_push_begin fired at (Transformers fires it before each upload)."""
+
+    def __init__(self):
+        self.steps = []
+
+    def on_push_begin(self, args, state, control, **kwargs):
+        self.steps.append(state.global_step)
+
+
 @pytest.mark.parametrize("strategy", ["every_save", "checkpoint", "all_checkpoints"])
 def test_each_strategy_commits_what_it_names(hub, tmp_path, strategy):
-    trainer = train(hub_args(tmp_path, hub_strategy=strategy))
+    pushes = PushRecorder()
+    trainer = train(hub_args(tmp_path, hub_strategy=strategy), callbacks=[pushes])
+    assert pushes.steps == [2, 4]  # before each checkpoint's upload
     commits = hub.commits(REPO)
     # train() returned only after the last save's upload: it is the head
     assert commits[-1].message == "Training in progress, step 4"
@@ -99,9 +111,11 @@ def test_each_strategy_commits_what_it_names(hub, tmp_path, strategy):
 
 
 def test_end_pushes_nothing_while_training_then_push_to_hub_uploads_the_model(hub, tmp_path):
-    trainer = train(hub_args(tmp_path, hub_strategy="end"))
-    assert hub.commits(REPO) == []
+    pushes = PushRecorder()
+    trainer = train(hub_args(tmp_path, hub_strategy="end"), callbacks=[pushes])
+    assert hub.commits(REPO) == [] and pushes.steps == []
     info = trainer.push_to_hub(tags=["tiny"], finetuned_from="none/base")
+    assert pushes.steps == [4]
     (commit,) = hub.commits(REPO)
     assert info.oid == commit.oid and commit.message == "End of training"
     assert {"model.safetensors", "README.md"} <= set(commit.files)

@@ -92,7 +92,7 @@ def test_json_safe_metrics_unwraps_scalars_and_keeps_non_finite_as_text():
 # A real trial
 
 
-def test_prepare_once_then_train_real_trials_that_report_every_evaluation(tmp_path):
+def test_prepare_once_then_train_real_trials_that_report_every_evaluation(tmp_path, capsys):
     spec = tiny_spec(tmp_path)
     ctx = prepare(spec)
     assert len(ctx.train_dataset) > 50 and ctx.eval_dataset is not None
@@ -112,6 +112,9 @@ def test_prepare_once_then_train_real_trials_that_report_every_evaluation(tmp_pa
         assert sorted(stored.intermediate_values) == [4, 8]
         assert stored.value == pytest.approx(output.metrics["eval_loss"])
         assert stored.intermediate_values[8] == pytest.approx(output.metrics["eval_loss"])
+    # No printed log rows from trials (disable_tqdm=True gives the trainer a PrinterCallback,
+    # which the trial removes): the storage and the live view report them.
+    assert "{'loss'" not in capsys.readouterr().out
     # Each trial's model follows its own model.n_layer (model_init reads the trial).
     for number, (params, _) in enumerate(outputs):
         assert layers_in(tmp_path / f"trial-{number}" / "checkpoint-8") == params["model.n_layer"]
