@@ -23,6 +23,7 @@ from trainer.default_callbacks import default_callbacks
 from trainer.hooks import TrainerHooks, refused_overrides
 from trainer.loss import label_smoother
 from trainer.reporting import reporting_callbacks
+from trainer.resume_checks import restore_callback_states
 from trainer.state import TrainerState
 from trainer.transformers_api import TransformersApi
 from trainer.trial import TrialPlan, plan_trial
@@ -139,6 +140,20 @@ class TrainerBase(TransformersApi, TrainerHooks):
     def remove_callback(self, callback: Any) -> None:
         """pop_callback without the return value."""
         self.callback_handler.remove_callback(callback)
+
+    def _load_callback_state(self) -> None:
+        """Transformers' name (its tests and subclasses call it): with
+        `restore_callback_states_from_checkpoint`, rebuilds the stateful callbacks and the
+        control flags from `self.state.stateful_callbacks` (a checkpoint's trainer_state.json).
+        train() restores the callbacks itself when it resumes; its loop starts with clear flags,
+        as Transformers' on_train_begin clears them."""
+        if not self.args.restore_callback_states_from_checkpoint:
+            return
+        saved = getattr(self.state, "stateful_callbacks", None) or {}
+        restore_callback_states(self.callback_handler, self.state)
+        control = saved.get("TrainerControl")
+        if control:
+            self.control = TrainerControl(**control.get("args", {}))
 
     def _call(self, event: str, **kwargs: Any) -> TrainerControl:
         # What Transformers hands every callback: the trainer's current objects. Passed, not

@@ -17,7 +17,10 @@ from typing import Any
 from trainer.args import TrainingArguments
 from trainer.state import TrainerState
 
-logger = logging.getLogger(__name__)
+# Transformers' own logger: these warnings are Transformers' word for word, so that
+# `transformers.logging.set_verbosity_error()` and the filters and handlers written for them reach
+# ours too (as in trainer/callbacks.py).
+logger = logging.getLogger("transformers.trainer")
 
 # Transformers compares these (compare_trainer_and_checkpoint_args), with its wording.
 _COMPARED = ("logging_steps", "eval_steps", "save_steps")

@@ -55,10 +55,6 @@ class Collected(logging.Handler):
         self.logger.removeHandler(self)
 
 
-def logger_name(lib) -> str:
-    return "transformers" if lib is transformers else "trainer"
-
-
 @LIBRARIES
 def test_a_missing_resume_path_is_transformers_error(lib, tmp_path):
     missing = tmp_path / "checkpoint-7"
@@ -77,9 +73,9 @@ def test_arguments_that_differ_from_the_checkpoints_are_warned_about(lib, tmp_pa
     ).train()
     changed = args_of(lib, tmp_path, logging_steps=3, per_device_train_batch_size=4)
     resumed = lib.Trainer(model=Regression(), args=changed, train_dataset=RegressionData())
-    with Collected(logger_name(lib)) as collected:
-        if lib is transformers:
-            transformers.utils.logging.set_verbosity_warning()
+    # Both on Transformers' logger, so Transformers' verbosity governs ours as well.
+    with Collected("transformers") as collected:
+        transformers.utils.logging.set_verbosity_warning()
         resumed.train(resume_from_checkpoint=str(tmp_path / "checkpoint-2"))
     [warning] = [m for m in collected.messages if "do not match" in m]
     assert warning.startswith(
@@ -133,6 +129,23 @@ def test_stateful_callbacks_are_restored_from_a_checkpoint(lib, restore, tmp_pat
     [counter] = [c for c in resumed.callback_handler.callbacks if isinstance(c, StepCounter)]
     # Restored: 2 steps counted before the checkpoint, 2 after; else the 2 after only.
     assert counter.steps == (4 if restore else 2)
+
+
+@LIBRARIES
+def test_load_callback_state_restores_the_saved_control_flags(lib, tmp_path):
+    """Transformers' `_load_callback_state()` (which its own tests call) rebuilds the control
+    flags of a checkpoint: at the last step's save, should_training_stop was set."""
+    lib.Trainer(
+        model=Regression(), args=args_of(lib, tmp_path, max_steps=2), train_dataset=RegressionData()
+    ).train()
+    args = args_of(lib, tmp_path, max_steps=2, restore_callback_states_from_checkpoint=True)
+    resumed = lib.Trainer(model=Regression(), args=args, train_dataset=RegressionData())
+    assert not resumed.control.should_training_stop
+    resumed.state = transformers.TrainerState.load_from_json(
+        str(tmp_path / "checkpoint-2" / "trainer_state.json")
+    )
+    resumed._load_callback_state()
+    assert resumed.control.should_training_stop
 
 
 class MultiLabel(torch.nn.Module):
