@@ -135,6 +135,7 @@ class TransformersApi:
             prediction_loss_only=prediction_loss_only,
             ignore_keys=ignore_keys,
             prefix=metric_key_prefix,
+            description=description,  # "Prediction" keeps the predictions under batch_eval_metrics
         )
 
     # --- data and batch geometry ---
