@@ -114,7 +114,7 @@ def first_reach_s(
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    """A plain fixed-width text table (Markdown-compatible, so it pastes into the README)."""
+    """A plain fixed-width text table (Markdown-compatible, so it pastes into docs/BENCHMARKS.md)."""
     cells = [[_fmt(c) for c in row] for row in rows]
     widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
     line = "| " + " | ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)) + " |"
@@ -154,7 +154,7 @@ def median_range(values: Sequence[float]) -> str:
 
 
 def machine_line() -> str:
-    """One line naming what the figures were measured on, for the README's tables."""
+    """One line naming what the figures were measured on, for the tables of docs/BENCHMARKS.md."""
     import platform
 
     import torch

@@ -25,7 +25,8 @@ def _load(args: argparse.Namespace, on_shape_ok=None):
 
 
 def _start_worker_imports(backend: str, workers: int, raw: dict) -> None:
-    """The Optuna backend's fork server imports torch while validation goes on (issue 9)."""
+    """The Optuna backend's fork server imports torch while validation goes on, so the first trial
+    starts sooner: the imports overlap the study file's checks instead of following them."""
     if backend != "optuna":
         return
     from hpo.backends.optuna.processes import start_fork_server

@@ -51,7 +51,7 @@ class Problems:
 
 SHOW_CHARS = 80
 # A problem stays one line of a screen: the study file's 20-odd top-level keys are cut short
-# (the near miss is named by did_you_mean, the whole list is in the README's study-file section).
+# (the near miss is named by did_you_mean, the whole list is in docs/STUDY_FILE.md).
 KEY_LIST_CHARS = 120
 
 
@@ -62,7 +62,7 @@ def key_list(keys: tuple[str, ...] | list[str]) -> str:
         return text
     shown = text[:KEY_LIST_CHARS].rsplit(", ", 1)[0]
     left_out = len(keys) - len(shown.split(", "))
-    return f"{shown} and {left_out} more (README: the study file)"
+    return f"{shown} and {left_out} more (see docs/STUDY_FILE.md)"
 
 
 def show(value: Any) -> str:

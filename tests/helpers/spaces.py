@@ -21,7 +21,7 @@ def optim_space(trial: Any) -> dict[str, Any]:
 
 
 def scheduler_space(trial: Any) -> dict[str, Any]:
-    """The README's example: lr_scheduler_kwargs only for the scheduler that takes them."""
+    """docs/STUDY_FILE.md's example: lr_scheduler_kwargs only for the scheduler that takes them."""
     scheduler = trial.suggest_categorical("lr_scheduler_type", ["linear", "cosine_with_restarts"])
     params = {
         "learning_rate": trial.suggest_float("lr", 1e-5, 1e-3, log=True),

@@ -29,5 +29,5 @@ def test_a_long_list_of_keys_stays_on_one_screen_line():
     problems.unknown_keys({"key_numbr_3": 1}, keys, "")
     (line,) = problems.lines
     assert len(line) < 250
-    assert "key_number_0, key_number_1" in line and "more (README: the study file)" in line
+    assert "key_number_0, key_number_1" in line and "more (see docs/STUDY_FILE.md)" in line
     assert "did you mean 'key_number_3'?" in line

@@ -21,7 +21,7 @@ from helpers.browser import (
 from helpers.report_study import write_watched_study
 from helpers.study_files import write_study_file
 
-# Set to a path (docs/report.png) to keep the screenshot this test takes for the README.
+# Set to a path (docs/report.png) to keep the screenshot this test takes for docs/RUNNING.md.
 SCREENSHOT_ENV = "HPO_REPORT_SCREENSHOT"
 
 

@@ -136,6 +136,6 @@ def test_grid_is_refused_for_a_python_space(tmp_path):
 
 
 def test_the_readme_example_loads(tmp_path):
-    # helpers.spaces.scheduler_space is the README's hp_space (lr_scheduler_kwargs per scheduler).
+    # helpers.spaces.scheduler_space is docs/STUDY_FILE.md's hp_space (lr_scheduler_kwargs per scheduler).
     spec = load(write_study(tmp_path, {"space": "helpers.spaces:scheduler_space"}))
     assert spec.space_function == "helpers.spaces:scheduler_space"
