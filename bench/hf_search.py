@@ -147,7 +147,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backend", choices=["optuna", "ray"], required=True)
     parser.add_argument("--storage", help="optuna: the storage URL its trials are written to")
     parser.add_argument("--ray-dir", type=Path, help="ray: where Ray Tune writes its results")
-    parser.add_argument("--output-dir", type=Path, required=True, help="TrainingArguments'")
     opts = parser.parse_args(argv)
     doc = yaml.safe_load(opts.study.read_text(encoding="utf-8"))
     check_study(doc)
@@ -157,13 +156,13 @@ def main(argv: list[str] | None = None) -> int:
 
     transformers.logging.set_verbosity_error()
     train, held_out = block_arrays(doc["data"])
+    training = {"output_dir": "hf_search_output", **doc["training"]}
     args = TrainingArguments(
-        output_dir=str(opts.output_dir),
         save_strategy="no",  # no checkpoints: the cheapest setting transformers has
         report_to=[],
         disable_tqdm=True,
         use_cpu=True,
-        **doc["training"],
+        **training,
     )
     trainer = Trainer(
         model_init=ModelInit(doc["model"]["config"]),

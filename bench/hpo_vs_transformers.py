@@ -24,10 +24,11 @@ against wall-clock seconds, each run's end marked) to docs/time-to-target.png, d
 plotly and photographed in headless Chromium as `hpo report --png` does.
 
 Run (on a quiet machine: the load average is printed before and after):
-  python bench/hpo_vs_transformers.py                 (seeds 0,1,2: about half an hour on 2 cores)
+  python bench/hpo_vs_transformers.py                 (seeds 0,1,2: nine 20-trial searches)
   python bench/hpo_vs_transformers.py --plot-only     (the PNG again, from the JSON)
-  python bench/hpo_vs_transformers.py --smoke         (4 trials of 40 steps, 1 seed: a check
-                                                       that all three paths run, not figures)
+  python bench/hpo_vs_transformers.py --smoke         (4 trials of 40 steps, eval every 20,
+                                                       seed 0: a check that all three paths run,
+                                                       not figures; its files go to a temp dir)
 It prints tables; it asserts nothing.
 """
 
@@ -96,7 +97,6 @@ def command_for(key: str, study: Path, folder: Path) -> list[str]:
     if key == "c":
         return [sys.executable, "-m", "hpo.cli", "run", str(study)]
     peer = [sys.executable, str(BENCH_DIR / "hf_search.py"), str(study)]
-    peer += ["--output-dir", str(folder / "out")]
     if key == "a":
         return [*peer, "--backend", "optuna", "--storage", storage_of(folder, study)]
     return [*peer, "--backend", "ray", "--ray-dir", str(folder / "ray")]
@@ -110,7 +110,10 @@ def run_contender(key: str, doc: dict[str, Any], folder: Path) -> dict[str, Any]
     """Launch one contender as a fresh process; returns its wall time, best and curve points."""
     study = write_study(doc, folder)  # storage and output_dir inside `folder`
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-    env.pop("RAY_ADDRESS", None)  # (b) starts its own local Ray, as a user's script does
+    # (b) starts its own local Ray, as a user's script does on a quiet machine: ray.init() with
+    # no address would join the latest cluster it finds on this one (/tmp/ray), a test's or
+    # another user's; "local" makes it start a fresh one.
+    env["RAY_ADDRESS"] = "local"
     started_at, started_unix = dt.datetime.now(), time.time()
     start = time.perf_counter()
     proc = subprocess.run(
@@ -184,7 +187,7 @@ def print_seed(row: dict[str, Any]) -> None:
     print(f"\n== seed {row['seed']} (order {' '.join(row['order'])})")
     print(
         table(
-            ["contender", "wall s", "final best", "trials complete"],
+            ["contender", "wall s", "final best", "trials with a value"],
             [
                 [f"({k}) {s['label']}", s["wall_s"], s["best"], len(s["points"])]
                 for k, s in sides.items()
@@ -239,7 +242,7 @@ def _s(value: float | None) -> str:
 def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", default="0,1,2", help="comma-separated seeds")
-    parser.add_argument("--smoke", action="store_true", help="4 trials, 40 steps, seed 0")
+    parser.add_argument("--smoke", action="store_true", help="4 trials, 40 steps, 1 seed")
     parser.add_argument("--only", help="run these contenders only, e.g. `c` (no comparison)")
     parser.add_argument("--plot-only", action="store_true", help="the PNG from --records")
     parser.add_argument("--records", type=Path, help=f"the JSON (default {RECORDS})")
@@ -264,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
     base = read_study(STUDY)
     if opts.smoke:
         base["budget"]["n_trials"] = 4
-        base["training"].update(max_steps=40, eval_steps=10)
+        base["training"].update(max_steps=40, eval_steps=20)
     only = set(opts.only or "abc")
     seeds = [int(x) for x in opts.seeds.split(",") if x.strip()]
     training = base["training"]

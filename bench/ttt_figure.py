@@ -107,9 +107,9 @@ def fig_json(value: Any) -> str:
 def write_png(record: dict[str, Any], path: Path, seed: int | None = None) -> Path:
     """Draw the figure of `seed` (default: the first) into `path`; raises HpoError without
     Chromium, before anything is written."""
+    from hpo.errors import HpoError
     from hpo.report.html.chromium import find_chromium
     from hpo.report.html.png import write_pngs
-    from hpo.errors import HpoError
 
     fig = figure(record, seed)
     if find_chromium() is None:
