@@ -269,6 +269,8 @@ def main(argv: list[str] | None = None) -> int:
         base["budget"]["n_trials"] = 4
         base["training"].update(max_steps=40, eval_steps=20)
     only = set(opts.only or "abc")
+    if not only <= set("abc"):
+        raise SystemExit(f"bench: --only {opts.only!r}: give some of a, b, c (e.g. --only c)")
     seeds = [int(x) for x in opts.seeds.split(",") if x.strip()]
     training = base["training"]
     print(

@@ -99,6 +99,32 @@ def test_the_peer_script_trains_and_evaluates_on_the_rows_hpo_run_does(tmp_path)
     np.testing.assert_array_equal(held_out, hpo_eval.get_batch(range(len(hpo_eval)))["input_ids"])
 
 
+def test_time_to_quality_counts_from_when_hpo_first_comes_within_reach_of_a_peers_best():
+    from bench.hpo_vs_transformers import SLACK, compare
+    from bench.ttt_figure import best_so_far
+
+    sides = {
+        "a": {"wall_s": 200.0, "best": 2.50, "points": [(50.0, 2.7), (190.0, 2.50)]},
+        "b": {"wall_s": 120.0, "best": 2.40, "points": [(100.0, 2.40)]},
+        # hpo: within reach of (a)'s 2.50 + SLACK at 40 s, never of (b)'s 2.40 + SLACK
+        "c": {
+            "wall_s": 90.0,
+            "best": 2.45,
+            "points": [(20.0, 2.9), (40.0, 2.5 + SLACK), (80.0, 2.45)],
+        },
+    }
+    result = compare(sides)
+    assert result["a"]["reach_s"] == 40.0 and result["a"]["ratio"] == pytest.approx(5.0)
+    assert result["a"]["gap"] == pytest.approx(-0.05)
+    assert result["b"]["reach_s"] is None and result["b"]["ratio"] is None
+    assert result["b"]["gap"] == pytest.approx(0.05)
+    # the figure's line: each improvement, then held flat to the run's end
+    assert best_so_far([[80.0, 2.45], [20.0, 2.9], [50.0, 3.1]], 90.0) == (
+        [20.0, 80.0, 90.0],
+        [2.9, 2.45, 2.45],
+    )
+
+
 @pytest.mark.slow
 def test_hpo_vs_transformers_runs_all_three_contenders_in_its_smoke_mode(tmp_path):
     from hpo.report.html.chromium import find_chromium
