@@ -205,7 +205,6 @@ def main(argv: list[str] | None = None) -> int:
             search_alg=BasicVariantGenerator(random_state=seed),  # the default search, seeded
             storage_path=str(opts.ray_dir.resolve()),
             name=doc["name"],
-            verbose=0,
         )
     print("best: " + json.dumps({"objective": best.objective, "params": best.hyperparameters}))
     return 0

@@ -125,6 +125,7 @@ def run_contender(key: str, doc: dict[str, Any], folder: Path) -> dict[str, Any]
         check=False,
     )
     wall_s = time.perf_counter() - start
+    (folder / "output.log").write_text(proc.stdout + proc.stderr, encoding="utf-8")
     if proc.returncode != 0:
         print((proc.stdout + proc.stderr)[-4000:], file=sys.stderr)
         raise SystemExit(f"bench: ({key}) {LABELS[key]} exited with {proc.returncode}")
