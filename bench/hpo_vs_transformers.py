@@ -197,11 +197,14 @@ def print_seed(row: dict[str, Any]) -> None:
     )
     for peer in PEERS:
         v = vs[peer]
-        ratio = f"{v['ratio']:.2f}x" if v["ratio"] else "missed (never within reach)"
-        gap = f"{v['gap']:+.4f}" if v["gap"] is not None else "missed (none complete)"
+        ratio = f"{v['ratio']:.2f}x" if v["ratio"] else "- (never within reach)"
+        gap = f"{v['gap']:+.4f}" if v["gap"] is not None else "- (none complete)"
+        ratio_met = v["ratio"] is not None and v["ratio"] >= TARGET_RATIO
+        gap_met = v["gap"] is not None and v["gap"] <= SLACK
         print(
-            f"vs ({peer}): hpo reaches its best + {SLACK} at {_s(v['reach_s'])}, "
-            f"ratio {ratio}; final best gap (c)-({peer}) {gap}"
+            f"vs ({peer}): (c) first within ({peer})'s best + {SLACK}: {_s(v['reach_s'])}; "
+            f"ratio {ratio}, target >= {TARGET_RATIO:g}x: {verdict(v['ratio'], ratio_met)}; "
+            f"final best gap (c)-({peer}) {gap}, target <= +{SLACK}: {verdict(v['gap'], gap_met)}"
         )
 
 
