@@ -81,11 +81,11 @@ def dump_curves(storage: str, doc: dict, out: Path, *, append: bool = False) -> 
         for t in trials
         if t.state.name == "COMPLETE"
     ]
-    from bench.hpo_vs_transformers import block_datasets
+    from bench.hf_search import block_arrays
 
     record = {
         "study": STUDY,
-        "n_eval": len(block_datasets(doc["data"])[1]),  # eval rows: what an evaluation costs
+        "n_eval": len(block_arrays(doc["data"])[1]),  # eval rows: what an evaluation costs
         "training": doc["training"],
         "space": doc["space"],
         "curves": curves,

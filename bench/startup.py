@@ -56,6 +56,7 @@ def hpo_run_s(workdir: Path, round_: int) -> tuple[float, float]:
     doc = read_study("hpo_vs_transformers")
     doc["budget"]["n_trials"] = 2
     doc["training"]["max_steps"] = 25
+    doc["training"]["eval_steps"] = 25  # one evaluation, at the end
     folder = workdir / f"round{round_}"
     folder.mkdir()
     storage = f"sqlite:///{folder / 'study.db'}"

@@ -1,12 +1,13 @@
-"""Benchmarks of issues 9 and 13 run small and print what they promise; figures go unchecked.
+"""Benchmarks run small and print what they promise; figures go unchecked.
 
 bench/ scripts are run as a user runs them, as processes: gpu_check (no GPU here: its skip, and
 its CPU smoke mode), ray_scale on a real `ray start --head`, status_at_scale on PostgreSQL,
-startup on SQLite.
+startup on SQLite, hpo_vs_transformers in its smoke mode (all three contenders, end to end).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -77,3 +78,76 @@ def test_startup_times_the_first_trial_against_the_imports():
     assert "hpo run -> first trial starts" in out and "imports (python -c ...)" in out
     assert "target: first trial within 1 s of the imports ->" in out
     assert "before: load average" in out and "after: load average" in out
+
+
+def test_the_peer_script_trains_and_evaluates_on_the_rows_hpo_run_does(tmp_path):
+    """bench/hf_search.py never imports hpo, so it cuts the corpus itself: into the very
+    blocks `hpo run` trains and evaluates on, or the comparison would not be like with like."""
+    import numpy as np
+
+    from bench._common import read_study, write_study
+    from bench.hf_search import block_arrays
+    from hpo.data import load_datasets
+    from hpo.study import load
+
+    doc = read_study("hpo_vs_transformers")
+    spec = load(write_study(doc, tmp_path))
+    hpo_train, hpo_eval = load_datasets(spec)
+    train, held_out = block_arrays(doc["data"])
+    assert train.shape == (len(hpo_train), doc["data"]["block_size"])
+    np.testing.assert_array_equal(train, hpo_train.get_batch(range(len(hpo_train)))["input_ids"])
+    np.testing.assert_array_equal(held_out, hpo_eval.get_batch(range(len(hpo_eval)))["input_ids"])
+
+
+def test_time_to_quality_counts_from_when_hpo_first_comes_within_reach_of_a_peers_best():
+    from bench.hpo_vs_transformers import SLACK, compare
+    from bench.ttt_figure import best_so_far
+
+    sides = {
+        "a": {"wall_s": 200.0, "best": 2.50, "points": [(50.0, 2.7), (190.0, 2.50)]},
+        "b": {"wall_s": 120.0, "best": 2.40, "points": [(100.0, 2.40)]},
+        # hpo: within reach of (a)'s 2.50 + SLACK at 40 s, never of (b)'s 2.40 + SLACK
+        "c": {
+            "wall_s": 90.0,
+            "best": 2.45,
+            "points": [(20.0, 2.9), (40.0, 2.5 + SLACK), (80.0, 2.45)],
+        },
+    }
+    result = compare(sides)
+    assert result["a"]["reach_s"] == 40.0 and result["a"]["ratio"] == pytest.approx(5.0)
+    assert result["a"]["gap"] == pytest.approx(-0.05)
+    assert result["b"]["reach_s"] is None and result["b"]["ratio"] is None
+    assert result["b"]["gap"] == pytest.approx(0.05)
+    # the figure's line: each improvement, then held flat to the run's end
+    assert best_so_far([[80.0, 2.45], [20.0, 2.9], [50.0, 3.1]], 90.0) == (
+        [20.0, 80.0, 90.0],
+        [2.9, 2.45, 2.45],
+    )
+
+
+@pytest.mark.slow
+def test_hpo_vs_transformers_runs_all_three_contenders_in_its_smoke_mode(tmp_path):
+    from hpo.report.html.chromium import find_chromium
+
+    run = bench("hpo_vs_transformers.py", "--smoke", "--workdir", str(tmp_path))
+    out = run.stdout
+    assert "before: load average" in out and "after: load average" in out
+    for contender in ("(a) hyperparameter_search(backend='optuna')", "(b) ", "(c) hpo run"):
+        assert contender in out, out[-4000:] + run.stderr[-4000:]
+    assert "time-to-quality ratio" in out and "target >= 3x" in out and "target <= +0.03" in out
+    record = json.loads((tmp_path / "time_to_target.json").read_text())
+    (seed,) = record["seeds"]
+    assert record["smoke"] and record["task"]["n_trials"] == 4
+    assert seed["order"] == ["a", "b", "c"] and set(seed["compare"]) == {"a", "b"}
+    for side in seed["contenders"].values():
+        # every contender's curve comes from its own records, inside its process's lifetime
+        assert side["points"], side
+        assert all(0 <= elapsed <= side["wall_s"] + 1 for elapsed, _ in side["points"])
+        assert side["best"] == pytest.approx(min(value for _, value in side["points"]))
+    png = tmp_path / "time-to-target.png"
+    if find_chromium() is None:
+        assert run.returncode == 1 and "no Chromium found" in run.stderr
+        assert not png.exists()
+    else:
+        assert run.returncode == 0, run.stderr[-4000:]
+        assert png.read_bytes().startswith(b"\x89PNG")
