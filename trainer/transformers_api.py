@@ -8,7 +8,9 @@ refused when the subclass is constructed (`NOT_CALLED_BY_THE_LOOP` in `trainer/h
 since the loop would never call the override.
 
 `create_accelerator_and_postprocess` cannot apply: this trainer does not run on Accelerate. It
-raises saying so (docs/TRAINER.md lists it).
+raises saying so (docs/TRAINER.md lists it), and so does reading `trainer.accelerator`, which
+Transformers' scripts and tests reach into (its `state.num_processes`, `prepare`, `scaler`):
+an AttributeError, so `hasattr(trainer, "accelerator")` stays False, but one that says why.
 """
 
 from __future__ import annotations
@@ -285,6 +287,16 @@ class TransformersApi:
         from transformers.trainer_pt_utils import metrics_format
 
         return metrics_format(metrics)
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached when normal lookup fails, so a subclass may still assign self.accelerator.
+        if name == "accelerator":
+            raise AttributeError(
+                "trainer.accelerator: trainer.Trainer does not run on Accelerate, so there is no "
+                "Accelerator to read or patch; the device, mixed precision and torch.distributed come "
+                "from TrainingArguments and torchrun (see docs/TRAINER.md)"
+            )
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def create_accelerator_and_postprocess(self) -> None:
         raise NotImplementedError(
