@@ -12,7 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 _ONE_PROCESS = (
-    "trainer.Trainer trains in one process on one device; distributed training is not supported"
+    "trainer.Trainer trains on one device per process; several processes are plain "
+    "torch.distributed (start them with torchrun), without DDP, FSDP or DeepSpeed options"
 )
 _LIGER = "Liger kernels are not supported; leave it off"
 
