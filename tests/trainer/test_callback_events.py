@@ -107,20 +107,27 @@ def test_the_defaults_pop_and_remove_by_either_librarys_class(tmp_path, source):
 
 def test_adding_one_class_twice_warns_as_transformers_does(tmp_path):
     messages = {}
-    for name, library in LIBRARIES.items():
-        records = []
-        handler = logging.Handler()
-        handler.emit = records.append
-        target = logging.getLogger("transformers.trainer_callback")
-        target.addHandler(handler)
-        try:
-            built = build(library, tmp_path, callbacks=[Marker, Marker])
-        finally:
-            target.removeHandler(handler)
-        assert names(built).count("Marker") == 2  # added all the same
-        warned = [r.getMessage() for r in records if r.levelno == logging.WARNING]
-        # The sentence, not the list after it (Transformers' has a missing space: "currentlist").
-        messages[name] = [m.split(" The current")[0] for m in warned if "already one" in m]
+    # Both warn through Transformers' logger, so its verbosity decides; an earlier test in the
+    # same process may have lowered it (the full suite did, once).
+    verbosity = transformers.utils.logging.get_verbosity()
+    transformers.utils.logging.set_verbosity_warning()
+    try:
+        for name, library in LIBRARIES.items():
+            records = []
+            handler = logging.Handler()
+            handler.emit = records.append
+            target = logging.getLogger("transformers.trainer_callback")
+            target.addHandler(handler)
+            try:
+                built = build(library, tmp_path, callbacks=[Marker, Marker])
+            finally:
+                target.removeHandler(handler)
+            assert names(built).count("Marker") == 2  # added all the same
+            warned = [r.getMessage() for r in records if r.levelno == logging.WARNING]
+            # The sentence, not the list after it (Transformers' lacks a space: "currentlist").
+            messages[name] = [m.split(" The current")[0] for m in warned if "already one" in m]
+    finally:
+        transformers.utils.logging.set_verbosity(verbosity)
     assert len(messages["ours"]) == 1
     assert messages["ours"] == messages["transformers"]
     assert "Marker" in messages["ours"][0]
