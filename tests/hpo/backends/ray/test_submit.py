@@ -50,7 +50,8 @@ def ray_head():
     )
     temp_dir = tempfile.mkdtemp(prefix="hpo-ray-", dir="/tmp")  # short: socket paths
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_", "HPO_"))}
-    env.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=token)
+    # As docker-compose.yml sets it: time for a stopped driver to record its trials.
+    env.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=token, RAY_JOB_STOP_WAIT_TIME_S="15")
     # The job's `python` must be this interpreter (the one with torch and this project's deps).
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     command = [
