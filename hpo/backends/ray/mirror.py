@@ -383,15 +383,23 @@ def requeue_stopped_trials(
         study_name=study_name, storage=storage, sampler=optuna.samplers.RandomSampler()
     )
     retry = RetryStaleTrial(max_retry=None)
+    trials = study.get_trials(deepcopy=False)
+    queued = {
+        t.system_attrs["retry_history"][-1] for t in trials if t.system_attrs.get("retry_history")
+    }
+    study_id = storage.get_study_id_from_name(study_name)
     stopped = []
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        if RAY_TRIAL_ID_ATTR not in trial.user_attrs:
+    for trial in trials:
+        if trial.state != TrialState.RUNNING or RAY_TRIAL_ID_ATTR not in trial.user_attrs:
             continue
-        trial_id = storage.get_trial_id_from_study_id_trial_number(
-            storage.get_study_id_from_name(study_name), trial.number
-        )
-        if fail_with_reason(storage, trial_id, reason):
+        trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
+        # The copy is queued before the trial is failed: a driver SIGKILLed in between leaves
+        # the trial RUNNING beside its copy, and the next start fails it without a second copy.
+        # The other order could leave it FAILED with no copy, and a reader would see the
+        # storage settled (nothing RUNNING) before the copy exists.
+        if trial.number not in queued:
             retry(study, storage.get_trial(trial_id))
+        if fail_with_reason(storage, trial_id, reason):
             stopped.append(trial.number)
     return stopped
 

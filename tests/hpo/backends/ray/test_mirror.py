@@ -252,3 +252,48 @@ def test_a_trial_cut_short_by_the_time_budget_is_pruned(ray_local, tmp_path):
     assert trial.state == TrialState.PRUNED
     assert trial.user_attrs[STOPPED_BY_ATTR] == "time_budget"
     assert 0 < max(trial.intermediate_values) < 199
+
+
+def _running_ray_trial(url: str, name: str) -> int:
+    """A study with one RUNNING trial that a Tune driver mirrored (it carries a Ray trial id)."""
+    study = optuna.create_study(study_name=name, storage=url)
+    trial = study.ask({"x": CategoricalDistribution([1.0, 4.0])})
+    study._storage.set_trial_user_attr(trial._trial_id, RAY_TRIAL_ID_ATTR, "abc_00000")
+    study._storage.set_trial_intermediate_value(trial._trial_id, 10, 1.5)
+    return trial.number
+
+
+def test_a_driver_killed_while_requeueing_leaves_one_copy_and_the_next_start_fails_the_trial(
+    tmp_path, monkeypatch
+):
+    """SIGKILL between queueing the copy and failing the trial: the storage keeps the trial
+    RUNNING beside its copy (never FAILED with no copy), and the next driver's requeue fails
+    it without queueing a second copy."""
+    import hpo.storage.rdb as rdb
+    from hpo.backends.ray.mirror import requeue_stopped_trials
+
+    url = f"sqlite:///{tmp_path / 'killed.db'}"
+    number = _running_ray_trial(url, "killed")
+
+    class Killed(BaseException):
+        pass
+
+    def killed(*args, **kwargs):
+        raise Killed
+
+    with monkeypatch.context() as patched:
+        patched.setattr(rdb, "fail_with_reason", killed)
+        with pytest.raises(Killed):
+            requeue_stopped_trials(url, "killed", "interrupted")
+    trials = optuna.load_study(study_name="killed", storage=url).get_trials()
+    assert [t.state for t in trials] == [TrialState.RUNNING, TrialState.WAITING]
+    assert trials[1].system_attrs["retry_history"] == [number]
+
+    assert requeue_stopped_trials(url, "killed", "the driver was gone") == [number]
+    trials = optuna.load_study(study_name="killed", storage=url).get_trials()
+    assert [t.state for t in trials] == [TrialState.FAIL, TrialState.WAITING]
+    assert trials[0].user_attrs[FAIL_REASON_ATTR] == "the driver was gone"
+    copy = trials[1]
+    assert copy.user_attrs[RAY_TRIAL_ID_ATTR] == "abc_00000"
+    assert FAIL_REASON_ATTR not in copy.user_attrs
+    assert copy.intermediate_values == {10: 1.5}
