@@ -261,6 +261,27 @@ class TransformersApi:
         if torch.distributed.is_available() and torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()
 
+    # --- hyperparameter search ---
+    def hyperparameter_search(
+        self,
+        hp_space: Any = None,
+        compute_objective: Any = None,
+        n_trials: int = 20,
+        direction: str | list[str] = "minimize",
+        backend: Any = None,
+        hp_name: Any = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Transformers' hyperparameter_search on optuna (default; the study is kept in an SQL
+        storage, by default `output_dir/hp_search.db`, that `hpo status` reads) or Ray Tune.
+        Returns transformers' BestRun (a list of them for several directions); see
+        trainer/search.py for what differs."""
+        from trainer.search import hyperparameter_search
+
+        return hyperparameter_search(
+            self, hp_space, compute_objective, n_trials, direction, backend, hp_name, **kwargs
+        )
+
     # --- the Hub and reports ---
     def init_hf_repo(self, token: str | None = None, private: bool | None = None) -> None:
         """Creates (or finds) the Hub repository push_to_hub uploads to; sets hub_model_id."""
