@@ -1,8 +1,10 @@
 """What the loop does after an optimizer step (and at an epoch's end): its log, and the
 evaluation, reports to the trial's search and checkpoint that trainer/step_plan.py decides, in
-that plan's order. `AfterStep` is mixed into `Trainer`, whose attributes it reads; this module
-carries the plan out (callbacks, the reporter, torch.distributed, the checkpoint files) and
-decides nothing itself.
+that plan's order. `AfterStep` is mixed into `Trainer`, whose attributes it reads. Of the
+evaluation, report and save this module decides nothing: it gathers the facts, carries the plan
+out (callbacks, the reporter, torch.distributed, the checkpoint files) and hands the facts that
+arrive mid-step (the evaluation, the search's verdict, rank 0's vote) to the plan's next phase.
+The log's timing (`_should_log`) is its own.
 """
 
 from __future__ import annotations
