@@ -137,10 +137,21 @@ def build_accelerator(trainer: Any) -> Any:
         dataloader_config=dataloader_config,
         gradient_accumulation_plugin=GradientAccumulationPlugin(**plugin_kwargs),
     )
-    if accelerator.num_processes != args.world_size or accelerator.device.type != args.device.type:
+    theirs = (accelerator.num_processes, accelerator.device.type, accelerator.mixed_precision)
+    ours = (args.world_size, args.device.type, precision)
+    if theirs != ours:
         raise ValueError(
-            f"the Accelerate state ({accelerator.num_processes} process(es) on "
-            f"{accelerator.device}) differs from the trainer's ({args.world_size} on "
-            f"{args.device}); trainer.accelerator must describe the run the loop does"
+            "the Accelerate state (processes, device, mixed precision: {}) differs from the "
+            "trainer's ({}); trainer.accelerator must describe the run the loop does".format(
+                ", ".join(map(str, theirs)), ", ".join(map(str, ours))
+            )
         )
     return accelerator
+
+
+def sync_accelerator(trainer: Any) -> None:
+    """Once built, `trainer.accelerator` follows the accumulation a run really does (a trial's
+    params, auto_find_batch_size's retries). Nothing is built or imported here."""
+    accelerator = trainer.__dict__.get("accelerator")
+    if getattr(accelerator, "gradient_state", None) is not None:  # ours, or a user's Accelerator
+        accelerator.gradient_accumulation_steps = trainer.args.gradient_accumulation_steps
