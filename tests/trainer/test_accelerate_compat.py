@@ -212,3 +212,28 @@ def test_a_plain_trainer_has_an_accelerator_on_first_read(tmp_path):
     assert built.accelerator.device == torch.device("cpu")
     with pytest.raises(AttributeError, match="no attribute 'not_an_attribute'"):
         _ = built.not_an_attribute
+
+
+def test_under_torchrun_it_reports_the_ranks_and_refuses_what_the_loop_does_not_do(tmp_path):
+    import os
+    from pathlib import Path
+
+    helper = Path(__file__).resolve().parents[1] / "helpers" / "ddp_accelerator.py"
+    result = tmp_path / "result"
+    completed = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+        + [str(helper), str(result)],
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert completed.returncode == 0, completed.stderr[-4000:]
+    for rank in range(2):
+        report = json.loads(Path(f"{result}.rank{rank}").read_text())
+        assert report["num_processes"] == 2
+        assert report["process_index"] == rank
+        assert (
+            "accelerator_config.split_batches=True is not supported by hpo's trainer"
+            in (report["refusal"])
+        )
