@@ -22,8 +22,14 @@ Transformers script reaches for is still here:
   accumulation plugin) on first use, so a run that never reads it never imports accelerate.
   Where Transformers gives Accelerate `num_steps=1` and accumulates itself, this one is given
   the accumulation the loop does, so `accelerator.gradient_accumulation_steps` tells the truth
-  (and `accelerator.backward` divides by it, as Accelerate documents). Its processes and
-  device must match the loop's, or building it fails saying so.
+  (and `accelerator.backward` divides by it, as Accelerate documents). Its processes, device
+  and mixed precision must match the loop's, or building it fails saying so. `non_blocking` reaches only the
+  accelerator (for loaders a script prepares with it): the loop's own copies to a GPU are always
+  non-blocking (trainer/model_io.py), which changes no value.
+
+Private Accelerate names, as Transformers uses them: `PartialState._shared_state` (was a state
+made beforehand?) and `AcceleratorState._reset_state` (a fresh one); tests/trainer/
+test_accelerate_compat.py runs both against the installed accelerate.
 """
 
 from __future__ import annotations
