@@ -20,6 +20,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
+from trainer.accelerate_compat import normalise_accelerator_config
 from trainer.refused_args import REFUSED, refusal
 
 # The names `transformers.get_scheduler` accepts (transformers.trainer_utils.SchedulerType).
@@ -184,6 +185,8 @@ class TrainingArguments(metaclass=_CheckedConstruction):
     fp16_full_eval: bool = False
     torch_compile: bool = False
     use_cpu: bool = False
+    # None, a dict, a JSON file's path or an AcceleratorConfig (trainer/accelerate_compat.py)
+    accelerator_config: Any = None
     torch_compile_backend: str | None = None
     torch_compile_mode: str | None = None
     # Transformers 5's name, and the deprecated alias it keeps (None: off).
@@ -455,6 +458,7 @@ def _normalise(args: TrainingArguments) -> None:
         _set(args, "torch_compile", True)
     if args.torch_compile and args.torch_compile_backend is None:
         _set(args, "torch_compile_backend", "inductor")
+    normalise_accelerator_config(args)
     if args.use_cpu:
         _set(args, "dataloader_pin_memory", False)  # no accelerator memory to pin for
     for name in ("gradient_checkpointing_kwargs", "activation_checkpointing_kwargs"):

@@ -23,6 +23,7 @@ import torch
 from trainer import checkpoint as ckpt
 from trainer import distributed
 from trainer.after_step import AfterStep
+from trainer.accelerate_compat import sync_accelerator
 from trainer.base import TrainerBase
 from trainer.batch_size import batch_size_to_resume, find_executable_batch_size
 from trainer.callbacks import TrainerCallback, TrainerControl
@@ -114,6 +115,7 @@ class Trainer(AfterStep, TrainerEvaluation, TrainerBase):
                     gradient_accumulation_steps=accumulation_steps,
                 )
             self._run_args = self.args
+            sync_accelerator(self)
             return self._train_once(plan, resume, ignore_keys_for_eval)
 
         self._in_train = True

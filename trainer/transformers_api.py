@@ -7,10 +7,9 @@ push_to_hub). The others are for scripts to call; overriding one of those in a s
 refused when the subclass is constructed (`NOT_CALLED_BY_THE_LOOP` in `trainer/hooks.py`),
 since the loop would never call the override.
 
-`create_accelerator_and_postprocess` cannot apply: this trainer does not run on Accelerate. It
-raises saying so (docs/TRAINER.md lists it), and so does reading `trainer.accelerator`, which
-Transformers' scripts and tests reach into (its `state.num_processes`, `prepare`, `scaler`):
-an AttributeError, so `hasattr(trainer, "accelerator")` stays False, but one that says why.
+`trainer.accelerator` is an `accelerate.Accelerator` built on first use, or by
+`create_accelerator_and_postprocess()` (trainer/accelerate_compat.py: what it honours). The loop
+itself never reads it.
 """
 
 from __future__ import annotations
@@ -310,18 +309,15 @@ class TransformersApi:
         return metrics_format(metrics)
 
     def __getattr__(self, name: str) -> Any:
-        # Only reached when normal lookup fails, so a subclass may still assign self.accelerator.
+        # Only reached when normal lookup fails: the first read of trainer.accelerator builds it
+        # (a subclass may still assign its own).
         if name == "accelerator":
-            raise AttributeError(
-                "trainer.accelerator: trainer.Trainer does not run on Accelerate, so there is no "
-                "Accelerator to read or patch; the device, mixed precision and torch.distributed come "
-                "from TrainingArguments and torchrun (see docs/TRAINER.md)"
-            )
+            self.create_accelerator_and_postprocess()
+            return self.__dict__["accelerator"]
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def create_accelerator_and_postprocess(self) -> None:
-        raise NotImplementedError(
-            "create_accelerator_and_postprocess(): trainer.Trainer does not run on Accelerate; "
-            "the device, mixed precision and torch.distributed come from TrainingArguments and "
-            "torchrun (see docs/TRAINER.md)"
-        )
+        """`self.accelerator` from the current arguments (trainer/accelerate_compat.py)."""
+        from trainer.accelerate_compat import build_accelerator
+
+        self.accelerator = build_accelerator(self)
