@@ -20,7 +20,7 @@ def gpt2_killed_before_record(*, kill_at_step: int, marker: str, **config: Any) 
     """A GPT-2 LM built from `config`, in a process that dies before recording one checkpoint."""
     from transformers import GPT2Config, GPT2LMHeadModel
 
-    from hpo.backends.optuna.worker import StorageRecorder
+    from hpo.backends.optuna.recorder import StorageRecorder
 
     record = StorageRecorder.on_save
     if not getattr(record, "kills", False):

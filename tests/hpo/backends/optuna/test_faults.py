@@ -385,7 +385,7 @@ def test_a_worker_killed_between_saving_and_recording_a_checkpoint_resumes_from_
 
 
 def test_a_retry_resumes_from_the_newest_complete_checkpoint_of_its_folder(tmp_path):
-    from hpo.backends.optuna.worker import resume_point
+    from hpo.backends.optuna.resume import resume_point
 
     def checkpoint(step: int, complete: bool = True) -> Path:
         folder = tmp_path / "trial-0000" / f"checkpoint-{step}"
@@ -501,7 +501,7 @@ def test_a_read_only_output_dir_is_one_clear_error_before_anything_is_created(tm
 
 def test_a_retry_resumes_from_the_newest_checkpoint_when_the_recorded_one_was_rotated(tmp_path):
     # Killed between writing checkpoint-8 (rotating checkpoint-4 away) and recording it.
-    from hpo.backends.optuna.worker import resume_point
+    from hpo.backends.optuna.resume import resume_point
 
     for step in (8, 12):
         (tmp_path / f"checkpoint-{step}").mkdir()
