@@ -12,6 +12,13 @@ runs in the Tune driver and writes each trial through optuna's storage API inste
   duplicating them.
 
 So `hpo status/best/export` and optuna-dashboard show a Ray study exactly like an Optuna one.
+
+`Trainer.hyperparameter_search(backend="ray")` writes its Ray trials into optuna on its own
+(trainer/search_ray.py, `record_in_optuna`), after the Tuner has finished. This mirror does
+not reuse it: it must write while trials run (the live view, a restore that continues the same
+optuna trials, a stopped driver's requeue), and it decides a trial's state from what Tune
+reports (a scheduler's stop, the time budget), where that one infers it from the last step.
+Nor can that one reuse this: trainer never imports hpo (docs/ARCHITECTURE.md).
 """
 
 from __future__ import annotations
