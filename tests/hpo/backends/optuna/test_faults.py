@@ -343,7 +343,7 @@ def test_a_resume_reports_the_evaluations_its_checkpoint_has_but_the_storage_lac
 
 
 # ---------------------------------------------------------------------------------------------
-# Killed between writing a checkpoint and recording it (issue 10, point 4)
+# Killed between writing a checkpoint and recording it
 
 
 @pytest.mark.slow
@@ -411,7 +411,7 @@ def test_a_retry_resumes_from_the_newest_complete_checkpoint_of_its_folder(tmp_p
 
 
 # ---------------------------------------------------------------------------------------------
-# A full or read-only disk under training.output_dir (issue 10, point 5)
+# A full or read-only disk under training.output_dir
 
 
 @pytest.fixture
