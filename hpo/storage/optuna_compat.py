@@ -4,7 +4,9 @@ Optuna's public API has no way to do some things hpo needs (a study's id inside 
 a trial's id, counting trials in one SQL query, reading the schema directly for a fast
 `hpo status`). Each such use is a small function here, and tests/hpo/storage/test_optuna_compat.py
 checks every one against the installed optuna, so that a new optuna version that breaks one
-fails that test loudly instead of failing a study at run time.
+fails that test loudly instead of failing a study at run time. The schema's revisions and
+columns are listed here; the longer queries over them (`hpo status`, the budget count) are in
+the sibling hpo.storage.optuna_sql.
 
 This module imports optuna only inside functions: `hpo status` imports it without loading optuna.
 """
