@@ -1,4 +1,6 @@
-"""hpo's own SQL over Optuna's database schema: every query of it in one place.
+"""hpo's own queries of Optuna's database schema: those of the inspection commands and of the
+budget count (the one-statement writes and reads that sit beside optuna's private API are in
+hpo.storage.optuna_compat).
 
 `hpo status` / `hpo best` (`hpo.storage.reader`) and the budget count that every worker
 runs before every trial (`hpo.backends.optuna.budget`) read optuna's tables with plain SQL
@@ -10,7 +12,7 @@ Schema facts used (optuna/storages/_rdb/models.py): enum columns hold the member
 float form next to their distribution as JSON; attrs are JSON text. The tables, columns and
 schema revisions this SQL is written for are listed in hpo.storage.optuna_compat, which checks
 a database's revision before any query here runs; tests/hpo/storage/test_optuna_sql.py checks
-the queries against a storage the installed optuna creates.
+the tables the queries name against a storage the installed optuna creates.
 """
 
 from __future__ import annotations
