@@ -75,7 +75,7 @@ def dump_curves(storage: str, doc: dict, out: Path, *, append: bool = False) -> 
             "params": t.params,
             "curve": [[step, value] for step, value in sorted(t.intermediate_values.items())],
             # The trial's value: on the whole eval set, where the curve's evaluations during
-            # training saw a subset (hpo's default since issue 9).
+            # training saw a subset (hpo's default: search-time evaluations on a fixed subset).
             "value": t.value,
         }
         for t in trials

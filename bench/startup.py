@@ -10,7 +10,7 @@ Interleaved rounds of:
   fresh SQLite file, timed from launch to the first trial's start as the storage recorded it,
   and to the process's exit after its last trial ended.
 
-Target (issue 9): the first trial starts within 1 s of the imports.
+Target: the first trial starts within 1 s of the imports.
 
 Run:  python bench/startup.py [--rounds 3]
 

@@ -13,7 +13,7 @@ the run and dropped after), it runs:
 
 model_init is timed on its own (hpo.data.models.build_model_init, the function the workers
 call), also in every round.
-Target (issue 5): hpo's per-trial overhead <= 1.3 x raw Optuna's per-trial cost + model_init.
+Target: hpo's per-trial overhead <= 1.3 x raw Optuna's per-trial cost + model_init.
 
 Run:  python bench/trial_overhead.py                    (200 trials, SQLite and PostgreSQL)
       python bench/trial_overhead.py --n-trials 20      (a quick check)

@@ -115,7 +115,18 @@ def record_in_optuna(
     template: Any,
     hp_name: Any,
 ) -> None:
-    """Every Ray trial of `results` (a ResultGrid) as a finished trial of an optuna study."""
+    """Every Ray trial of `results` (a ResultGrid) as a finished trial of an optuna study.
+
+    Not built on hpo's live mirror (hpo/backends/ray/mirror.py), nor the mirror on this:
+    trainer never imports hpo, and the mirror leans on hpo's study (its attrs, a Python
+    space replayed per trial, the storage's heartbeats and requeue of a stopped driver's
+    trials); moving it down here would change what this path records. The two also differ
+    in kind: this writes each trial once, finished, after `tuner.fit()` returns (PRUNED: it
+    ended before max_steps, without a value), while the mirror is a Tune callback that writes
+    trials while they run, so a restore continues them, and calls a trial PRUNED only when
+    the scheduler or the time budget stopped it, with its last intermediate value as optuna's
+    tell() gives one. What both share is the storage's opener (trainer/sqlite_storage.py).
+    """
     import optuna
     from optuna.trial import TrialState, create_trial
 

@@ -4,7 +4,9 @@ Optuna's public API has no way to do some things hpo needs (a study's id inside 
 a trial's id, counting trials in one SQL query, reading the schema directly for a fast
 `hpo status`). Each such use is a small function here, and tests/hpo/storage/test_optuna_compat.py
 checks every one against the installed optuna, so that a new optuna version that breaks one
-fails that test loudly instead of failing a study at run time.
+fails that test loudly instead of failing a study at run time. The schema's revisions and
+columns are listed here; the longer queries over them (`hpo status`, the budget count) are in
+the sibling hpo.storage.optuna_sql.
 
 This module imports optuna only inside functions: `hpo status` imports it without loading optuna.
 """
@@ -18,7 +20,7 @@ from hpo.attrs import WARM_START_ATTR
 if TYPE_CHECKING:
     import optuna
 
-# --- Optuna's schema (read by hpo.storage.reader with plain SQL) ------------------------------
+# --- Optuna's schema (read with plain SQL by hpo.storage.optuna_sql) ---------------------------
 
 # Optuna's RDB storage migrates its tables with alembic and records the revision a database is
 # at in the one-row table `alembic_version` (optuna/storages/_rdb/alembic/versions/). Oldest
@@ -36,17 +38,18 @@ OPTUNA_SCHEMA_REVISIONS = (
     "v3.0.0.d",
     "v3.2.0.a",
 )
-# The revisions hpo.storage.reader's SQL is written for. v3.0.0.d added the last column it
+# The revisions hpo.storage.optuna_sql's SQL is written for. v3.0.0.d added the last column it
 # needs (trial_values.value_type, for +-inf); v3.2.0.a only added an index. A database at any
 # other revision is refused: the same SQL could return wrong numbers there.
 READABLE_SCHEMA_REVISIONS = ("v3.0.0.d", "v3.2.0.a")
 SCHEMA_HEAD_REVISION = READABLE_SCHEMA_REVISIONS[-1]
 
-# Every table and column the reader's SQL names (optuna/storages/_rdb/models.py). The test
-# checks each one exists in a storage the installed optuna creates.
+# Every table and column hpo.storage.optuna_sql's SQL names (optuna/storages/_rdb/models.py).
+# The test checks each one exists in a storage the installed optuna creates.
 SCHEMA_COLUMNS_READ: dict[str, tuple[str, ...]] = {
     "studies": ("study_id", "study_name"),
     "study_directions": ("study_id", "objective", "direction"),
+    "study_user_attributes": ("study_id", "key", "value_json"),
     "trials": ("trial_id", "study_id", "number", "state", "datetime_start"),
     "trial_values": ("trial_id", "objective", "value", "value_type"),
     "trial_params": ("param_id", "trial_id", "param_name", "param_value", "distribution_json"),

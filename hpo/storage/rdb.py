@@ -6,24 +6,20 @@ Imports optuna when called, never at import time.
 from __future__ import annotations
 
 import copy
-import time
 import warnings
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hpo.attrs import FAIL_REASON_ATTR
 from hpo.errors import HpoError
 from hpo.storage.urls import mask_url, scrub_passwords, sqlite_path, with_driver
+from trainer.sqlite_storage import (
+    open_retrying_create_race,
+    prepare_sqlite_file,
+    sqlite_engine_kwargs,
+)
 
 if TYPE_CHECKING:
     import optuna
-
-
-# SQLite lets one writer at a time; the others wait this long for the lock instead of failing
-# at once with "database is locked" (the driver's default is 5 s, too short for N workers).
-SQLITE_BUSY_TIMEOUT_S = 60
-# How many times opening a fresh database is tried while other processes create its schema.
-CREATE_RACE_TRIES = 5
 
 
 def engine_kwargs_for(url: str, workers: int = 1) -> dict[str, Any]:
@@ -32,7 +28,7 @@ def engine_kwargs_for(url: str, workers: int = 1) -> dict[str, Any]:
 
     backend = make_url(url).get_backend_name()
     if backend == "sqlite":
-        return {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_S}}
+        return sqlite_engine_kwargs()
     if backend in ("postgresql", "mysql"):
         # Each worker runs its trial thread plus optuna's heartbeat thread, and the
         # orchestrator a sweeper: room for all of them, with a little to spare.
@@ -70,16 +66,15 @@ def open_storage(
 
     path = sqlite_path(url)
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        _use_wal(path)
+        prepare_sqlite_file(path)
     with warnings.catch_warnings():
         # heartbeat_interval is marked experimental; we rely on it on purpose, and the
         # warning would print once per worker.
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         retry = RetryStaleTrial(max_retry=max_retry, inherit_intermediate_values=True)
-        for attempt in range(CREATE_RACE_TRIES):
-            try:
-                storage = (call_with_retry if wait_for_server else _call)(
+        try:
+            storage = open_retrying_create_race(
+                lambda: (call_with_retry if wait_for_server else _call)(
                     ResilientRDBStorage,
                     with_driver(url),
                     engine_kwargs=engine_kwargs_for(url, workers),
@@ -88,15 +83,12 @@ def open_storage(
                     heartbeat_stale_trial_callback=retry,
                     url=url,
                 )
-                break
-            except HpoError:
-                raise  # StorageUnavailable: the server stayed away past the outage limit
-            except Exception as error:
-                if _lost_create_race(error) and attempt + 1 < CREATE_RACE_TRIES:
-                    time.sleep(0.2 * (attempt + 1))  # the winner is creating the schema now
-                    continue
-                reason = scrub_passwords(str(getattr(error, "orig", None) or error), url)
-                raise HpoError(f"cannot open storage {mask_url(url)}: {reason.strip()}") from None
+            )
+        except HpoError:
+            raise  # StorageUnavailable: the server stayed away past the outage limit
+        except Exception as error:
+            reason = scrub_passwords(str(getattr(error, "orig", None) or error), url)
+            raise HpoError(f"cannot open storage {mask_url(url)}: {reason.strip()}") from None
     if path is not None:
         _sync_at_checkpoints(storage.engine)
     return storage
@@ -105,32 +97,6 @@ def open_storage(
 def _call(function: Any, *args: Any, url: str, **kwargs: Any) -> Any:
     """`function(*args, **kwargs)`: `call_with_retry`'s signature, tried once."""
     return function(*args, **kwargs)
-
-
-def _lost_create_race(error: Exception) -> bool:
-    """Whether opening failed because another process created optuna's schema at that instant.
-
-    Optuna creates its tables check-then-create, so two processes opening a fresh database
-    together collide: "table ... already exists", or a duplicate row in `alembic_version`
-    (an IntegrityError). The loser's next try finds the schema made.
-    """
-    import sqlalchemy
-
-    if isinstance(error, sqlalchemy.exc.IntegrityError):
-        return True
-    return "already exists" in str(getattr(error, "orig", None) or error)
-
-
-def _use_wal(path: Path) -> None:
-    """Switch the SQLite file to write-ahead logging: readers (`hpo status`, the dashboard)
-    no longer block the workers' writes. The mode is stored in the file, so once is enough."""
-    import sqlite3
-
-    connection = sqlite3.connect(path, timeout=SQLITE_BUSY_TIMEOUT_S)
-    try:
-        connection.execute("PRAGMA journal_mode=WAL")
-    finally:
-        connection.close()
 
 
 def _sync_at_checkpoints(engine: Any) -> None:

@@ -2,41 +2,20 @@
 
 Loading a study through optuna reads every trial with all its params, attrs and
 intermediate values (tens of seconds at 10,000 trials). Here each answer is a handful of
-SQL queries through SQLAlchemy Core, and this module imports neither optuna nor torch, so
+SQL queries through SQLAlchemy Core (`hpo.storage.optuna_sql`, which holds them with the rest
+of hpo's SQL over optuna's schema), and this module imports neither optuna nor torch, so
 the whole `hpo status` process stays well under a second. Answers are plain dicts (JSON as
 they are); hpo.report.status turns them into text.
-
-Schema facts used (optuna/storages/_rdb/models.py): enum columns hold the member *name*
-('COMPLETE', 'MINIMIZE', 'FINITE', 'INF_NEG', ...); params are stored in optuna's internal
-float form next to their distribution as JSON; attrs are JSON text. The tables, columns and
-schema revisions this SQL is written for are listed in hpo.storage.optuna_compat, which checks
-a database's revision before any query here runs.
 """
 
 from __future__ import annotations
 
-import json
-import math
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
-from datetime import datetime
 from typing import Any
 
-from hpo.attrs import BEST_CHECKPOINT_ATTR, PROGRESS_ATTR, STATES, WARM_START_ATTR
+from hpo.attrs import BEST_CHECKPOINT_ATTR
 from hpo.errors import HpoError
-from hpo.storage.optuna_compat import check_schema_once
-from hpo.storage.urls import mask_url, scrub_passwords, sqlite_path, with_driver
-
-_INT_DISTRIBUTIONS = ("IntDistribution", "IntUniformDistribution", "IntLogUniformDistribution")
-# Sort keys that put -inf first and +inf last, as optuna does for stored values.
-_INF_RANK = "CASE {col} WHEN 'INF_NEG' THEN -1 WHEN 'FINITE' THEN 0 ELSE 1 END"
-# A trial that a warm start copied from an earlier study (bound as :warm): it was never
-# trained here, so it is neither counted as COMPLETE nor ever the best trial.
-_NOT_WARM_COPY = (
-    "NOT EXISTS (SELECT 1 FROM trial_user_attributes w"
-    " WHERE w.trial_id = t.trial_id AND w.key = :warm)"
-)
-
+from hpo.storage.optuna_sql import NoTables, OptunaTables
+from hpo.storage.urls import mask_url, sqlite_path
 
 # ---------------------------------------------------------------------------------------------
 # Public API
@@ -46,13 +25,13 @@ def status(url: str, study_name: str) -> dict[str, Any]:
     """Counts by state, the best trial (the Pareto front when multi-objective) and the
     running trials with their last reported step. `counts` leaves the warm-start copies out
     of COMPLETE; `warm_start` counts them."""
-    with _OptunaTables(url) as tables:
+    with OptunaTables(url) as tables:
         study_id = tables.study_id(study_name)
         directions = tables.directions(study_id)
         counts = tables.counts(study_id)
         warm = tables.warm_start_copies(study_id)
         counts["COMPLETE"] -= warm
-        front = tables.best_trials(study_id, directions)
+        front = _best_trials(tables, study_id, directions)
         best: Any = None
         if front:
             best = front if len(directions) > 1 else front[0]
@@ -72,10 +51,10 @@ def best(url: str, study_name: str) -> dict[str, Any] | list[dict[str, Any]]:
 
     For a multi-objective study, the Pareto front: a list of such dicts with `values`.
     """
-    with _OptunaTables(url) as tables:
+    with OptunaTables(url) as tables:
         study_id = tables.study_id(study_name)
         directions = tables.directions(study_id)
-        front = tables.best_trials(study_id, directions)
+        front = _best_trials(tables, study_id, directions)
         if not front:
             counts = tables.counts(study_id)
             summary = ", ".join(f"{n} {s.lower()}" for s, n in counts.items() if n) or "no trials"
@@ -93,24 +72,19 @@ def study_user_attrs(url: str, study_name: str) -> dict[str, Any] | None:
     if path is not None and not path.is_file():
         return None
     try:
-        with _OptunaTables(url) as tables:
-            if not tables._rows("SELECT 1 FROM studies WHERE study_name = :n", n=study_name):
+        with OptunaTables(url) as tables:
+            if not tables.has_study(study_name):
                 return None
-            rows = tables._rows(
-                "SELECT a.key, a.value_json FROM study_user_attributes a"
-                " JOIN studies s ON s.study_id = a.study_id WHERE s.study_name = :n",
-                n=study_name,
-            )
-    except _NoTables:
+            return tables.study_user_attrs(study_name)
+    except NoTables:
         return None
-    return {key: json.loads(value) for key, value in rows}
 
 
 def study_names_or_none(url: str) -> list[str] | None:
     """The names of the studies in the storage; None when it holds no optuna tables yet."""
     try:
         return study_names(url)
-    except _NoTables:
+    except NoTables:
         return None
 
 
@@ -120,22 +94,8 @@ def study_names(url: str, *, check_schema: bool = True) -> list[str]:
     `check_schema=False` is for callers that read the trials through optuna itself (the
     dashboard): the revision check guards this module's own SQL, not theirs.
     """
-    with _OptunaTables(url, check_schema=check_schema) as tables:
+    with OptunaTables(url, check_schema=check_schema) as tables:
         return tables.study_names()
-
-
-def decode_param(internal: float, distribution_json: str) -> Any:
-    """A param's user-facing value from optuna's stored float and distribution JSON."""
-    distribution = json.loads(distribution_json)
-    if "name" in distribution:
-        kind, attrs = distribution["name"], distribution.get("attributes", {})
-    else:  # optuna's abbreviated form: {"type": "categorical", "choices": [...]}
-        kind, attrs = distribution["type"], distribution
-    if kind in ("CategoricalDistribution", "categorical"):
-        return attrs["choices"][int(internal)]
-    if kind in _INT_DISTRIBUTIONS or kind == "int":
-        return int(internal)
-    return float(internal)
 
 
 def pareto_front(values: dict[int, list[float]], directions: list[str]) -> list[int]:
@@ -160,264 +120,30 @@ def pareto_front(values: dict[int, list[float]], directions: list[str]) -> list[
     return [key for _, key in front]
 
 
-# ---------------------------------------------------------------------------------------------
-# SQL
-
-
-class _OptunaTables:
-    """One connection to the storage, its schema revision checked, and the few queries the
-    inspection commands need."""
-
-    def __init__(self, url: str, *, check_schema: bool = True):
-        self.url = url
-        self.check_schema = check_schema
-
-    def __enter__(self) -> _OptunaTables:
-        import sqlalchemy
-
-        path = sqlite_path(self.url)
-        if path is not None and not path.is_file():
-            # Connecting would create an empty file; inspection never writes.
-            raise HpoError(
-                f"no storage at {mask_url(self.url)}: the file {path} does not exist. "
-                "Check `storage:` in the study file (or --storage / HPO_STORAGE), "
-                "or start the study with `hpo run`."
-            )
-        try:
-            self._engine = sqlalchemy.create_engine(
-                with_driver(self.url), poolclass=sqlalchemy.pool.NullPool
-            )
-            self._conn = self._engine.connect()
-        except Exception as error:
-            raise self._storage_error("cannot open storage", error) from None
-        if not self.check_schema:
-            return self
-        try:
-            with self._reading():
-                check_schema_once(self._conn, self.url)
-        except BaseException:
-            self.__exit__()
-            raise
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._conn.close()
-        self._engine.dispose()
-
-    def _storage_error(self, what: str, error: Exception) -> HpoError:
-        reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
-        return HpoError(f"{what} {mask_url(self.url)}: {scrub_passwords(reason, self.url)}")
-
-    @contextmanager
-    def _reading(self) -> Iterator[None]:
-        """Database errors as HpoErrors that say what to check, with passwords scrubbed."""
-        try:
-            yield
-        except HpoError:
-            raise
-        except Exception as error:
-            if _is_missing_table(error):
-                raise _NoTables(
-                    f"{mask_url(self.url)} holds no optuna study (its tables are missing). "
-                    "Check `storage:` in the study file (or --storage / HPO_STORAGE), "
-                    "or start the study with `hpo run`."
-                ) from None
-            raise self._storage_error("cannot read optuna's tables in", error) from None
-
-    def _rows(self, sql: str, **params: Any) -> list[Any]:
-        import sqlalchemy
-
-        statement = sqlalchemy.text(sql)
-        for name, value in params.items():
-            if isinstance(value, (list, tuple)):
-                statement = statement.bindparams(sqlalchemy.bindparam(name, expanding=True))
-        with self._reading():
-            return list(self._conn.execute(statement, params))
-
-    def study_names(self) -> list[str]:
-        return [row[0] for row in self._rows("SELECT study_name FROM studies ORDER BY study_name")]
-
-    def study_id(self, study_name: str) -> int:
-        rows = self._rows("SELECT study_id FROM studies WHERE study_name = :n", n=study_name)
-        if rows:
-            return int(rows[0][0])
-        names = self.study_names()
-        there = (
-            "studies there: " + ", ".join(repr(n) for n in names)
-            if names
-            else "it holds no study yet"
-        )
-        raise HpoError(
-            f"no study named {study_name!r} in {mask_url(self.url)}; {there}. "
-            "Check `name:` and `storage:` in the study file (or --storage / HPO_STORAGE)."
-        )
-
-    def directions(self, study_id: int) -> list[str]:
-        rows = self._rows(
-            "SELECT direction FROM study_directions WHERE study_id = :s ORDER BY objective",
-            s=study_id,
-        )
-        return [str(row[0]).lower() for row in rows]
-
-    def counts(self, study_id: int) -> dict[str, int]:
-        rows = self._rows(
-            "SELECT state, COUNT(*) FROM trials WHERE study_id = :s GROUP BY state", s=study_id
-        )
-        counts = dict.fromkeys(STATES, 0)
-        counts.update({str(state): int(n) for state, n in rows})
-        return counts
-
-    def warm_start_copies(self, study_id: int) -> int:
-        rows = self._rows(
-            "SELECT COUNT(*) FROM trials t JOIN trial_user_attributes w"
-            " ON w.trial_id = t.trial_id AND w.key = :warm"
-            " WHERE t.study_id = :s AND t.state = 'COMPLETE'",
-            s=study_id,
-            warm=WARM_START_ATTR,
-        )
-        return int(rows[0][0]) if rows else 0
-
-    def best_trials(self, study_id: int, directions: list[str]) -> list[dict[str, Any]]:
-        """The best complete trial (single objective) or the Pareto front, with details."""
-        if len(directions) == 1:
-            order = "DESC" if directions[0] == "maximize" else "ASC"
-            rows = self._rows(
-                "SELECT t.trial_id, t.number, v.value, v.value_type"
-                " FROM trials t JOIN trial_values v ON v.trial_id = t.trial_id"
-                " WHERE t.study_id = :s AND t.state = 'COMPLETE' AND v.objective = 0"
-                f" AND {_NOT_WARM_COPY}"
-                f" ORDER BY {_INF_RANK.format(col='v.value_type')} {order}, v.value {order},"
-                " t.number ASC LIMIT 1",
-                s=study_id,
-                warm=WARM_START_ATTR,
-            )
-            chosen = {int(r[0]): (int(r[1]), {"value": _stored_float(r[2], r[3])}) for r in rows}
-        else:
-            chosen = self._pareto_front(study_id, directions)
-        if not chosen:
-            return []
-        params = self._params(chosen)
-        attrs = self._user_attrs(chosen)
-        trials = []
-        for trial_id, (number, values) in sorted(chosen.items(), key=lambda item: item[1][0]):
-            user_attrs = attrs.get(trial_id, {})
-            trials.append(
-                {
-                    "number": number,
-                    **values,
-                    "params": params.get(trial_id, {}),
-                    "checkpoint": user_attrs.get(BEST_CHECKPOINT_ATTR),
-                    "user_attrs": user_attrs,
-                }
-            )
-        return trials
-
-    def _pareto_front(
-        self, study_id: int, directions: list[str]
-    ) -> dict[int, tuple[int, dict[str, Any]]]:
-        rows = self._rows(
-            "SELECT t.trial_id, t.number, v.objective, v.value, v.value_type"
-            " FROM trials t JOIN trial_values v ON v.trial_id = t.trial_id"
-            f" WHERE t.study_id = :s AND t.state = 'COMPLETE' AND {_NOT_WARM_COPY}",
-            s=study_id,
-            warm=WARM_START_ATTR,
-        )
-        values: dict[int, list[float]] = {}
-        numbers: dict[int, int] = {}
-        for trial_id, number, objective, value, value_type in rows:
-            values.setdefault(trial_id, [math.nan] * len(directions))[objective] = _stored_float(
-                value, value_type
-            )
-            numbers[trial_id] = number
+def _best_trials(
+    tables: OptunaTables, study_id: int, directions: list[str]
+) -> list[dict[str, Any]]:
+    """The best complete trial (single objective) or the Pareto front, with details."""
+    if len(directions) == 1:
+        chosen = tables.best_complete(study_id, directions[0])
+    else:
+        values, numbers = tables.complete_values(study_id, len(directions))
         front = pareto_front(values, directions)
-        return {tid: (numbers[tid], {"values": values[tid]}) for tid in front}
-
-    def _params(self, trial_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
-        rows = self._rows(
-            "SELECT trial_id, param_name, param_value, distribution_json FROM trial_params"
-            " WHERE trial_id IN :ids ORDER BY param_id",
-            ids=list(trial_ids),
-        )
-        return _by_trial((row[0], row[1], decode_param(row[2], row[3])) for row in rows)
-
-    def _user_attrs(self, trial_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
-        rows = self._rows(
-            "SELECT trial_id, key, value_json FROM trial_user_attributes"
-            " WHERE trial_id IN :ids ORDER BY trial_user_attribute_id",
-            ids=list(trial_ids),
-        )
-        return _by_trial((row[0], row[1], json.loads(row[2])) for row in rows)
-
-    def running(self, study_id: int) -> list[dict[str, Any]]:
-        # The last step of each running trial comes from the (trial_id, step) unique index,
-        # so this stays cheap however many finished trials the study holds.
-        rows = self._rows(
-            "SELECT t.number, t.datetime_start, iv.step, iv.intermediate_value,"
-            " iv.intermediate_value_type, hb.heartbeat, pa.value_json"
-            " FROM trials t"
-            " LEFT JOIN (SELECT trial_id, MAX(step) AS step FROM trial_intermediate_values"
-            "   WHERE trial_id IN (SELECT trial_id FROM trials"
-            "     WHERE study_id = :s AND state = 'RUNNING')"
-            "   GROUP BY trial_id) last ON last.trial_id = t.trial_id"
-            " LEFT JOIN trial_intermediate_values iv"
-            "   ON iv.trial_id = last.trial_id AND iv.step = last.step"
-            " LEFT JOIN trial_heartbeats hb ON hb.trial_id = t.trial_id"
-            " LEFT JOIN trial_user_attributes pa"
-            "   ON pa.trial_id = t.trial_id AND pa.key = :progress"
-            " WHERE t.study_id = :s AND t.state = 'RUNNING' ORDER BY t.number",
-            s=study_id,
-            progress=PROGRESS_ATTR,
-        )
-        return [
+        chosen = {tid: (numbers[tid], {"values": values[tid]}) for tid in front}
+    if not chosen:
+        return []
+    params = tables.params(chosen)
+    attrs = tables.user_attrs(chosen)
+    trials = []
+    for trial_id, (number, values_of) in sorted(chosen.items(), key=lambda item: item[1][0]):
+        user_attrs = attrs.get(trial_id, {})
+        trials.append(
             {
-                "number": int(number),
-                "last_step": None if step is None else int(step),
-                "last_value": None if step is None else _stored_float(value, value_type),
-                "started": _iso(started),
-                "heartbeat": _iso(heartbeat),
-                # {"step", "max_steps", "steps_per_s"}, written by the Optuna backend's worker
-                "progress": json.loads(progress) if progress else None,
+                "number": number,
+                **values_of,
+                "params": params.get(trial_id, {}),
+                "checkpoint": user_attrs.get(BEST_CHECKPOINT_ATTR),
+                "user_attrs": user_attrs,
             }
-            for number, started, step, value, value_type, heartbeat, progress in rows
-        ]
-
-
-# ---------------------------------------------------------------------------------------------
-# Helpers
-
-
-def _by_trial(entries: Iterable[tuple[int, str, Any]]) -> dict[int, dict[str, Any]]:
-    """`{trial_id: {name: value}}` from `(trial_id, name, value)` rows, keeping row order."""
-    grouped: dict[int, dict[str, Any]] = {}
-    for trial_id, name, value in entries:
-        grouped.setdefault(trial_id, {})[name] = value
-    return grouped
-
-
-class _NoTables(HpoError):
-    """The storage holds no optuna tables (a database no study was created in)."""
-
-
-def _is_missing_table(error: Exception) -> bool:
-    message = str(getattr(error, "orig", None) or error).lower()
-    # SQLite: "no such table: studies"; PostgreSQL: 'relation "studies" does not exist'.
-    return "no such table" in message or ("relation" in message and "does not exist" in message)
-
-
-def _stored_float(value: float | None, value_type: Any) -> float:
-    kind = str(value_type)
-    if kind == "INF_POS":
-        return math.inf
-    if kind == "INF_NEG":
-        return -math.inf
-    if kind == "NAN":
-        return math.nan
-    return float(value)  # type: ignore[arg-type]
-
-
-def _iso(moment: Any) -> str | None:
-    if moment is None:
-        return None
-    if isinstance(moment, datetime):
-        return moment.isoformat(sep=" ", timespec="seconds")
-    return str(moment).split(".")[0]  # SQLite returns the text it stored
+        )
+    return trials

@@ -3,7 +3,8 @@
 `model: {factory: helpers.fault_models:gpt2_killed_before_record}` with the GPT-2 config plus
 `kill_at_step` and `marker`: the worker process that builds the model SIGKILLs itself when
 the trainer has written checkpoint-<kill_at_step> and is about to record it in the storage
-(the start of the Optuna backend's on_save), which is the window issue 10 point 4 is about.
+(the start of the Optuna backend's on_save): the window in which the storage still names an
+older checkpoint than the newest one on disk.
 Only once per study: `marker` (a file) is created first, so the retry trains undisturbed.
 (Workers import `helpers` because the fork server inherits the test process's sys.path.)
 """
@@ -20,7 +21,7 @@ def gpt2_killed_before_record(*, kill_at_step: int, marker: str, **config: Any) 
     """A GPT-2 LM built from `config`, in a process that dies before recording one checkpoint."""
     from transformers import GPT2Config, GPT2LMHeadModel
 
-    from hpo.backends.optuna.worker import StorageRecorder
+    from hpo.backends.optuna.recorder import StorageRecorder
 
     record = StorageRecorder.on_save
     if not getattr(record, "kills", False):

@@ -341,7 +341,7 @@ def test_example_script_helpers(tmp_path, capsys):
 
 def test_train_collects_garbage_only_when_it_released_something(tmp_path):
     # A full gc.collect() scans the heap of torch and transformers: the first train() of a
-    # Trainer given a model has nothing to release, so it must not pay for one (issue 9).
+    # Trainer given a model has nothing to release, so it must not pay for one.
     import gc
 
     full_collections = []

@@ -249,30 +249,3 @@ def test_ray_trials_a_scheduler_stops_are_stored_as_pruned(
     assert (counts["COMPLETE"], counts["PRUNED"]) == (1, 2)
     assert reader.best(url, "asha")["params"] == {"learning_rate": 5e-2}
     assert best.hyperparameters["learning_rate"] == 5e-2
-
-
-def test_losing_the_race_to_create_a_fresh_studys_schema_is_recognised(tmp_path):
-    # Two processes opening one fresh SQLite file: optuna creates its schema check-then-create,
-    # and the loser fails on the duplicate alembic_version row (or "table already exists").
-    # Those failures are retried by open_storage; any other error is not.
-    import sqlalchemy
-
-    from trainer.search_study import _lost_create_race, open_storage
-
-    url = f"sqlite:///{tmp_path / 'race.db'}"
-    open_storage(url)  # the winner made the schema
-    engine = sqlalchemy.create_engine(url)
-    with engine.connect() as connection:
-        version = connection.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
-        with pytest.raises(sqlalchemy.exc.IntegrityError) as duplicate:
-            connection.exec_driver_sql(
-                "INSERT INTO alembic_version (version_num) VALUES (?)", (version,)
-            )
-        with pytest.raises(sqlalchemy.exc.OperationalError) as exists:
-            connection.exec_driver_sql("CREATE TABLE studies (x INTEGER)")
-        with pytest.raises(sqlalchemy.exc.OperationalError) as other:
-            connection.exec_driver_sql("SELECT * FROM no_such_table")
-    engine.dispose()
-    assert _lost_create_race(duplicate.value)
-    assert _lost_create_race(exists.value)
-    assert not _lost_create_race(other.value)

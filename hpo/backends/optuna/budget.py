@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 from collections import Counter
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from hpo.attrs import FAIL_REASON_ATTR, INTERRUPTED, WARM_START_ATTR
 from hpo.spec import StudySpec
@@ -72,6 +72,7 @@ def count_trials(study: optuna.Study, *, failed_earlier: int = 0) -> TrialCounts
 
     `failed_earlier`: the failures the study had when this run started."""
     from hpo.storage.optuna_compat import rdb_engine_of, study_id_of
+    from hpo.storage.optuna_sql import count_trial_states
     from hpo.storage.resilient import call_with_retry
 
     engine = rdb_engine_of(study)
@@ -79,7 +80,7 @@ def count_trials(study: optuna.Study, *, failed_earlier: int = 0) -> TrialCounts
         return dataclasses.replace(_count_loaded_trials(study), failed_earlier=failed_earlier)
     url = engine.url.render_as_string(hide_password=False)
     # The storage may be restarting: counted again once it is back.
-    rows = call_with_retry(_count_rows, engine, url, study_id_of(study), url=url)
+    rows = call_with_retry(count_trial_states, engine, url, study_id_of(study), url=url)
     by_state = {getattr(state, "name", state): n for state, n, _, _ in rows}
     interrupted = sum(
         int(n or 0) for state, _, n, _ in rows if getattr(state, "name", state) == "FAIL"
@@ -97,39 +98,6 @@ def count_trials(study: optuna.Study, *, failed_earlier: int = 0) -> TrialCounts
         waiting=by_state.get("WAITING", 0),
         failed_earlier=failed_earlier,
     )
-
-
-def _count_rows(engine: Any, url: str, study_id: int) -> list[Any]:
-    """(state, trials, interrupted ones, warm-start copies) of the study, in one round trip:
-    the trials by state, how many FAIL ones were interrupted and how many are copies (a trial
-    has at most one attr of each key, so the outer joins add no rows)."""
-    import json
-
-    import sqlalchemy
-
-    from hpo.storage.optuna_compat import check_schema_once
-
-    with engine.connect() as connection:
-        # The SQL is written for optuna's schema (checked once per database and process).
-        check_schema_once(connection, url)
-        return connection.execute(
-            sqlalchemy.text(
-                "SELECT t.state, COUNT(*), "
-                "SUM(CASE WHEN a.value_json = :v THEN 1 ELSE 0 END), "
-                "SUM(CASE WHEN w.trial_id IS NULL THEN 0 ELSE 1 END) "
-                "FROM trials t LEFT JOIN trial_user_attributes a "
-                "ON a.trial_id = t.trial_id AND a.key = :k "
-                "LEFT JOIN trial_user_attributes w "
-                "ON w.trial_id = t.trial_id AND w.key = :w "
-                "WHERE t.study_id = :s GROUP BY t.state"
-            ),
-            {
-                "s": study_id,
-                "k": FAIL_REASON_ATTR,
-                "v": json.dumps(INTERRUPTED),
-                "w": WARM_START_ATTR,
-            },
-        ).all()
 
 
 def _count_loaded_trials(study: optuna.Study) -> TrialCounts:

@@ -33,7 +33,8 @@ from typing import Any
 
 from hpo.backends import EXIT_DISK_ERROR, EXIT_INTERRUPTED, EXIT_WORKER_ERROR
 from hpo.backends.optuna.requeue import pid_alive
-from hpo.backends.optuna.worker import OutputDiskError, install_stop_handlers, work
+from hpo.backends.optuna.trial import OutputDiskError
+from hpo.backends.optuna.worker import install_stop_handlers, work
 from hpo.backends.placement import (
     Placement,
     WorkerSlot,

@@ -12,12 +12,18 @@ runs in the Tune driver and writes each trial through optuna's storage API inste
   duplicating them.
 
 So `hpo status/best/export` and optuna-dashboard show a Ray study exactly like an Optuna one.
+
+`Trainer.hyperparameter_search(backend="ray")` writes its Ray trials into optuna on its own
+(trainer/search_ray.py, `record_in_optuna`), after the Tuner has finished. This mirror does
+not reuse it: it must write while trials run (the live view, a restore that continues the same
+optuna trials, a stopped driver's requeue), and it decides a trial's state from what Tune
+reports (a scheduler's stop, the time budget), where that one infers it from the last step.
+Nor can that one reuse this: trainer never imports hpo (docs/ARCHITECTURE.md).
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -39,7 +45,9 @@ from hpo.attrs import (
     STOPPED_BY_TIME_BUDGET,
     TRAIN_METRICS_ATTR,
 )
+from hpo.backends.ray.stored_study import ensure_study
 from hpo.backends.ray.trainable import ray_trial_output_dir
+from hpo.backends.ray.tune_results import error_reason, is_number, jsonable, train_metrics
 
 if TYPE_CHECKING:
     import optuna
@@ -131,7 +139,7 @@ class OptunaMirror(Callback):
         """Rebuild ray id -> optuna id from the storage, so a restore reuses the trials.
 
         A Ray trial whose run was stopped has two optuna trials: the stopped one (FAIL) and
-        its WAITING copy (`requeue_stopped_trials`); the newest is the one that continues.
+        its WAITING copy (`stored_study.requeue_stopped_trials`); the newest is the one that continues.
         """
         storage, study_id = self.storage, self.study_id
         for frozen in storage.get_all_trials(study_id, deepcopy=False):  # oldest first
@@ -177,7 +185,7 @@ class OptunaMirror(Callback):
         step = self._step_of(result)
         # Optuna keeps intermediate values for single-objective studies only.
         value = result.get(self.metrics[0])
-        if len(self.metrics) == 1 and step is not None and _is_number(value):
+        if len(self.metrics) == 1 and step is not None and is_number(value):
             self.storage.set_trial_intermediate_value(optuna_id, int(step), float(value))
         # The result's own config: a PBT scheduler may already have mutated trial.config in
         # answer to this very result, before callbacks see it.
@@ -193,7 +201,7 @@ class OptunaMirror(Callback):
         self, iteration: int, trials: list[Trial], trial: Trial, checkpoint: Any, **info: Any
     ):
         value = trial.last_result.get(self.metrics[0]) if trial.last_result else None
-        if not _is_number(value) or trial.trial_id in self._finished:
+        if not is_number(value) or trial.trial_id in self._finished:
             return
         score = float(value) if self.directions[0] == "minimize" else -float(value)
         best = self._best.get(trial.trial_id)
@@ -218,16 +226,16 @@ class OptunaMirror(Callback):
         values = [result.get(metric) for metric in self.metrics]
         if ray_id in self._stopped_early and not self._reached_max_steps(result):
             self._finish_pruned(trial, stopped_by=STOPPED_BY_SCHEDULER)
-        elif all(_is_number(v) for v in values):
+        elif all(is_number(v) for v in values):
             self._finish(trial, TrialState.COMPLETE, [float(v) for v in values])
         else:
-            missing = [m for m, v in zip(self.metrics, values, strict=True) if not _is_number(v)]
+            missing = [m for m, v in zip(self.metrics, values, strict=True) if not is_number(v)]
             self._fail(trial, f"the trial ended without a finite value of {', '.join(missing)}")
 
     def on_trial_error(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any):
         if trial.trial_id in self._finished or trial.trial_id not in self._optuna_ids:
             return
-        self._fail(trial, _error_reason(trial))
+        self._fail(trial, error_reason(trial))
 
     def on_experiment_end(self, trials: list[Trial], **info: Any):
         """Trials the time budget cut short get no on_trial_complete: record them PRUNED.
@@ -243,7 +251,7 @@ class OptunaMirror(Callback):
             if trial.trial_id in self._finished or trial.trial_id not in self._optuna_ids:
                 continue
             if trial.status == "ERROR":
-                self._fail(trial, _error_reason(trial))
+                self._fail(trial, error_reason(trial))
             elif trial.status == "TERMINATED" and budget_spent:
                 if self._reached_max_steps(trial.last_result or {}):
                     self.on_trial_complete(0, trials, trial)
@@ -285,7 +293,7 @@ class OptunaMirror(Callback):
         if previous is None or current == previous:
             return
         optuna_id = self._optuna_ids[trial.trial_id]
-        self.storage.set_trial_user_attr(optuna_id, FINAL_PARAMS_ATTR, _jsonable(current))
+        self.storage.set_trial_user_attr(optuna_id, FINAL_PARAMS_ATTR, jsonable(current))
         if trial.trial_id in self._pending_changes:  # changed twice without an evaluation
             self._append_history(trial.trial_id, None)
         self._pending_changes[trial.trial_id] = current
@@ -295,7 +303,7 @@ class OptunaMirror(Callback):
         optuna_id = self._optuna_ids[ray_id]
         frozen = self.storage.get_trial(optuna_id)
         history = list(frozen.user_attrs.get(PARAM_HISTORY_ATTR, []))
-        history.append({"step": step, "params": _jsonable(params)})
+        history.append({"step": step, "params": jsonable(params)})
         self.storage.set_trial_user_attr(optuna_id, PARAM_HISTORY_ATTR, history)
 
     def _finish(self, trial: Trial, state: optuna.trial.TrialState, values: list[float] | None):
@@ -304,7 +312,7 @@ class OptunaMirror(Callback):
             self._append_history(trial.trial_id, None)
         if trial.last_result:
             self.storage.set_trial_user_attr(
-                optuna_id, TRAIN_METRICS_ATTR, _train_metrics(trial.last_result)
+                optuna_id, TRAIN_METRICS_ATTR, train_metrics(trial.last_result)
             )
         if trial.trial_id not in self._best and trial.checkpoint is not None:
             # No scored checkpoint seen (e.g. only restored ones): the newest is the best known.
@@ -353,108 +361,10 @@ class OptunaMirror(Callback):
 
     def _step_of(self, result: Mapping[str, Any]) -> int | None:
         step = result.get(self.step_key, result.get("training_iteration"))
-        return int(step) if _is_number(step) else None
+        return int(step) if is_number(step) else None
 
     def _reached_max_steps(self, result: Mapping[str, Any]) -> bool:
         if self.max_steps is None:
             return False
         step = self._step_of(result)
         return step is not None and step >= self.max_steps
-
-
-def requeue_stopped_trials(
-    storage_url: str, study_name: str, reason: str, storage: Any = None
-) -> list[int]:
-    """FAIL the study's RUNNING Ray trials with `reason` and queue a WAITING copy of each.
-
-    For a Tune driver that is stopping or was stopped (Ctrl-C, `hpo submit --stop`, killed):
-    the storage then says what happened instead of showing trials RUNNING with nothing
-    behind them. The copy keeps params, user attrs (the Ray trial id) and intermediate values;
-    when the experiment is restored, the mirror continues the Ray trial into it. Returns the
-    numbers of the stopped trials. `storage`: one already open (a signal handler has seconds).
-    """
-    import optuna
-    from optuna.trial import TrialState
-
-    from hpo.storage.rdb import RetryStaleTrial, fail_with_reason, open_storage
-
-    storage = storage if storage is not None else open_storage(storage_url)
-    study = optuna.load_study(
-        study_name=study_name, storage=storage, sampler=optuna.samplers.RandomSampler()
-    )
-    retry = RetryStaleTrial(max_retry=None)
-    trials = study.get_trials(deepcopy=False)
-    queued = {
-        t.system_attrs["retry_history"][-1] for t in trials if t.system_attrs.get("retry_history")
-    }
-    study_id = storage.get_study_id_from_name(study_name)
-    stopped = []
-    for trial in trials:
-        if trial.state != TrialState.RUNNING or RAY_TRIAL_ID_ATTR not in trial.user_attrs:
-            continue
-        trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
-        # The copy is queued before the trial is failed: a driver SIGKILLed in between leaves
-        # the trial RUNNING beside its copy, and the next start fails it without a second copy.
-        # The other order could leave it FAILED with no copy, and a reader would see the
-        # storage settled (nothing RUNNING) before the copy exists.
-        if trial.number not in queued:
-            retry(study, storage.get_trial(trial_id))
-        if fail_with_reason(storage, trial_id, reason):
-            stopped.append(trial.number)
-    return stopped
-
-
-def ensure_study(
-    storage: optuna.storages.BaseStorage, study_name: str, directions: Sequence[str]
-) -> int:
-    """The study's id, creating it with `directions` if it does not exist yet."""
-    import optuna
-    from optuna.study import StudyDirection
-
-    try:
-        return storage.get_study_id_from_name(study_name)
-    except KeyError:
-        pass
-    wanted = [StudyDirection[d.upper()] for d in directions]
-    try:
-        return storage.create_new_study(wanted, study_name)
-    except optuna.exceptions.DuplicatedStudyError:  # another process created it just now
-        return storage.get_study_id_from_name(study_name)
-
-
-def _error_reason(trial: Trial) -> str:
-    """The last line of the trial's error (the exception and its message), or a stand-in."""
-    text = ""
-    if trial.error_file:
-        try:
-            with open(trial.error_file, encoding="utf-8", errors="replace") as handle:
-                text = handle.read()
-        except OSError:
-            text = ""
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    # Tune prefixes each failure with "Failure # N (occurred at ...)"; the exception line
-    # is the last line of the traceback that follows.
-    lines = [line for line in lines if not line.startswith("Failure #")]
-    return lines[-1][:2000] if lines else "the Ray trial failed (no error message recorded)"
-
-
-def _train_metrics(result: Mapping[str, Any]) -> dict[str, float]:
-    """The trainer's metrics in a Tune result (its last): what the Optuna backend records
-    from TrainOutput.metrics, without Tune's own bookkeeping (time, iteration, node)."""
-    return {
-        key: float(value)
-        for key, value in result.items()
-        if key.startswith(("eval_", "train_")) or key in ("epoch", "loss", STEP_KEY)
-        if _is_number(value)
-    }
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _jsonable(params: Mapping[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in params.items():
-        out[key] = value.item() if hasattr(value, "item") else value
-    return out

@@ -125,7 +125,7 @@ def run_study(spec: StudySpec, *, address: str | None = None, callbacks: Sequenc
 
 
 def _requeue_stopped(spec: StudySpec, reason: str, storage: Any = None) -> None:
-    from hpo.backends.ray.mirror import ensure_study, requeue_stopped_trials
+    from hpo.backends.ray.stored_study import ensure_study, requeue_stopped_trials
     from hpo.storage.rdb import open_storage
 
     storage = storage if storage is not None else open_storage(spec.storage)
@@ -318,7 +318,7 @@ def _stored_trials(spec: StudySpec, *states: str) -> int:
     warm-start copies left out (they were never trained here)."""
     from optuna.trial import TrialState
 
-    from hpo.backends.ray.mirror import ensure_study
+    from hpo.backends.ray.stored_study import ensure_study
     from hpo.storage.rdb import open_storage
 
     storage = open_storage(spec.storage)

@@ -141,7 +141,7 @@ def test_the_study_file_twin_of_tiny_spec_loads(tmp_path):
 def test_search_evaluations_use_a_subset_and_a_completed_trial_is_valued_on_the_whole_set(
     tmp_path,
 ):
-    # Issue 9: evaluations that only feed the pruner cost a fixed subset of the eval rows; the
+    # Evaluations that only feed the pruner cost a fixed subset of the eval rows; the
     # value of a trial that completes comes from the whole eval set.
     from helpers.study_files import write_corpus
 

@@ -106,7 +106,7 @@ def test_inspection_loads_no_heavy_library(tmp_path):
 
 
 def test_a_one_key_typo_is_reported_before_torch_is_imported(tmp_path):
-    # The shape pass runs before the checks that build the model (issue 9): `-X importtime`
+    # The shape pass runs before the checks that build the model: `-X importtime`
     # lists every module the process imported, and neither torch nor transformers is among them.
     write_study(tmp_path, {"budget": {"n_trail": 4}}, name="typo.yaml")
     environment = {**os.environ, "PYTHONPATH": str(REPO)}

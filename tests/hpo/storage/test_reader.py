@@ -120,18 +120,6 @@ def test_pareto_front_keeps_ties_and_drops_dominated_points():
     assert sorted(reader.pareto_front(values, ["maximize", "maximize"])) == [1, 4, 5]
 
 
-def test_decode_param_reads_both_distribution_json_forms():
-    categorical = json.dumps(
-        {"name": "CategoricalDistribution", "attributes": {"choices": ["adamw", None, 3]}}
-    )
-    assert reader.decode_param(1.0, categorical) is None
-    assert reader.decode_param(2.0, categorical) == 3
-    assert reader.decode_param(0.0, '{"type": "categorical", "choices": ["a", "b"]}') == "a"
-    assert reader.decode_param(3.0, '{"type": "int", "low": 1, "high": 4}') == 3
-    log_int = {"name": "IntDistribution", "attributes": {"low": 1, "high": 64, "log": True}}
-    assert reader.decode_param(16.0, json.dumps(log_int)) == 16
-
-
 def test_a_missing_study_names_the_studies_that_exist(url):
     build_study(url, "alpha")
     build_study(url, "beta")

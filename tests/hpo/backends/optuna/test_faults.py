@@ -343,7 +343,7 @@ def test_a_resume_reports_the_evaluations_its_checkpoint_has_but_the_storage_lac
 
 
 # ---------------------------------------------------------------------------------------------
-# Killed between writing a checkpoint and recording it (issue 10, point 4)
+# Killed between writing a checkpoint and recording it
 
 
 @pytest.mark.slow
@@ -385,7 +385,7 @@ def test_a_worker_killed_between_saving_and_recording_a_checkpoint_resumes_from_
 
 
 def test_a_retry_resumes_from_the_newest_complete_checkpoint_of_its_folder(tmp_path):
-    from hpo.backends.optuna.worker import resume_point
+    from hpo.backends.optuna.resume import resume_point
 
     def checkpoint(step: int, complete: bool = True) -> Path:
         folder = tmp_path / "trial-0000" / f"checkpoint-{step}"
@@ -411,7 +411,7 @@ def test_a_retry_resumes_from_the_newest_complete_checkpoint_of_its_folder(tmp_p
 
 
 # ---------------------------------------------------------------------------------------------
-# A full or read-only disk under training.output_dir (issue 10, point 5)
+# A full or read-only disk under training.output_dir
 
 
 @pytest.fixture
@@ -501,7 +501,7 @@ def test_a_read_only_output_dir_is_one_clear_error_before_anything_is_created(tm
 
 def test_a_retry_resumes_from_the_newest_checkpoint_when_the_recorded_one_was_rotated(tmp_path):
     # Killed between writing checkpoint-8 (rotating checkpoint-4 away) and recording it.
-    from hpo.backends.optuna.worker import resume_point
+    from hpo.backends.optuna.resume import resume_point
 
     for step in (8, 12):
         (tmp_path / f"checkpoint-{step}").mkdir()

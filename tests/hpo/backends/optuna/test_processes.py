@@ -13,7 +13,7 @@ REPO = Path(__file__).resolve().parents[4]
 
 
 def test_workers_fork_from_a_server_started_before_the_parent_imports_torch(tmp_path):
-    # `hpo run` starts the fork server once the file's shape is checked (issue 9). A process
+    # `hpo run` starts the fork server once the file's shape is checked. A process
     # forked from it already holds torch, transformers and what opening the storage imports,
     # with all of it frozen out of the collector's scans, although the process that started
     # the server has imported none of it: the server imported them, once, for every worker.

@@ -20,7 +20,8 @@ from hpo.attrs import (
     WORKER_ATTR,
 )
 from hpo.backends.objective import prepare, train_trial
-from hpo.backends.optuna.worker import StorageRecorder, train_optuna_trial
+from hpo.backends.optuna.recorder import StorageRecorder
+from hpo.backends.optuna.trial import train_optuna_trial
 from hpo.search.space import suggest
 from hpo.storage.rdb import open_storage
 from trainer import TrainerCallback

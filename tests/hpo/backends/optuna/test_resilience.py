@@ -170,7 +170,7 @@ def test_a_worker_that_loses_the_storage_is_replaced_once_it_is_back(tmp_path, p
     assert lost, reasons
     for trial in lost:
         # Finished by its retry. (Whether the retry resumes depends on the storage having
-        # recorded the checkpoint the trainer kept, which is issue 10's point 4.)
+        # recorded the checkpoint the trainer kept, which a write lost with the storage may not.)
         assert last_retry(trials, trial).state in FINISHED
 
 

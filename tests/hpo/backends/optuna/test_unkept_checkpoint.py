@@ -19,8 +19,9 @@ from hpo.backends import EXIT_OK
 from hpo.backends.objective import prepare
 from hpo.backends.optuna.requeue import fail_and_retry
 from hpo.backends.optuna.shared_study import open_study
+from hpo.backends.optuna.trial import train_optuna_trial
 from hpo.backends.optuna.unkept_checkpoint import applies
-from hpo.backends.optuna.worker import train_optuna_trial, work
+from hpo.backends.optuna.worker import work
 from hpo.spec import BudgetSpec
 from hpo.storage.rdb import open_storage
 

@@ -270,7 +270,7 @@ def test_a_driver_killed_while_requeueing_leaves_one_copy_and_the_next_start_fai
     RUNNING beside its copy (never FAILED with no copy), and the next driver's requeue fails
     it without queueing a second copy."""
     import hpo.storage.rdb as rdb
-    from hpo.backends.ray.mirror import requeue_stopped_trials
+    from hpo.backends.ray.stored_study import requeue_stopped_trials
 
     url = f"sqlite:///{tmp_path / 'killed.db'}"
     number = _running_ray_trial(url, "killed")
