@@ -12,13 +12,13 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import optuna
 import pytest
 import yaml
 from helpers.study_files import tiny_spec, write_study_file
+from helpers.waiting import wait_until
 from optuna.trial import TrialState
 
 from hpo.attrs import FAIL_REASON_ATTR, FIRST_STEP_ATTR, INTERRUPTED, RESUMED_FROM_ATTR, WORKER_ATTR
@@ -40,16 +40,6 @@ def load(spec) -> optuna.Study:
 
 def retry_of(trial: optuna.trial.FrozenTrial) -> int | None:
     return trial.system_attrs.get("failed_trial")
-
-
-def wait_for(condition, timeout: float = 120.0, what: str = "condition"):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def running_trial_with_checkpoint(spec):
@@ -157,7 +147,9 @@ def test_a_stopped_trial_is_checkpointed_queued_and_resumed_without_repeating_st
     worker = threading.Thread(target=lambda: codes.append(work(spec, stop=stop)))
     worker.start()
     try:
-        running = wait_for(running_trial_with_checkpoint(spec), what="a checkpoint")
+        running = wait_until(
+            running_trial_with_checkpoint(spec), interval=0.05, what="a checkpoint"
+        )
     finally:
         stop.set()
         worker.join()
@@ -222,7 +214,7 @@ def test_a_worker_killed_mid_trial_is_replaced_and_its_trial_resumes_from_its_ch
     orchestrator = threading.Thread(target=lambda: codes.append(run_study(spec)))
     orchestrator.start()
     try:
-        victim = wait_for(running_trial_with_checkpoint(spec), what="a checkpoint")
+        victim = wait_until(running_trial_with_checkpoint(spec), interval=0.05, what="a checkpoint")
         pid = int(victim.user_attrs[WORKER_ATTR].rsplit(":", 1)[1])
         os.kill(pid, signal.SIGKILL)
     finally:
@@ -253,7 +245,7 @@ def test_ctrl_c_checkpoints_running_trials_and_a_rerun_continues_the_study(tmp_p
     spec = tiny_spec(tmp_path)
     run = hpo("run", str(study_file), cwd=tmp_path)
     try:
-        victim = wait_for(running_trial_with_checkpoint(spec), what="a checkpoint")
+        victim = wait_until(running_trial_with_checkpoint(spec), interval=0.05, what="a checkpoint")
         run.send_signal(signal.SIGINT)
         out, _ = run.communicate(timeout=120)
     finally:
