@@ -467,7 +467,7 @@ def test_a_full_disk_stops_the_run_keeps_the_checkpoint_and_the_trial_resumes(tm
     assert len([t for t in trials if t.state == TrialState.COMPLETE]) == 4
 
 
-def test_a_read_only_output_dir_is_one_clear_error_before_anything_is_created(tmp_path):
+def test_a_read_only_output_dir_is_one_clear_error_before_anything_is_created(tmp_path, run_hpo):
     read_only = tmp_path / "ro"
     read_only.mkdir()
     mounted = subprocess.run(
@@ -479,8 +479,8 @@ def test_a_read_only_output_dir_is_one_clear_error_before_anything_is_created(tm
         pytest.skip(f"needs `mount -t tmpfs` (root): {mounted.stderr.strip()}")
     try:
         study_file = write_study_file(tmp_path, training={"output_dir": str(read_only / "runs")})
-        run = hpo("run", str(study_file), cwd=tmp_path)
-        out, _ = run.communicate(timeout=120)
+        run = run_hpo("run", str(study_file), cwd=tmp_path, timeout_s=120)
+        out = run.output
     finally:
         subprocess.run(["umount", "-l", str(read_only)], check=False)
     assert run.returncode == 1, out
