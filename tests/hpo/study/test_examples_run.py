@@ -41,6 +41,7 @@ def short_copy(tmp_path: Path, name: str) -> Path:
     return path
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", TASK_STUDIES)
 def test_task_example_runs_two_trials_to_a_finite_eval_loss(tmp_path, name, run_hpo):
     path = short_copy(tmp_path, name)
@@ -98,6 +99,7 @@ def test_the_masked_lm_example_searches_its_masking_on_ray_too(tmp_path, ray_loc
         assert math.isfinite(trial.value)
 
 
+@pytest.mark.slow
 def test_the_quickstart_runs_with_its_two_workers(tmp_path, run_hpo):
     path = short_copy(tmp_path, "quickstart")
     result = run_hpo("run", str(path.relative_to(tmp_path)), cwd=tmp_path)
@@ -108,6 +110,7 @@ def test_the_quickstart_runs_with_its_two_workers(tmp_path, run_hpo):
     assert all(math.isfinite(t.value) for t in trials)
 
 
+@pytest.mark.slow
 def test_the_postgres_example_runs_on_postgresql(tmp_path, pg_url, run_hpo):
     path = short_copy(tmp_path, "postgres")
     result = run_hpo("run", str(path.relative_to(tmp_path)), "--storage", pg_url, cwd=tmp_path)
@@ -132,6 +135,7 @@ def test_the_ray_examples_run(tmp_path, ray_local, monkeypatch, name):
     assert all(math.isfinite(t.value) for t in trials if t.state.name == "COMPLETE")
 
 
+@pytest.mark.slow
 def test_the_masked_lm_best_trial_exports_its_masking_and_retrains(tmp_path, run_hpo):
     path = short_copy(tmp_path, "masked-lm")
     assert run_hpo("run", str(path.relative_to(tmp_path)), cwd=tmp_path).returncode == 0
