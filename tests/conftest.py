@@ -35,6 +35,28 @@ def pg_url():
 
 
 @pytest.fixture(scope="session")
+def hpo_cli():
+    """`hpo` commands for every test: each forks from one interpreter that imported torch and
+    transformers once (helpers/cli_runner.py), instead of a new one that imports them again."""
+    from helpers.cli_runner import CliRunner
+
+    runner = CliRunner()
+    yield runner
+    runner.close()
+
+
+@pytest.fixture
+def run_hpo(hpo_cli):
+    """`run_hpo(*args, cwd=...)`: `hpo <args>` run in `cwd` by the shared runner; the result
+    has `returncode`, `stdout` and `stderr`, like a CompletedProcess."""
+
+    def run(*args: str, cwd, **options):
+        return hpo_cli.run(list(args), cwd, **options)
+
+    return run
+
+
+@pytest.fixture(scope="session")
 def ray_local():
     """One local Ray for the whole test session (it takes ~10 s to start)."""
     ray = pytest.importorskip("ray")
@@ -107,7 +129,27 @@ def ray_head(tmp_path_factory):
     else:
         os.killpg(head.pid, signal.SIGKILL)
         pytest.fail("ray start --head did not open its port in 180 s")
-    time.sleep(5)  # the raylet registers after the GCS port opens
+    # The GCS opens its port before the raylet has registered the node: wait until the
+    # cluster reports the node's declared GPUs (what the tests schedule by), as any client
+    # would see them.
+    status = ""
+    while time.monotonic() < end:
+        probe = subprocess.run(
+            [ray_cli, "status", f"--address=127.0.0.1:{RAY_HEAD_PORT}"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        status = probe.stdout + probe.stderr
+        if probe.returncode == 0 and f"/{RAY_HEAD_GPUS}.0 GPU" in status:
+            break
+        if head.poll() is not None:
+            pytest.fail(f"ray start --head exited with {head.returncode}")
+        time.sleep(0.5)
+    else:
+        os.killpg(head.pid, signal.SIGKILL)
+        pytest.fail(f"the Ray head's node never registered in 180 s:\n{status}")
     yield {
         "address": f"127.0.0.1:{RAY_HEAD_PORT}",
         "probe_dir": probe_dir,

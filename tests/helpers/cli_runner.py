@@ -5,6 +5,9 @@ corpus runs dozens. A runner process imports them once, then forks one child per
 child changes into the case's folder, limits its address space (RLIMIT_AS) to what it already
 has plus `extra_memory_mb`, sends its output to files and runs `hpo.cli.main` exactly as the
 `hpo` console script does. The runner kills a child that outlives `timeout_s`.
+
+tests/conftest.py's session fixture `hpo_cli` is one such runner for every test. `snapshot`
+lists a folder, to check that a refused command created nothing in it.
 """
 
 from __future__ import annotations
@@ -133,3 +136,11 @@ class CliRunner:
         if self._process.stdin:
             self._process.stdin.close()
         self._process.wait(timeout=60)
+
+
+def snapshot(directory: Path) -> list[str]:
+    """Every path under `directory`, relative to it, but Python's own `__pycache__` (written
+    when a study imports a module of the folder, not by hpo)."""
+    return sorted(
+        str(p.relative_to(directory)) for p in directory.rglob("*") if "__pycache__" not in p.parts
+    )

@@ -197,6 +197,7 @@ print("BEST", best.run_id)
 """
 
 
+@pytest.mark.slow
 def test_processes_running_the_same_script_share_one_study(tmp_path):
     """The workers of hyperparameter_search: the same script in several processes, on the
     default storage of the same output_dir."""

@@ -83,11 +83,22 @@ def test_a_backend_runs_the_budget_and_leaves_the_truth_in_the_storage(
         )
         assert trial.state == TrialState.COMPLETE  # nothing here prunes
         assert trial.value == pytest.approx(trial.intermediate_values[MAX_STEPS])
-        # Retention deleted the other trials' checkpoints, and cleared the attrs naming them.
-        named = trial.user_attrs[BEST_CHECKPOINT_ATTR]
-        assert named is None or Path(named).is_dir()
+    # Retention deleted the trainer's checkpoints (`checkpoint-*`) that no one will load, and
+    # cleared the attrs naming them. On Optuna the best trial's best checkpoint is one of them
+    # and stays; on Ray the storage names Tune's copies (`checkpoint_*`), which Tune's own
+    # num_to_keep keeps, so none of the trainer's stays.
     best = study.best_trial.user_attrs[BEST_CHECKPOINT_ATTR]
     assert best.startswith(str(tmp_path)) and Path(best).is_dir()
+    trainer_checkpoints = sorted(tmp_path.rglob("checkpoint-*"))
+    others = [t for t in finished if t.number != study.best_trial.number]
+    assert len(others) == N_TRIALS - 1
+    if backend_name == "optuna":
+        assert trainer_checkpoints == [Path(best)]
+        assert [t.user_attrs[BEST_CHECKPOINT_ATTR] for t in others] == [None] * len(others)
+    else:
+        assert trainer_checkpoints == []
+        for trial in others:
+            assert Path(trial.user_attrs[BEST_CHECKPOINT_ATTR]).is_dir()
 
     # `join` adds this process as one more worker, or says why this backend does not.
     if backend_name == "optuna":

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import optuna
 import pytest
+from helpers.cli_runner import snapshot
 from helpers.study_files import the_problem, tiny_gpt2_config, tiny_spec, write_study
 from optuna.trial import TrialState
 
+from hpo import backends
 from hpo.attrs import DEVICES_ATTR, WORKER_ATTR
 from hpo.backends.optuna.supervisor import OptunaRun
 from hpo.backends.placement import (
@@ -189,7 +191,14 @@ def test_workers_get_their_gpus_in_their_environment(tmp_path, capsys, monkeypat
 
 
 def test_placement_error_stops_the_run_before_anything_starts(tmp_path):
+    # Through the backend's entry point (what `hpo run` calls), which opens the storage and
+    # starts workers once placed: a refused placement leaves the folder as it was (no
+    # database, no output folder), not only an OptunaRun never constructed.
     spec = tiny_spec(tmp_path, placement=PlacementSpec(devices=(0,)))
+    before = snapshot(tmp_path)
+    with pytest.raises(PlacementError):
+        backends.get("optuna").run(spec)
+    assert snapshot(tmp_path) == before
+    assert not (tmp_path / "tiny.db").exists()
     with pytest.raises(PlacementError):
         OptunaRun(spec)
-    assert not (tmp_path / "tiny.db").exists()

@@ -5,11 +5,8 @@ a user's compute_metrics; the example study in studies/."""
 
 from __future__ import annotations
 
-import os
 import random
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +14,7 @@ import optuna
 import pytest
 import torch
 import yaml
+from helpers.cli_runner import snapshot
 from optuna.trial import TrialState
 from sklearn.metrics import accuracy_score, f1_score
 
@@ -95,19 +93,6 @@ def classification_study(tmp_path: Path, **changes) -> Path:
     return path
 
 
-def run_hpo(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    environment = {**os.environ, "PYTHONPATH": str(REPO)}
-    environment.pop("HPO_STORAGE", None)
-    return subprocess.run(
-        [sys.executable, "-m", "hpo.cli", *args],
-        cwd=cwd,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-
-
 def predicted_classes(checkpoint: str, dataset) -> np.ndarray:
     """The checkpoint's predicted class of each row of `dataset`, from the saved model alone."""
     from transformers import AutoModelForSequenceClassification
@@ -135,7 +120,7 @@ def in_tmp(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-def test_the_best_trials_accuracy_is_what_sklearn_computes_from_its_checkpoints(in_tmp):
+def test_the_best_trials_accuracy_is_what_sklearn_computes_from_its_checkpoints(in_tmp, run_hpo):
     from hpo.backends.objective import search_eval_datasets
     from hpo.data import load_datasets
 
@@ -194,10 +179,6 @@ def test_the_ray_backend_records_eval_accuracy(in_tmp, ray_local):
         assert set(trial.intermediate_values) == {8, 16}
 
 
-def snapshot(directory: Path) -> list[str]:
-    return sorted(str(p.relative_to(directory)) for p in directory.rglob("*"))
-
-
 @pytest.mark.parametrize(
     ("changes", "expected"),
     [
@@ -225,7 +206,7 @@ def snapshot(directory: Path) -> list[str]:
     ids=["no-metrics", "metric-of-another-task", "objective-not-named", "compute-not-importable"],
 )
 def test_an_objective_no_evaluation_reports_is_refused_before_anything_runs(
-    in_tmp, changes, expected
+    in_tmp, changes, expected, run_hpo
 ):
     study_file = classification_study(in_tmp)
     study = yaml.safe_load(study_file.read_text())
@@ -243,7 +224,7 @@ def test_an_objective_no_evaluation_reports_is_refused_before_anything_runs(
     assert snapshot(in_tmp) == before  # no database, no output folder, no data cache
 
 
-def test_a_refused_objective_creates_nothing_in_postgresql(in_tmp, pg_url):
+def test_a_refused_objective_creates_nothing_in_postgresql(in_tmp, pg_url, run_hpo):
     import sqlalchemy
 
     study_file = classification_study(in_tmp, storage=pg_url, metrics=["f1"])
@@ -273,7 +254,7 @@ def reduce(logits, labels):
 
 
 @pytest.mark.slow
-def test_a_user_compute_metrics_and_an_objective_it_does_not_return(in_tmp, pg_url):
+def test_a_user_compute_metrics_and_an_objective_it_does_not_return(in_tmp, pg_url, run_hpo):
     """On PostgreSQL: the same code path as SQLite, the other storage a study may name."""
     (in_tmp / "user_metrics.py").write_text(USER_METRICS)
     training = {
@@ -318,7 +299,7 @@ def test_a_user_compute_metrics_and_an_objective_it_does_not_return(in_tmp, pg_u
 
 
 @pytest.mark.slow
-def test_the_classification_example_runs(tmp_path):
+def test_the_classification_example_runs(tmp_path, run_hpo):
     """studies/classification.yaml, as a user runs it from a checkout (one trial)."""
     shutil.copytree(REPO / "studies", tmp_path / "studies")
     result = run_hpo("run", "studies/classification.yaml", "--n-trials", "1", cwd=tmp_path)

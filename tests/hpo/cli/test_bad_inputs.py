@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers.cli_runner import CliRunner
 from helpers.study_files import DELETE, write_study
 
 MAX_LINES = 40
@@ -400,11 +399,9 @@ def test_the_corpus_has_at_least_60_distinct_cases():
     assert len({case.id for case in CASES}) == len(CASES) >= 60
 
 
-@pytest.fixture(scope="module")
-def runner():
-    runner = CliRunner()
-    yield runner
-    runner.close()
+@pytest.fixture
+def runner(hpo_cli):
+    return hpo_cli  # the session's preloaded runner (tests/conftest.py)
 
 
 def snapshot(folder: Path) -> list[str]:

@@ -3,36 +3,11 @@ nothing created (no database, no output folder)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
+from helpers.cli_runner import snapshot
 from helpers.study_files import write_study
 
-REPO = Path(__file__).resolve().parents[3]
 
-
-def run_hpo(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    environment = {**os.environ, "PYTHONPATH": str(REPO)}
-    environment.pop("HPO_STORAGE", None)
-    return subprocess.run(
-        [sys.executable, "-m", "hpo.cli", *args],
-        cwd=cwd,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-
-
-def snapshot(directory: Path) -> list[str]:
-    return sorted(
-        str(p.relative_to(directory)) for p in directory.rglob("*") if "__pycache__" not in p.parts
-    )
-
-
-def test_a_bad_condition_exits_2_and_creates_nothing(tmp_path):
+def test_a_bad_condition_exits_2_and_creates_nothing(tmp_path, run_hpo):
     write_study(
         tmp_path,
         {
@@ -66,7 +41,7 @@ def test_a_bad_condition_exits_2_and_creates_nothing(tmp_path):
     assert snapshot(tmp_path) == before
 
 
-def test_a_python_space_that_fails_its_dry_run_exits_2_and_creates_nothing(tmp_path):
+def test_a_python_space_that_fails_its_dry_run_exits_2_and_creates_nothing(tmp_path, run_hpo):
     (tmp_path / "my_space.py").write_text(
         "def hp_space(trial):\n"
         "    return {'learning_rate': trial.suggest_float('learning_rate', -1.0, -0.5)}\n"

@@ -276,36 +276,50 @@ def test_retries_stop_at_max_retry_and_drop_the_dead_trials_fail_reason(tmp_path
     assert len(study.trials) == 2
 
 
-# --- opening one fresh database from many processes at once --------------------------------
+# --- opening one fresh database from many openers at once -----------------------------------
 
-OPEN_AT = textwrap.dedent(
-    """
-    import sys, time
-    from hpo.storage.rdb import open_storage
-    url, start = sys.argv[1], float(sys.argv[2])
-    while time.time() < start:  # every process calls open_storage in the same instant
-        pass
-    open_storage(url)
-    """
-)
+OPENERS = 4
 
 
-@pytest.mark.slow
-def test_processes_opening_one_fresh_database_together_all_succeed(tmp_path):
-    # Optuna creates its schema check-then-create: without a retry, 4 processes racing on a new
-    # file fail ("table ... already exists", a duplicate alembic_version row) in most rounds.
-    for round_number in range(4):
-        url = f"sqlite:///{tmp_path / f'fresh-{round_number}.db'}"
-        start = time.time() + 4  # after every interpreter has imported optuna
-        openers = [
-            subprocess.Popen(
-                [sys.executable, "-c", OPEN_AT, url, str(start)],
-                cwd=REPO,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-            for _ in range(4)
-        ]
-        errors = [opener.communicate()[1] for opener in openers]
-        failed = [error for opener, error in zip(openers, errors, strict=True) if opener.returncode]
-        assert not failed, failed[0]
+def test_openers_of_one_fresh_database_together_all_succeed(tmp_path):
+    # Optuna creates its schema check-then-create. A barrier in front of the first CREATE TABLE
+    # holds every opener until all of them have checked and found no tables, so all of them
+    # collide every time (not only when the scheduler happens to interleave them): without
+    # the retry in open_storage, every opener but one fails with "table ... already exists".
+    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    checked = threading.Barrier(OPENERS, timeout=120)
+    waited = threading.local()
+
+    def hold_the_first_create(_conn, _cursor, statement, *_args):
+        if statement.lstrip().upper().startswith("CREATE TABLE") and not getattr(
+            waited, "done", False
+        ):
+            waited.done = True  # a retry's CREATE (if any) runs unheld
+            checked.wait()
+
+    errors: list[BaseException] = []
+
+    def open_one():
+        try:
+            open_storage(url).engine.dispose()
+        except BaseException as error:  # reported by the main thread
+            errors.append(error)
+            checked.abort()  # the others must not wait for an opener that failed early
+
+    sqlalchemy.event.listen(
+        sqlalchemy.engine.Engine, "before_cursor_execute", hold_the_first_create
+    )
+    try:
+        openers = [threading.Thread(target=open_one) for _ in range(OPENERS)]
+        for opener in openers:
+            opener.start()
+        for opener in openers:
+            opener.join(timeout=300)
+    finally:
+        sqlalchemy.event.remove(
+            sqlalchemy.engine.Engine, "before_cursor_execute", hold_the_first_create
+        )
+    assert not [opener for opener in openers if opener.is_alive()]
+    assert not errors, errors[0]
+    study = optuna.create_study(study_name="fresh", storage=url)
+    assert study.trials == []

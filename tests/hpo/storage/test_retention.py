@@ -142,8 +142,19 @@ def test_never_deletes_a_checkpoint_a_failed_trial_names_and_clears_what_it_dele
         "trial-0002/checkpoint-20",
         "trial-0002/checkpoint-24",
     }
-    # Whatever the storage still names exists on disk: a deleted checkpoint's attr is cleared.
-    for trial in optuna.load_study(study_name=spec.name, storage=spec.storage).get_trials():
-        for key in ("best_checkpoint", "last_checkpoint"):
-            named = trial.user_attrs.get(key)
-            assert named is None or Path(named).is_dir(), (trial.number, key, named)
+    # Whatever the storage still names exists on disk: a deleted checkpoint's attr is cleared,
+    # and only that one (the best and the failed trials still name theirs).
+    named = {
+        (trial.number, key): trial.user_attrs.get(key)
+        for trial in optuna.load_study(study_name=spec.name, storage=spec.storage).get_trials()
+        for key in ("best_checkpoint", "last_checkpoint")
+    }
+    assert named == {
+        (0, "best_checkpoint"): str(best),
+        (0, "last_checkpoint"): str(best),
+        (1, "best_checkpoint"): None,
+        (1, "last_checkpoint"): None,
+        (2, "best_checkpoint"): str(failed[0]),
+        (2, "last_checkpoint"): str(failed[1]),
+    }
+    assert all(Path(path).is_dir() for path in named.values() if path is not None)

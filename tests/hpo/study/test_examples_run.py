@@ -7,10 +7,7 @@ the session's local Ray."""
 from __future__ import annotations
 
 import math
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import optuna
@@ -44,21 +41,9 @@ def short_copy(tmp_path: Path, name: str) -> Path:
     return path
 
 
-def run_hpo(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    env.pop("HPO_STORAGE", None)
-    return subprocess.run(
-        [sys.executable, "-m", "hpo.cli", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-
-
+@pytest.mark.slow
 @pytest.mark.parametrize("name", TASK_STUDIES)
-def test_task_example_runs_two_trials_to_a_finite_eval_loss(tmp_path, name):
+def test_task_example_runs_two_trials_to_a_finite_eval_loss(tmp_path, name, run_hpo):
     path = short_copy(tmp_path, name)
     result = run_hpo("run", str(path.relative_to(tmp_path)), cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -73,7 +58,7 @@ def test_task_example_runs_two_trials_to_a_finite_eval_loss(tmp_path, name):
     assert all(set(t.params) == spec_space for t in trials)
 
 
-def test_a_task_study_with_a_wrong_column_exits_2_and_creates_nothing(tmp_path):
+def test_a_task_study_with_a_wrong_column_exits_2_and_creates_nothing(tmp_path, run_hpo):
     path = short_copy(tmp_path, "token-classification")
     study = yaml.safe_load(path.read_text())
     study["data"]["tags_column"] = "labels"
@@ -114,7 +99,8 @@ def test_the_masked_lm_example_searches_its_masking_on_ray_too(tmp_path, ray_loc
         assert math.isfinite(trial.value)
 
 
-def test_the_quickstart_runs_with_its_two_workers(tmp_path):
+@pytest.mark.slow
+def test_the_quickstart_runs_with_its_two_workers(tmp_path, run_hpo):
     path = short_copy(tmp_path, "quickstart")
     result = run_hpo("run", str(path.relative_to(tmp_path)), cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -124,7 +110,8 @@ def test_the_quickstart_runs_with_its_two_workers(tmp_path):
     assert all(math.isfinite(t.value) for t in trials)
 
 
-def test_the_postgres_example_runs_on_postgresql(tmp_path, pg_url):
+@pytest.mark.slow
+def test_the_postgres_example_runs_on_postgresql(tmp_path, pg_url, run_hpo):
     path = short_copy(tmp_path, "postgres")
     result = run_hpo("run", str(path.relative_to(tmp_path)), "--storage", pg_url, cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -148,7 +135,8 @@ def test_the_ray_examples_run(tmp_path, ray_local, monkeypatch, name):
     assert all(math.isfinite(t.value) for t in trials if t.state.name == "COMPLETE")
 
 
-def test_the_masked_lm_best_trial_exports_its_masking_and_retrains(tmp_path):
+@pytest.mark.slow
+def test_the_masked_lm_best_trial_exports_its_masking_and_retrains(tmp_path, run_hpo):
     path = short_copy(tmp_path, "masked-lm")
     assert run_hpo("run", str(path.relative_to(tmp_path)), cwd=tmp_path).returncode == 0
     exported = run_hpo("export", str(path.relative_to(tmp_path)), "-o", "best.yaml", cwd=tmp_path)

@@ -12,13 +12,13 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import optuna
 import pytest
 import yaml
 from helpers.study_files import tiny_spec, write_study_file
+from helpers.waiting import wait_until
 from optuna.trial import TrialState
 
 from hpo.attrs import FAIL_REASON_ATTR, FIRST_STEP_ATTR, INTERRUPTED, RESUMED_FROM_ATTR, WORKER_ATTR
@@ -40,16 +40,6 @@ def load(spec) -> optuna.Study:
 
 def retry_of(trial: optuna.trial.FrozenTrial) -> int | None:
     return trial.system_attrs.get("failed_trial")
-
-
-def wait_for(condition, timeout: float = 120.0, what: str = "condition"):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def running_trial_with_checkpoint(spec):
@@ -157,7 +147,9 @@ def test_a_stopped_trial_is_checkpointed_queued_and_resumed_without_repeating_st
     worker = threading.Thread(target=lambda: codes.append(work(spec, stop=stop)))
     worker.start()
     try:
-        running = wait_for(running_trial_with_checkpoint(spec), what="a checkpoint")
+        running = wait_until(
+            running_trial_with_checkpoint(spec), interval=0.05, what="a checkpoint"
+        )
     finally:
         stop.set()
         worker.join()
@@ -222,7 +214,7 @@ def test_a_worker_killed_mid_trial_is_replaced_and_its_trial_resumes_from_its_ch
     orchestrator = threading.Thread(target=lambda: codes.append(run_study(spec)))
     orchestrator.start()
     try:
-        victim = wait_for(running_trial_with_checkpoint(spec), what="a checkpoint")
+        victim = wait_until(running_trial_with_checkpoint(spec), interval=0.05, what="a checkpoint")
         pid = int(victim.user_attrs[WORKER_ATTR].rsplit(":", 1)[1])
         os.kill(pid, signal.SIGKILL)
     finally:
@@ -253,7 +245,7 @@ def test_ctrl_c_checkpoints_running_trials_and_a_rerun_continues_the_study(tmp_p
     spec = tiny_spec(tmp_path)
     run = hpo("run", str(study_file), cwd=tmp_path)
     try:
-        victim = wait_for(running_trial_with_checkpoint(spec), what="a checkpoint")
+        victim = wait_until(running_trial_with_checkpoint(spec), interval=0.05, what="a checkpoint")
         run.send_signal(signal.SIGINT)
         out, _ = run.communicate(timeout=120)
     finally:
@@ -475,7 +467,7 @@ def test_a_full_disk_stops_the_run_keeps_the_checkpoint_and_the_trial_resumes(tm
     assert len([t for t in trials if t.state == TrialState.COMPLETE]) == 4
 
 
-def test_a_read_only_output_dir_is_one_clear_error_before_anything_is_created(tmp_path):
+def test_a_read_only_output_dir_is_one_clear_error_before_anything_is_created(tmp_path, run_hpo):
     read_only = tmp_path / "ro"
     read_only.mkdir()
     mounted = subprocess.run(
@@ -487,8 +479,8 @@ def test_a_read_only_output_dir_is_one_clear_error_before_anything_is_created(tm
         pytest.skip(f"needs `mount -t tmpfs` (root): {mounted.stderr.strip()}")
     try:
         study_file = write_study_file(tmp_path, training={"output_dir": str(read_only / "runs")})
-        run = hpo("run", str(study_file), cwd=tmp_path)
-        out, _ = run.communicate(timeout=120)
+        run = run_hpo("run", str(study_file), cwd=tmp_path, timeout_s=120)
+        out = run.output
     finally:
         subprocess.run(["umount", "-l", str(read_only)], check=False)
     assert run.returncode == 1, out

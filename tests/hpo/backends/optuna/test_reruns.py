@@ -49,6 +49,7 @@ def failing(spec):
 # A rerun continues the sequence
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sampler", SAMPLERS, ids=lambda s: s.name)
 def test_a_rerun_proposes_none_of_the_first_runs_params(tmp_path, sampler):
     spec = dataclasses.replace(tiny_spec(tmp_path), sampler=sampler)
@@ -60,6 +61,7 @@ def test_a_rerun_proposes_none_of_the_first_runs_params(tmp_path, sampler):
     assert not set(first) & set(second), (first, second)
 
 
+@pytest.mark.slow
 def test_an_uninterrupted_study_stays_reproducible(tmp_path):
     folders = [tmp_path / "a", tmp_path / "b"]
     for folder in folders:

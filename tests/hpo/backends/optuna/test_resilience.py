@@ -18,6 +18,7 @@ import optuna
 import pytest
 from helpers.postgres import drop_connections, ensure_postgres_running, restart_postgres
 from helpers.study_files import write_study_file
+from helpers.waiting import wait_until
 from optuna.trial import TrialState
 
 from hpo.attrs import FAIL_REASON_ATTR, INTERRUPTED, RESUMED_FROM_ATTR, WORKER_ATTR
@@ -50,23 +51,6 @@ def trials_of(url: str) -> list[optuna.trial.FrozenTrial]:
         return optuna.load_study(study_name="tiny", storage=url).get_trials()
     except Exception:  # the study (or its tables) is being created right now
         return []
-
-
-def wait_until(condition, *, timeout: float = 300.0, what: str, run=None):
-    """`condition()` once it is true; on a timeout, fail with what `run` printed so far."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = condition()
-        if value:
-            return value
-        if run is not None and run.poll() is not None:
-            break  # `hpo run` ended: waiting longer cannot help
-        time.sleep(0.1)
-    out = ""
-    if run is not None:
-        run.kill()
-        out = run.communicate()[0]
-    raise AssertionError(f"timed out waiting for {what}\n{out}")
 
 
 def running_with_checkpoint(url: str, count: int = 1):
@@ -130,7 +114,7 @@ def test_a_postgresql_restart_and_dropped_connections_do_not_stop_the_run(tmp_pa
     )
     run = hpo_run(study_file)
     try:
-        wait_until(running_with_checkpoint(pg_url), what="a checkpoint", run=run)
+        wait_until(running_with_checkpoint(pg_url), what="a checkpoint", run=run, timeout=300)
         restart_postgres()
         for _ in range(3):
             drop_connections(pg_url)
@@ -154,9 +138,17 @@ def test_a_worker_that_loses_the_storage_is_replaced_once_it_is_back(tmp_path, p
     )
     run = hpo_run(study_file, env={"HPO_STORAGE_OUTAGE_S": "1"})
     try:
-        wait_until(running_with_checkpoint(pg_url), what="a checkpoint", run=run)
+        wait_until(running_with_checkpoint(pg_url), what="a checkpoint", run=run, timeout=300)
+        training = [worker_pid(t) for t in trials_of(pg_url) if t.state == TrialState.RUNNING]
         subprocess.run(["pg_ctlcluster", "15", "main", "stop"], check=True, timeout=120)
-        time.sleep(8.0)  # every worker reports or checkpoints within this
+        # The server stays down until every worker that was training has met the outage on
+        # its next report or checkpoint, given up and exited.
+        wait_until(
+            lambda: not any(pid_alive(pid) for pid in training),
+            timeout=120,
+            what=f"workers {training} to give up on the storage",
+            run=run,
+        )
     finally:
         ensure_postgres_running()
         out = finish(run)
@@ -188,7 +180,7 @@ def test_workers_stop_when_hpo_run_is_killed_and_a_rerun_resumes_their_trials(tm
     workers: list[int] = []
     try:
         victims = wait_until(
-            running_with_checkpoint(url, count=2), what="two trials training", run=run
+            running_with_checkpoint(url, count=2), what="two trials training", run=run, timeout=300
         )
         workers = [worker_pid(t) for t in victims]
         run.kill()
@@ -234,7 +226,9 @@ def test_a_killed_fork_server_is_replaced_and_the_run_reaches_its_budget(tmp_pat
     study_file = write_study_file(tmp_path, workers=2, budget={"n_trials": 4}, training=TRIALS)
     run = hpo_run(study_file)
     try:
-        (victim,) = wait_until(running_with_checkpoint(url), what="a checkpoint", run=run)[:1]
+        (victim,) = wait_until(
+            running_with_checkpoint(url), what="a checkpoint", run=run, timeout=300
+        )[:1]
         fork_server = parent_pid(worker_pid(victim))
         assert fork_server != run.pid  # the workers' parent is the fork server, not hpo run
         os.kill(fork_server, signal.SIGKILL)

@@ -12,6 +12,7 @@ from pathlib import Path
 import optuna
 import pytest
 from helpers.study_files import tiny_gpt2_config, tiny_spec, write_study_file
+from helpers.waiting import wait_until
 from optuna.trial import TrialState
 
 from hpo.attrs import WORKER_ATTR
@@ -233,13 +234,11 @@ def test_postgresql_workers_and_a_separate_hpo_worker_share_the_budget(tmp_path,
 
 
 def wait_for_trial_of(pid: int, url: str, timeout: float = 120.0) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
+    def trained_by_pid() -> bool:
         try:
             trials = optuna.load_study(study_name="tiny", storage=url).get_trials()
         except Exception:  # not created yet
             trials = []
-        if any(str(t.user_attrs.get(WORKER_ATTR, "")).endswith(f":{pid}") for t in trials):
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"the worker {pid} started no trial in {timeout} s")
+        return any(str(t.user_attrs.get(WORKER_ATTR, "")).endswith(f":{pid}") for t in trials)
+
+    wait_until(trained_by_pid, what=f"a trial of the worker {pid}", timeout=timeout)

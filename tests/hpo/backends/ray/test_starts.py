@@ -115,6 +115,7 @@ def test_the_searcher_starts_from_the_points_and_the_warm_trials(tmp_path):
     assert searcher.suggest("first") == ENQUEUED
 
 
+@pytest.mark.slow
 def test_a_ray_study_warm_started_and_enqueued_then_rerun_and_changed(ray_local, tmp_path, capsys):
     from hpo.backends.ray.tuner import run_study
 

@@ -20,6 +20,7 @@ import pytest
 import requests
 import yaml
 from helpers.study_files import tiny_gpt2_config
+from helpers.waiting import wait_until
 from optuna.trial import TrialState
 
 from hpo.backends.ray.submit import prepare_job
@@ -236,16 +237,6 @@ def stoppable_study(tmp_path: Path, storage: str) -> Path:
     return path
 
 
-def wait_until(condition, what: str, timeout: float = 240.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 @pytest.mark.slow
 def test_a_stopped_job_leaves_the_storage_truthful_and_resubmitting_restores_it(
     ray_head, pg_url, tmp_path
@@ -269,7 +260,12 @@ def test_a_stopped_job_leaves_the_storage_truthful_and_resubmitting_restores_it(
         except KeyError:  # the study is not created yet
             return None
 
-    wait_until(running_with_a_report, "a running trial with a reported checkpoint")
+    wait_until(
+        running_with_a_report,
+        what="a running trial with a reported checkpoint",
+        timeout=240,
+        interval=0.5,
+    )
     stop = hpo_submit("--stop", job_id, "--address", url, token=token, cwd=tmp_path)
     assert stop.returncode == 0 and "stop requested" in stop.stdout, stop.stderr
 
@@ -279,7 +275,9 @@ def test_a_stopped_job_leaves_the_storage_truthful_and_resubmitting_restores_it(
         found = trials()
         return found if not [t for t in found if t.state == TrialState.RUNNING] else None
 
-    after_stop = wait_until(settled, "no trial left RUNNING after the stop", timeout=60)
+    after_stop = wait_until(
+        settled, what="no trial left RUNNING after the stop", timeout=60, interval=0.5
+    )
     stopped = [t for t in after_stop if t.state == TrialState.FAIL]
     assert stopped, [(t.number, t.state) for t in after_stop]
     for trial in stopped:

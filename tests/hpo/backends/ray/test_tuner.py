@@ -86,6 +86,7 @@ def stored_trials(spec) -> list[optuna.trial.FrozenTrial]:
     return optuna.load_study(study_name=spec.name, storage=spec.storage).get_trials()
 
 
+@pytest.mark.slow
 def test_asha_study_records_true_states_at_trainer_steps(ray_local, tmp_path):
     from hpo.backends.ray.tuner import run_study
 
@@ -153,6 +154,7 @@ def report_curve(config):
         tune.report({"step": 10 * iteration, "eval_loss": config["x"] + 1.0 / iteration})
 
 
+@pytest.mark.slow
 def test_tpe_search_tells_its_sampler_pruned_for_scheduler_stops(ray_local, tmp_path):
     from optuna.distributions import FloatDistribution
 
