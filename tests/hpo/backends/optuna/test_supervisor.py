@@ -11,6 +11,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+import yaml
 from helpers.study_files import tiny_gpt2_config, tiny_spec, write_study_file
 from helpers.waiting import wait_until
 from optuna.trial import TrialState
@@ -189,10 +190,25 @@ def test_multi_objective_reports_the_pareto_front_and_does_not_prune(tmp_path, c
 
 
 @pytest.mark.slow
-def test_postgresql_workers_and_a_separate_hpo_worker_share_the_budget(tmp_path, pg_url, capsys):
+def test_postgresql_workers_and_a_separate_hpo_worker_share_the_budget(
+    tmp_path, pg_url, capsys, monkeypatch
+):
     # The server trusts local connections, so any password works: it must never be shown.
     pg_url = pg_url.replace("postgres@", "postgres:s3cret-pw@", 1)
     assert "s3cret-pw" in pg_url
+    # The joining worker's first trial waits at a barrier until a worker of the run is in a
+    # trial too: on a loaded machine it could otherwise train all 8 trials before the run's
+    # workers start (helpers/barrier_models.py). A study file's factory takes no arguments of
+    # its own, so a module next to it binds the barrier's.
+    (tmp_path / "joining_barrier.py").write_text(
+        "from helpers.barrier_models import gpt2_at_barrier\n\n\n"
+        "def model(**overrides):\n"
+        f"    config = {tiny_gpt2_config(n_positions=32)!r}\n"
+        f"    return gpt2_at_barrier(barrier_dir={str(tmp_path / 'barrier')!r}, parties=2,"
+        " **{**config, **overrides})\n",
+        encoding="utf-8",
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))  # the run's workers import it too
     study_file = write_study_file(
         tmp_path,
         storage=pg_url,
@@ -200,7 +216,10 @@ def test_postgresql_workers_and_a_separate_hpo_worker_share_the_budget(tmp_path,
         budget={"n_trials": 8},
         training={"max_steps": 16},
     )
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    study = yaml.safe_load(study_file.read_text(encoding="utf-8"))
+    study["model"] = {"task": "causal-lm", "factory": "joining_barrier:model"}
+    study_file.write_text(yaml.safe_dump(study, sort_keys=False), encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "tests")])}
     env.pop("HPO_STORAGE", None)
     joining = subprocess.Popen(
         [sys.executable, "-m", "hpo.cli", "worker", str(study_file)],
@@ -211,7 +230,13 @@ def test_postgresql_workers_and_a_separate_hpo_worker_share_the_budget(tmp_path,
         text=True,
     )
     try:
-        wait_for_trial_of(joining.pid, pg_url)  # the joining worker is at work ...
+        # The joining worker is in its first trial (waiting at the barrier) ...
+        wait_until(
+            lambda: (tmp_path / "barrier").is_dir() and any((tmp_path / "barrier").iterdir()),
+            what=f"the joining worker {joining.pid} at the barrier",
+            run=joining,
+            timeout=120,
+        )
         # ... when `hpo run study.yaml` (here, in this process) starts its two workers.
         code = run_study(load_study_file(study_file))
         worker_out, _ = joining.communicate(timeout=120)
@@ -231,14 +256,3 @@ def test_postgresql_workers_and_a_separate_hpo_worker_share_the_budget(tmp_path,
     assert "joining study 'tiny'" in worker_out
     assert "study 'tiny' on postgresql+psycopg2://postgres:***@127.0.0.1" in out
     assert "s3cret-pw" not in out + worker_out
-
-
-def wait_for_trial_of(pid: int, url: str, timeout: float = 120.0) -> None:
-    def trained_by_pid() -> bool:
-        try:
-            trials = optuna.load_study(study_name="tiny", storage=url).get_trials()
-        except Exception:  # not created yet
-            trials = []
-        return any(str(t.user_attrs.get(WORKER_ATTR, "")).endswith(f":{pid}") for t in trials)
-
-    wait_until(trained_by_pid, what=f"a trial of the worker {pid}", timeout=timeout)
