@@ -36,8 +36,11 @@ from hpo.attrs import (
     LAST_CHECKPOINT_ATTR,
     OUTPUT_DIR_ATTR,
     PROGRESS_ATTR,
+    PROGRESS_MAX_STEPS_KEY,
+    PROGRESS_RATE_KEY,
     RANKS_STOPPED_AT_ATTR,
     RESUMED_FROM_ATTR,
+    STEP_KEY,
     TRAIN_METRICS_ATTR,
     WORKER_ATTR,
     WORLD_SIZE_ATTR,
@@ -510,7 +513,11 @@ class StorageRecorder:
         began_at, first = self._began
         elapsed = time.monotonic() - began_at
         rate = (step - first) / elapsed if step > first and elapsed > 0 else None
-        progress = {"step": step, "max_steps": int(state.max_steps), "steps_per_s": rate}
+        progress = {
+            STEP_KEY: step,
+            PROGRESS_MAX_STEPS_KEY: int(state.max_steps),
+            PROGRESS_RATE_KEY: rate,
+        }
         self._pending = {PROGRESS_ATTR: progress}
 
     def _take_pending(self) -> dict[str, Any]:

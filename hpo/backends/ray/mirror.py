@@ -26,6 +26,7 @@ from ray.tune import Callback
 
 from hpo.attrs import (
     BEST_CHECKPOINT_ATTR,
+    EVAL_PREFIX,
     FAIL_REASON_ATTR,
     FINAL_PARAMS_ATTR,
     OUTPUT_DIR_ATTR,
@@ -444,7 +445,7 @@ def _train_metrics(result: Mapping[str, Any]) -> dict[str, float]:
     return {
         key: float(value)
         for key, value in result.items()
-        if key.startswith(("eval_", "train_")) or key in ("epoch", "loss", STEP_KEY)
+        if key.startswith((EVAL_PREFIX, "train_")) or key in ("epoch", "loss", STEP_KEY)
         if _is_number(value)
     }
 
