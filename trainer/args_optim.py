@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from trainer.accelerate_compat import normalise_accelerator_config
 from trainer.args_problems import (
     ArgumentProblem,
     Problems,
@@ -88,6 +89,8 @@ class OptimizationFields:
     fp16_full_eval: bool = False
     torch_compile: bool = False
     use_cpu: bool = False
+    # None, a dict, a JSON file's path or an AcceleratorConfig (trainer/accelerate_compat.py)
+    accelerator_config: Any = None
     torch_compile_backend: str | None = None
     torch_compile_mode: str | None = None
     # Transformers 5's name, and the deprecated alias it keeps (None: off).
@@ -124,6 +127,7 @@ def normalise_optimization(args: Any) -> None:
         set_derived(args, "torch_compile", True)
     if args.torch_compile and args.torch_compile_backend is None:
         set_derived(args, "torch_compile_backend", "inductor")
+    normalise_accelerator_config(args)
     for name in ("gradient_checkpointing_kwargs", "activation_checkpointing_kwargs"):
         if isinstance(getattr(args, name), str):
             set_derived(args, name, json.loads(getattr(args, name)))

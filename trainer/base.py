@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from trainer import checkpoint as ckpt
+from trainer.accelerate_compat import apply_accelerator_config
 from trainer.args import TrainingArguments
 from trainer.callbacks import CallbackHandler, TrainerControl
 from trainer.data import default_collator, is_map_style
@@ -90,6 +91,8 @@ class TrainerBase(TransformersApi, TrainerHooks):
                 "max_steps=-1 with an iterable train_dataset (no length): set max_steps to a positive "
                 "number of optimizer steps"
             )
+        # Where Transformers applies it: accelerator_config's num_steps, and its refusals.
+        apply_accelerator_config(args)
         self._args_template = args
         self.args = args
         self.model = model

@@ -1,21 +1,28 @@
-"""Evaluation: one pass over an evaluation set without gradients, the metrics Transformers
-reports for it, and the bookkeeping of the best value of the objective metric."""
+"""Evaluation: `Trainer.evaluate()` and `predict()` (`TrainerEvaluation`, which `Trainer`
+extends), the loop's own evaluations, one pass over an evaluation set without gradients, the
+metrics Transformers reports for it, and the bookkeeping of the best value of the objective
+metric."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import torch
 
+from trainer import distributed
 from trainer.args import TrainingArguments
 from trainer.callbacks import objective_name
-from trainer.data import batch_rows
+from trainer.data import batch_rows, is_map_style
 from trainer.distributed import Ranks
-from trainer.hooks import label_names
+from trainer.hooks import label_names, overrides
 from trainer.model_prep import cast_for_full_eval
+from trainer.optim import steps_on_metrics
 from trainer.state import TrainerState
+
+if TYPE_CHECKING:
+    from trainer.run import Run
 
 
 class EvalLoopOutput(NamedTuple):
@@ -191,3 +198,87 @@ def record_if_best(state: TrainerState, args: TrainingArguments, value: float) -
         state.best_global_step = state.global_step
         return True
     return False
+
+
+class TrainerEvaluation:
+    """`evaluate()` and `predict()` with Transformers' signatures and semantics, and the
+    evaluation of the training loop; mixed into `Trainer`, whose attributes it reads."""
+
+    def evaluate(
+        self,
+        eval_dataset: Any = None,
+        ignore_keys: list[str] | None = None,
+        metric_key_prefix: str = "eval",
+    ) -> dict[str, float]:
+        """Metrics of one pass over eval_dataset, logged and passed to on_evaluate."""
+        # Predictions are gathered only for compute_metrics (as Transformers does).
+        loss_only = self.compute_metrics is None or self.args.prediction_loss_only
+        dataset = eval_dataset if eval_dataset is not None else self.eval_dataset
+        # Under torch.distributed each rank evaluates every world_size-th row and the loss sums
+        # are added up. Predictions for compute_metrics (needed in one place), an iterable set
+        # or a subclass's own get_eval_dataloader mean that every rank evaluates every row.
+        ranks = distributed.current()
+        if ranks is None or not loss_only or not is_map_style(dataset):
+            ranks = None
+        elif overrides(self, "get_eval_dataloader"):
+            ranks = None
+        if ranks is not None:
+            loader = self._inference_loader(dataset, ranks)
+        else:
+            loader = self.get_eval_dataloader(eval_dataset)
+        if self.model is None:
+            self.model = self._model_outside_train()
+        if ranks is not None:
+            output = evaluation_loop(
+                self,
+                loader,
+                prediction_loss_only=loss_only,
+                ignore_keys=ignore_keys,
+                prefix=metric_key_prefix,
+                ranks=ranks,
+            )
+        else:  # through self, so that a subclass's evaluation_loop runs (as in Transformers)
+            output = self.evaluation_loop(
+                loader, "Evaluation", loss_only, ignore_keys, metric_key_prefix
+            )
+        metrics = output.metrics
+        self.log(metrics)  # adds epoch, as Transformers' evaluate() returns it
+        self.control = self._call("on_evaluate", metrics=metrics)
+        return metrics
+
+    def predict(
+        self,
+        test_dataset: Any,
+        ignore_keys: list[str] | None = None,
+        metric_key_prefix: str = "test",
+    ) -> PredictionOutput:
+        """Predictions (numpy, padded with -100 across batches), label ids (None without labels)
+        and metrics (`test_loss`, compute_metrics' values, runtime) of one pass."""
+        loader = self.get_test_dataloader(test_dataset)
+        if self.model is None:
+            self.model = self._model_outside_train()
+        output = self.evaluation_loop(
+            loader, "Prediction", self.args.prediction_loss_only, ignore_keys, metric_key_prefix
+        )
+        self.control = self._call("on_predict", metrics=output.metrics)
+        return PredictionOutput(output.predictions, output.label_ids, output.metrics)
+
+    def _evaluate_in_loop(self, run: Run) -> bool:
+        """Evaluates, tracks the best metric and steps a metric-driven scheduler; True if best."""
+        metrics = self._evaluate(run.plan.trial, run.ignore_keys_for_eval)
+        run.last_eval_step = self.state.global_step
+        run.last_metrics = metrics
+        value = objective_value(metrics, self.args)
+        if value is None:
+            return False
+        if steps_on_metrics(run.scheduler):
+            run.scheduler.step(value)
+        return record_if_best(self.state, self.args, value)
+
+    def _evaluate(
+        self, trial: Any, ignore_keys_for_eval: list[str] | None, skip_scheduler: bool = False
+    ) -> dict[str, float]:
+        """The evaluation of the training loop, under Transformers' name for it (code and tests
+        patch it to feed the loop metrics); the loop itself reports to the trial and steps a
+        metric-driven scheduler."""
+        return self.evaluate(ignore_keys=ignore_keys_for_eval)

@@ -170,19 +170,12 @@ class TrainerHooks:
         ignore_keys: list[str] | None = None,
     ) -> tuple[torch.Tensor | None, Any, Any]:
         """(loss, logits, labels) of one evaluation batch, without gradients."""
-        inputs = self._prepare_inputs(inputs)
-        names = label_names(model, self.args)
-        has_labels = bool(names) and all(inputs.get(name) is not None for name in names)
+        inputs, labels = self._evaluation_inputs(model, inputs)
+        has_labels = labels is not None
         if ignore_keys is None:
             ignore_keys = list(
                 getattr(getattr(model, "config", None), "keys_to_ignore_at_inference", [])
             )
-        # Read before compute_loss: an override may pop them (`labels = inputs.pop("labels")`,
-        # the pattern Transformers documents), as may label smoothing.
-        labels = None
-        if has_labels:
-            values = tuple(inputs[name].detach() for name in names)
-            labels = values[0] if len(values) == 1 else values
         with torch.no_grad(), autocast(self.args, self.args.device):
             if has_labels:
                 loss, outputs = self.compute_loss(model, inputs, return_outputs=True)
@@ -194,6 +187,22 @@ class TrainerHooks:
         if prediction_loss_only:
             return loss, None, None
         return loss, _logits(outputs, ignore_keys, first_is_loss=has_labels), labels
+
+    def _evaluation_inputs(
+        self, model: torch.nn.Module, inputs: dict[str, Any], names: list[str] | None = None
+    ) -> tuple[dict[str, Any], Any]:
+        """The prologue of an evaluation batch (prediction_step's, Seq2SeqTrainer's too): the
+        inputs on the device, and their labels (the `names` columns, by default the model's
+        label names: one detached tensor or a tuple), None unless all of them are there.
+
+        Read before compute_loss or generate(): an override may pop them (`labels =
+        inputs.pop("labels")`, the pattern Transformers documents), as may label smoothing."""
+        inputs = self._prepare_inputs(inputs)
+        names = label_names(model, self.args) if names is None else names
+        if not names or any(inputs.get(name) is None for name in names):
+            return inputs, None
+        values = tuple(inputs[name].detach() for name in names)
+        return inputs, values[0] if len(values) == 1 else values
 
     # --- optimizer and schedule ---
     def create_optimizer(self, model: torch.nn.Module | None = None) -> torch.optim.Optimizer:

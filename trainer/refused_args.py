@@ -34,7 +34,6 @@ REFUSED: dict[str, tuple[Any, str]] = {
         [],
         "EvalPrediction carries predictions and label_ids only (no inputs or losses)",
     ),
-    "accelerator_config": (None, "Accelerate is not used: " + _ONE_PROCESS),
     "parallelism_config": (None, _ONE_PROCESS),
     "dataloader_in_order": (True, "batches are always produced in order"),
     "train_sampling_strategy": (

@@ -124,9 +124,9 @@ class Seq2SeqTrainer(Trainer):
             return super().prediction_step(
                 model, inputs, prediction_loss_only=prediction_loss_only, ignore_keys=ignore_keys
             )
-        has_labels = "labels" in inputs
-        inputs = self._prepare_inputs(inputs)
-        labels = inputs.get("labels")  # read first: nothing below may pop it
+        # Transformers' Seq2SeqTrainer reads the `labels` column, whatever label_names says.
+        inputs, labels = self._evaluation_inputs(model, inputs, names=["labels"])
+        has_labels = labels is not None
         if not gen_kwargs:
             gen_kwargs = dict(self._gen_kwargs)
         gen_kwargs = {

@@ -1,13 +1,12 @@
-"""Trainer: `train()` and `evaluate()` with the contract of `transformers.Trainer`.
+"""Trainer: `train()` with the contract of `transformers.Trainer`.
 
 `train()` reads top to bottom: resolve the trial and the checkpoint, build the run (model,
-optimizer, scheduler, data), then one flat loop of optimizer steps. Each component decides its
-own timing: `_after_step` decides logging, evaluation, checkpointing and reporting. What the
-loop calls lives beside it: the run's setup in `run`, the optimizer and schedule in `optim`,
-model inputs and losses in `model_io`, evaluation in `evaluation`, seeding in `rng`.
-
-Why ~450 lines: the loop and its per-step decisions are one story; splitting it further would
-make a reader jump between files to follow one optimizer step.
+optimizer, scheduler, data), then one flat loop of optimizer steps. What happens after a step
+(log, evaluation, report to the trial's search, checkpoint) and at the run's end is decided by
+the pure functions of `step_plan` and carried out by `after_step` (`AfterStep`) and `_finish`.
+What the loop calls lives beside it: `evaluate()` / `predict()` in `evaluation`
+(`TrainerEvaluation`), the run's setup in `run`, the optimizer and schedule in `optim`, model
+inputs and losses in `model_io`, seeding in `rng`.
 """
 
 from __future__ import annotations
@@ -23,25 +22,23 @@ import torch
 
 from trainer import checkpoint as ckpt
 from trainer import distributed
+from trainer.accelerate_compat import sync_accelerator
+from trainer.after_step import AfterStep
 from trainer.base import TrainerBase
 from trainer.batch_size import batch_size_to_resume, find_executable_batch_size
 from trainer.callbacks import TrainerCallback, TrainerControl
-from trainer.data import is_map_style, loader_groups, step_groups
-from trainer.evaluation import (
-    PredictionOutput,
-    evaluation_loop,
-    objective_value,
-    record_if_best,
-)
+from trainer.data import loader_groups, step_groups
+from trainer.evaluation import TrainerEvaluation
 from trainer.hooks import overrides
 from trainer.loss import count_input_tokens, label_smoother
 from trainer.model_io import loss_items, loss_shifts_labels, to_device
 from trainer.model_prep import release_model
 from trainer.optim import steps_on_metrics
-from trainer.resume_checks import callback_states, restore_callback_states, warn_if_args_differ
+from trainer.resume_checks import restore_callback_states, warn_if_args_differ
 from trainer.rng import set_seed
 from trainer.run import Run, build_run, fresh_state, restore
 from trainer.state import TrainOutput
+from trainer.step_plan import Action, FinishFacts, plan_finish
 from trainer.trial import TrialPlan, plan_trial
 
 
@@ -49,8 +46,8 @@ class NonFiniteLossError(FloatingPointError):
     """The training loss became NaN or infinite; training stopped at the named step."""
 
 
-class Trainer(TrainerBase):
-    """train() and evaluate() with the contract of `transformers.Trainer`."""
+class Trainer(AfterStep, TrainerEvaluation, TrainerBase):
+    """train(), evaluate() and predict() with the contract of `transformers.Trainer`."""
 
     # Set by hyperparameter_search for its trials: the value reported at each evaluation.
     _hp_compute_objective: Any = None
@@ -118,6 +115,7 @@ class Trainer(TrainerBase):
                     gradient_accumulation_steps=accumulation_steps,
                 )
             self._run_args = self.args
+            sync_accelerator(self)
             return self._train_once(plan, resume, ignore_keys_for_eval)
 
         self._in_train = True
@@ -185,19 +183,6 @@ class Trainer(TrainerBase):
             return self._loop(run)
         finally:
             self._current_run = None
-
-    # --- what Transformers' JIT checkpoint callback calls (enable_jit_checkpoint) ---
-    # Not hooks: a subclass that overrides them is refused (trainer/hooks.py), since the loop's
-    # own saves never call them.
-    _current_run: Run | None = None
-
-    def _get_output_dir(self, trial: Any = None) -> str:
-        return self.args.output_dir
-
-    def _save_checkpoint(self, model: Any, trial: Any = None) -> None:
-        if self._current_run is None:
-            raise RuntimeError("_save_checkpoint() saves the run train() is running; none is")
-        self._save(self._current_run)
 
     def _optimizer_for(self, model: torch.nn.Module) -> torch.optim.Optimizer:
         self.model = model
@@ -359,150 +344,23 @@ class Trainer(TrainerBase):
             torch.cuda.empty_cache()
         return grad_norm
 
-    # --- timing of logs, evaluations, checkpoints, reports ---
-    def _should_log(self, step: int) -> bool:
-        args = self.args
-        if self.control.should_log or (args.logging_first_step and step == 1):
-            return True
-        every = self.state.logging_steps
-        return args.logging_strategy == "steps" and bool(every) and step % every == 0
-
-    def _after_step(self, run: Run, epoch_end: bool) -> None:
-        args, state, control = self.args, self.state, self.control
-        step = state.global_step
-        if epoch_end:
-            evaluate = args.eval_strategy == "epoch"
-            save = args.save_strategy == "epoch"
-        else:
-            # As Transformers' DefaultFlowCallback: the grid, and the last step off the grid.
-            last = step >= run.max_steps
-            evaluate = (
-                args.eval_strategy == "steps"
-                and (step % state.eval_steps == 0 or last)
-                and step >= args.eval_delay
-            )
-            save = args.save_strategy == "steps" and (step % state.save_steps == 0 or last)
-        evaluate = (evaluate or control.should_evaluate) and run.last_eval_step != step
-        # The save is decided after the evaluation, as in Transformers: a callback's
-        # on_evaluate may cancel it (control.should_save = False) or ask for one.
-        control.should_save = wanted = save or control.should_save
-        control.should_evaluate = control.should_log = False
-        if evaluate:
-            improved = self._evaluate_in_loop(run)
-            if improved and args.save_strategy == "best":
-                control.should_save = True
-        reporter = run.plan.reporter
-        checkpoint_in_report = reporter is not None and reporter.needs_checkpoint
-        if evaluate and not checkpoint_in_report:
-            # Optuna: report and ask the pruner before saving, as Transformers does, so that a
-            # trial pruned here writes no checkpoint (nothing loads a pruned trial's weights).
-            self._report(run, step, checkpoint=None)
-        save = control.should_save and not run.stopped_by_reporter
-        if evaluate and self._ranks is not None:  # rank 0's callbacks decide for every rank
-            save = self._ranks.broadcast_flag(save)
-        control.should_save = False
-        if wanted and not save:
-            run.save_declined_step = step  # so that _finish does not write it after all
-        if (save or (evaluate and checkpoint_in_report)) and run.last_save_step != step:
-            self._save(run)
-        if evaluate and checkpoint_in_report:  # Ray Tune: the report carries the checkpoint
-            self._report(run, step, checkpoint=state.last_checkpoint)
-
-    def _report(self, run: Run, step: int, checkpoint: str | None) -> None:
-        """Reports the evaluation to the trial's search; stops the run if it says so."""
-        reporter = run.plan.reporter
-        if reporter is not None:
-            reporter.report(run.last_metrics, step, checkpoint, final=step >= self.state.max_steps)
-            if reporter.should_stop():
-                run.stopped_by_reporter = True
-                self.control.should_training_stop = True
-        if self._ranks is not None:
-            # Rank 0 alone asks the search whether to prune; every rank stops at this step
-            # (and, stopping, none of them saves).
-            if self._ranks.broadcast_flag(run.stopped_by_reporter):
-                run.stopped_by_reporter = True
-                self.control.should_training_stop = True
-
-    def _log_training(
-        self,
-        run: Run,
-        loss_total: torch.Tensor,
-        logged_before: float,
-        steps: int,
-        grad_norm: torch.Tensor | None,
-    ) -> float:
-        """Logs the mean step loss since the last log; returns the running total it read."""
-        total = loss_total.item()
-        logs: dict[str, float] = {"loss": round((total - logged_before) / max(steps, 1), 6)}
-        if grad_norm is not None:
-            logs["grad_norm"] = float(grad_norm)
-        logs["learning_rate"] = run.last_lr
-        self.log(logs)
-        return total
-
-    def _evaluate_in_loop(self, run: Run) -> bool:
-        """Evaluates, tracks the best metric and steps a metric-driven scheduler; True if best."""
-        metrics = self._evaluate(run.plan.trial, run.ignore_keys_for_eval)
-        run.last_eval_step = self.state.global_step
-        run.last_metrics = metrics
-        value = objective_value(metrics, self.args)
-        if value is None:
-            return False
-        if steps_on_metrics(run.scheduler):
-            run.scheduler.step(value)
-        return record_if_best(self.state, self.args, value)
-
-    def _evaluate(
-        self, trial: Any, ignore_keys_for_eval: list[str] | None, skip_scheduler: bool = False
-    ) -> dict[str, float]:
-        """The evaluation of the training loop, under Transformers' name for it (code and tests
-        patch it to feed the loop metrics); the loop itself reports to the trial and steps a
-        metric-driven scheduler."""
-        return self.evaluate(ignore_keys=ignore_keys_for_eval)
-
-    def _save(self, run: Run) -> str:
-        args, ranks = self.args, self._ranks
-        main = ranks is None or ranks.is_main
-        if main:  # rank 0 writes the checkpoint
-            self._record_hub_failures()  # so that this checkpoint's state lists them too
-            self.state.stateful_callbacks = callback_states(
-                self.callback_handler.callbacks, self.control
-            )
-            final = ckpt.save_checkpoint(
-                args,
-                self.state,
-                model=run.model,
-                optimizer=run.optimizer,
-                scheduler=run.scheduler,
-                scaler=run.scaler,
-                processing_class=self.processing_class,
-            )
-        else:
-            final = ranks.follow_checkpoint(args.output_dir, self.state)
-        if ranks is not None:
-            ranks.after_checkpoint(final)
-        run.last_save_step = self.state.global_step
-        if main and args.push_to_hub and args.hub_strategy != "end":
-            # A snapshot now (hard links), the upload in the background.
-            self.control = self._call("on_push_begin")
-            self._hub().submit_checkpoint(args, final, self.state.global_step)
-        self.control = self._call("on_save", checkpoint_dir=final)
-        # After on_save: the older checkpoints go only once the new one is recorded, so a
-        # process that dies (or a record that fails) in between still finds them. Only the
-        # rank that writes checkpoints deletes them (two ranks rotating race each other).
-        if main:
-            ckpt.rotate(args.output_dir, args.save_total_limit, self.state.best_model_checkpoint)
-        return final
-
     def _finish(
         self, run: Run, loss_this_run: torch.Tensor, steps: int, runtime: float
     ) -> TrainOutput:
         args, state = self.args, self.state
-        if not run.stopped_by_reporter:
-            if args.eval_strategy != "no" and run.last_eval_step != state.global_step:
+        final = FinishFacts(
+            step=state.global_step,
+            eval_strategy=args.eval_strategy,
+            save_strategy=args.save_strategy,
+            stopped_by_reporter=run.stopped_by_reporter,
+            last_eval_step=run.last_eval_step,
+            last_save_step=run.last_save_step,
+            save_declined_step=run.save_declined_step,
+        )
+        for action in plan_finish(final):
+            if action is Action.EVALUATE:
                 self._evaluate_in_loop(run)
-            unsaved = state.global_step not in (run.last_save_step, run.save_declined_step)
-            if args.save_strategy in ("steps", "epoch") and unsaved:
+            elif action is Action.SAVE:
                 self._save(run)
         release_model(run.model, run.hooks)
         if self._hub_sync is not None:
@@ -527,87 +385,6 @@ class Trainer(TrainerBase):
         if self.model_init is not None and not self._user_optimizer:
             self.optimizer = self.lr_scheduler = None  # the next trial builds its own
         return TrainOutput(state.global_step, train_loss, metrics)
-
-    # --- hyperparameter search ---
-    def hyperparameter_search(
-        self,
-        hp_space: Any = None,
-        compute_objective: Any = None,
-        n_trials: int = 20,
-        direction: str | list[str] = "minimize",
-        backend: Any = None,
-        hp_name: Any = None,
-        **kwargs: Any,
-    ) -> Any:
-        """Transformers' hyperparameter_search on optuna (default; the study is kept in an SQL
-        storage, by default `output_dir/hp_search.db`, that `hpo status` reads) or Ray Tune.
-        Returns transformers' BestRun (a list of them for several directions); see
-        trainer/search.py for what differs."""
-        from trainer.search import hyperparameter_search
-
-        return hyperparameter_search(
-            self, hp_space, compute_objective, n_trials, direction, backend, hp_name, **kwargs
-        )
-
-    # --- evaluate and predict ---
-    def evaluate(
-        self,
-        eval_dataset: Any = None,
-        ignore_keys: list[str] | None = None,
-        metric_key_prefix: str = "eval",
-    ) -> dict[str, float]:
-        """Metrics of one pass over eval_dataset, logged and passed to on_evaluate."""
-        # Predictions are gathered only for compute_metrics (as Transformers does).
-        loss_only = self.compute_metrics is None or self.args.prediction_loss_only
-        dataset = eval_dataset if eval_dataset is not None else self.eval_dataset
-        # Under torch.distributed each rank evaluates every world_size-th row and the loss sums
-        # are added up. Predictions for compute_metrics (needed in one place), an iterable set
-        # or a subclass's own get_eval_dataloader mean that every rank evaluates every row.
-        ranks = distributed.current()
-        if ranks is None or not loss_only or not is_map_style(dataset):
-            ranks = None
-        elif overrides(self, "get_eval_dataloader"):
-            ranks = None
-        if ranks is not None:
-            loader = self._inference_loader(dataset, ranks)
-        else:
-            loader = self.get_eval_dataloader(eval_dataset)
-        if self.model is None:
-            self.model = self._model_outside_train()
-        if ranks is not None:
-            output = evaluation_loop(
-                self,
-                loader,
-                prediction_loss_only=loss_only,
-                ignore_keys=ignore_keys,
-                prefix=metric_key_prefix,
-                ranks=ranks,
-            )
-        else:  # through self, so that a subclass's evaluation_loop runs (as in Transformers)
-            output = self.evaluation_loop(
-                loader, "Evaluation", loss_only, ignore_keys, metric_key_prefix
-            )
-        metrics = output.metrics
-        self.log(metrics)  # adds epoch, as Transformers' evaluate() returns it
-        self.control = self._call("on_evaluate", metrics=metrics)
-        return metrics
-
-    def predict(
-        self,
-        test_dataset: Any,
-        ignore_keys: list[str] | None = None,
-        metric_key_prefix: str = "test",
-    ) -> PredictionOutput:
-        """Predictions (numpy, padded with -100 across batches), label ids (None without labels)
-        and metrics (`test_loss`, compute_metrics' values, runtime) of one pass."""
-        loader = self.get_test_dataloader(test_dataset)
-        if self.model is None:
-            self.model = self._model_outside_train()
-        output = self.evaluation_loop(
-            loader, "Prediction", self.args.prediction_loss_only, ignore_keys, metric_key_prefix
-        )
-        self.control = self._call("on_predict", metrics=output.metrics)
-        return PredictionOutput(output.predictions, output.label_ids, output.metrics)
 
 
 __all__ = ["Trainer", "TrainerCallback", "NonFiniteLossError", "set_seed"]

@@ -7,10 +7,9 @@ push_to_hub). The others are for scripts to call; overriding one of those in a s
 refused when the subclass is constructed (`NOT_CALLED_BY_THE_LOOP` in `trainer/hooks.py`),
 since the loop would never call the override.
 
-`create_accelerator_and_postprocess` cannot apply: this trainer does not run on Accelerate. It
-raises saying so (docs/TRAINER.md lists it), and so does reading `trainer.accelerator`, which
-Transformers' scripts and tests reach into (its `state.num_processes`, `prepare`, `scaler`):
-an AttributeError, so `hasattr(trainer, "accelerator")` stays False, but one that says why.
+`trainer.accelerator` is an `accelerate.Accelerator` built on first use, or by
+`create_accelerator_and_postprocess()` (trainer/accelerate_compat.py: what it honours). The loop
+itself never reads it.
 """
 
 from __future__ import annotations
@@ -261,6 +260,27 @@ class TransformersApi:
         if torch.distributed.is_available() and torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()
 
+    # --- hyperparameter search ---
+    def hyperparameter_search(
+        self,
+        hp_space: Any = None,
+        compute_objective: Any = None,
+        n_trials: int = 20,
+        direction: str | list[str] = "minimize",
+        backend: Any = None,
+        hp_name: Any = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Transformers' hyperparameter_search on optuna (default; the study is kept in an SQL
+        storage, by default `output_dir/hp_search.db`, that `hpo status` reads) or Ray Tune.
+        Returns transformers' BestRun (a list of them for several directions); see
+        trainer/search.py for what differs."""
+        from trainer.search import hyperparameter_search
+
+        return hyperparameter_search(
+            self, hp_space, compute_objective, n_trials, direction, backend, hp_name, **kwargs
+        )
+
     # --- the Hub and reports ---
     def init_hf_repo(self, token: str | None = None, private: bool | None = None) -> None:
         """Creates (or finds) the Hub repository push_to_hub uploads to; sets hub_model_id."""
@@ -289,18 +309,15 @@ class TransformersApi:
         return metrics_format(metrics)
 
     def __getattr__(self, name: str) -> Any:
-        # Only reached when normal lookup fails, so a subclass may still assign self.accelerator.
+        # Only reached when normal lookup fails: the first read of trainer.accelerator builds it
+        # (a subclass may still assign its own).
         if name == "accelerator":
-            raise AttributeError(
-                "trainer.accelerator: trainer.Trainer does not run on Accelerate, so there is no "
-                "Accelerator to read or patch; the device, mixed precision and torch.distributed come "
-                "from TrainingArguments and torchrun (see docs/TRAINER.md)"
-            )
+            self.create_accelerator_and_postprocess()
+            return self.__dict__["accelerator"]
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def create_accelerator_and_postprocess(self) -> None:
-        raise NotImplementedError(
-            "create_accelerator_and_postprocess(): trainer.Trainer does not run on Accelerate; "
-            "the device, mixed precision and torch.distributed come from TrainingArguments and "
-            "torchrun (see docs/TRAINER.md)"
-        )
+        """`self.accelerator` from the current arguments (trainer/accelerate_compat.py)."""
+        from trainer.accelerate_compat import build_accelerator
+
+        self.accelerator = build_accelerator(self)

@@ -4,8 +4,9 @@ as a tuple (`return_dict=False`): the same public-API snippet runs through
 `transformers.Trainer` and ours, and the losses and gradients are compared.
 
 Transformers' own MoE-loss tests check the same single-process values, but patch
-`trainer.accelerator.state` to pretend to be several processes; this trainer has no
-Accelerate object (docs/TRAINER.md), so the comparison here is the part that applies to it.
+`trainer.accelerator.state` to pretend to be several processes and expect the loss multiplied
+by their count; this trainer sums gradients across ranks instead (docs/TRAINER.md), so the
+comparison here is the part that applies to it.
 """
 
 from __future__ import annotations

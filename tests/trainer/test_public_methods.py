@@ -18,34 +18,6 @@ def test_ours_has_every_public_method_of_transformers_trainer():
     assert not missing, f"missing: {sorted(missing)}"
 
 
-def test_the_one_that_cannot_apply_says_why(tmp_path):
-    built = trainer.Trainer(model=Regression(), args=quiet_args(tmp_path))
-    with pytest.raises(NotImplementedError, match="does not run on Accelerate"):
-        built.create_accelerator_and_postprocess()
-
-
-def test_trainer_accelerator_is_absent_and_says_why(tmp_path):
-    """Transformers' trainer has an Accelerate `Accelerator` that its tests and some scripts
-    reach into; ours has none. Same snippet through both: there it is an Accelerator, here an
-    AttributeError (hasattr stays False) whose message names the reason, and a subclass may
-    still set the attribute itself."""
-    theirs = transformers.Trainer(
-        model=Regression(), args=transformers.TrainingArguments(output_dir=str(tmp_path / "t"), report_to="none")
-    )
-    import accelerate
-
-    assert isinstance(theirs.accelerator, accelerate.Accelerator)
-
-    ours = trainer.Trainer(model=Regression(), args=quiet_args(tmp_path))
-    assert not hasattr(ours, "accelerator")
-    with pytest.raises(AttributeError, match="does not run on Accelerate"):
-        _ = ours.accelerator
-    with pytest.raises(AttributeError, match="no attribute 'not_an_attribute'"):
-        _ = ours.not_an_attribute
-    ours.accelerator = "set by a subclass"
-    assert ours.accelerator == "set by a subclass"
-
-
 class Normed(torch.nn.Module):
     """Weights that decay and ones that do not (a bias, a LayerNorm, a frozen weight)."""
 
