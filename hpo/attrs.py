@@ -2,14 +2,23 @@
 
 "The storage is the truth": `hpo status`, `hpo best`, export, retention, the dashboard and a
 second machine all read what these keys name, whichever backend wrote it. Each key is defined
-here once; a module that writes or reads one imports it from here. This module imports nothing,
-so the fast readers (`hpo status`) can use it freely.
+here once; a module that writes or reads one imports it from here. The names the trainer writes
+too (a trial's folder and Ray trial id, the step key, the `eval_` rule) are defined in
+`trainer/keys.py`, since `trainer` never imports `hpo`, and re-exported here. This module imports
+nothing else, so the fast readers (`hpo status`) can use it freely.
 """
 
 from __future__ import annotations
 
+# Re-exported (`X as X`): modules of hpo import every key from here.
+from trainer.keys import EVAL_PREFIX as EVAL_PREFIX
+from trainer.keys import OUTPUT_DIR_ATTR as OUTPUT_DIR_ATTR
+from trainer.keys import RAY_TRIAL_ID_ATTR as RAY_TRIAL_ID_ATTR
+from trainer.keys import STEP_KEY as STEP_KEY
+from trainer.keys import eval_metric_key as eval_metric_key
+
 # --- trial user attributes, written by both backends ------------------------------------------
-OUTPUT_DIR_ATTR = "output_dir"  # the trial's own folder under training.output_dir
+# OUTPUT_DIR_ATTR (trainer/keys.py): the trial's own folder under training.output_dir
 LAST_CHECKPOINT_ATTR = "last_checkpoint"  # the newest complete checkpoint (a retry resumes here)
 BEST_CHECKPOINT_ATTR = "best_checkpoint"  # the checkpoint with the best evaluation so far
 TRAIN_METRICS_ATTR = "train_metrics"  # TrainOutput.metrics of the finished run
@@ -23,14 +32,16 @@ INTERRUPTED = (
     "interrupted"  # fail reason of a trial stopped by Ctrl-C or a job stop (both backends)
 )
 # {"step", "max_steps", "steps_per_s"} of a running trial, at most once per logging step: what
-# the live view of `hpo run` shows under the counts.
+# the live view of `hpo run` shows under the counts. Its keys: STEP_KEY and the two below.
 PROGRESS_ATTR = "progress"
+PROGRESS_MAX_STEPS_KEY = "max_steps"  # the trial's planned optimizer steps
+PROGRESS_RATE_KEY = "steps_per_s"  # optimizer steps per second since the last record
 DEVICES_ATTR = "devices"  # the CUDA_VISIBLE_DEVICES its worker was placed on ("cpu": hidden)
 WORLD_SIZE_ATTR = "world_size"  # processes of a `trial_processes: N` trial (torch.distributed)
 RANKS_STOPPED_AT_ATTR = "ranks_stopped_at"  # the step each rank of such a trial stopped at
 
 # --- Ray backend (the mirror) -----------------------------------------------------------------
-RAY_TRIAL_ID_ATTR = "ray_trial_id"
+# RAY_TRIAL_ID_ATTR (trainer/keys.py): the Ray Tune trial a stored trial mirrors
 RAY_TRIAL_PATH_ATTR = "ray_trial_path"
 STOPPED_BY_ATTR = "stopped_by"  # on a PRUNED Ray trial: one of the two values below
 STOPPED_BY_SCHEDULER = "scheduler"  # the scheduler (ASHA, PBT, ...) stopped it early
@@ -38,7 +49,7 @@ STOPPED_BY_TIME_BUDGET = "time_budget"  # the study's timeout cut it short
 FINAL_PARAMS_ATTR = "final_params"  # PBT/PB2: the config the trial ended with
 PARAM_HISTORY_ATTR = "param_history"  # PBT/PB2: [{"step": s, "params": {...}}, ...]
 RAY_FAILURES_ATTR = "ray_failures"
-STEP_KEY = "step"  # the trainer's global step in every Ray report
+# STEP_KEY (trainer/keys.py): the trainer's global step in every Ray report
 
 # --- warm starts and the study file a study was started with (both backends) -----------------
 # On a trial copied from an earlier study to seed the sampler: {"study": name, "trial": number}.
@@ -64,16 +75,11 @@ STATES = ("COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING")
 # A search-space key with this prefix is a model-config override: it reaches model_init, not
 # TrainingArguments (`model.n_layer` -> config.n_layer).
 MODEL_PREFIX = "model."
-EVAL_PREFIX = "eval_"
+# EVAL_PREFIX and eval_metric_key (trainer/keys.py): Transformers' `eval_` rule.
 # Search-space keys with this prefix are data settings applied per trial (the collator's), read
 # by model_init like model.* keys; only those listed are searchable.
 DATA_PREFIX = "data."
 SEARCHABLE_DATA_PARAMS = ("data.mlm_probability",)
-
-
-def eval_metric_key(name: str) -> str:
-    """The key an evaluation reports `name` under: Transformers' rule (`loss` -> `eval_loss`)."""
-    return name if name.startswith(EVAL_PREFIX) else f"{EVAL_PREFIX}{name}"
 
 
 def is_data_param(name: str) -> bool:

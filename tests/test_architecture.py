@@ -142,3 +142,71 @@ def test_no_import_cycles(graph):
 def test_the_layer_table_knows_every_module():
     for module in all_modules():
         layer_of(module)  # raises for a module no layer names
+
+
+# --- the vocabulary across the trainer boundary (docs/ARCHITECTURE.md, "The storage's vocabulary")
+VOCABULARY_MODULES = ("trainer/keys.py", "hpo/attrs.py")
+
+
+def module_string_constants(path: Path) -> dict[str, str]:
+    """`NAME = "text"` assignments at the top level of a module: {NAME: text}."""
+    found = {}
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.Assign):
+            targets, value = node.targets, node.value
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            targets, value = [node.target], node.value
+        else:
+            continue
+        if isinstance(value, ast.Constant) and isinstance(value.value, str):
+            found.update((t.id, value.value) for t in targets if isinstance(t, ast.Name))
+    return found
+
+
+def test_the_vocabulary_is_defined_once():
+    """Each key the trainer and hpo write for the other is a constant of trainer/keys.py or
+    hpo/attrs.py, once: no other module of either package names one in a constant of its own
+    (trainer/search_study.py once kept copies of output_dir and ray_trial_id)."""
+    defined: dict[str, list[str]] = {}
+    for relative in VOCABULARY_MODULES:
+        for name, value in module_string_constants(REPO / relative).items():
+            defined.setdefault(value, []).append(f"{relative}:{name}")
+    twice = {value: names for value, names in defined.items() if len(names) > 1}
+    assert not twice, twice
+    copies = [
+        f"{path.relative_to(REPO)}:{name} = {value!r} (defined as {defined[value][0]})"
+        for package in PACKAGES
+        for path in sorted((REPO / package).rglob("*.py"))
+        if str(path.relative_to(REPO)) not in VOCABULARY_MODULES
+        for name, value in module_string_constants(path).items()
+        if value in defined
+    ]
+    assert not copies, "\n".join(copies)
+
+
+def test_hpo_attrs_re_exports_the_trainer_keys():
+    import hpo.attrs
+    import trainer.keys
+
+    for name in module_string_constants(REPO / "trainer/keys.py"):
+        assert getattr(hpo.attrs, name) is getattr(trainer.keys, name)
+    assert hpo.attrs.eval_metric_key is trainer.keys.eval_metric_key
+
+
+def test_trainer_keys_imports_only_the_standard_library():
+    import sys
+
+    tree = ast.parse((REPO / "trainer/keys.py").read_text(encoding="utf-8"))
+    imported = {
+        name.split(".")[0]
+        for node in ast.walk(tree)
+        for name in (
+            [alias.name for alias in node.names]
+            if isinstance(node, ast.Import)
+            else [node.module or ""]
+            if isinstance(node, ast.ImportFrom)
+            else []
+        )
+    }
+    outside = sorted(imported - set(sys.stdlib_module_names) - {"__future__"})
+    assert not outside, outside

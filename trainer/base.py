@@ -22,6 +22,7 @@ from trainer.callbacks import CallbackHandler, TrainerControl
 from trainer.data import default_collator, is_map_style
 from trainer.default_callbacks import default_callbacks
 from trainer.hooks import TrainerHooks, refused_overrides
+from trainer.keys import STEP_KEY
 from trainer.loss import label_smoother
 from trainer.reporting import reporting_callbacks
 from trainer.resume_checks import restore_callback_states
@@ -179,7 +180,7 @@ class TrainerBase(TransformersApi, TrainerHooks):
         logs["epoch"] = round(self.state.epoch, 4)
         if self.args.include_num_input_tokens_seen != "no":
             logs["num_input_tokens_seen"] = self.state.num_input_tokens_seen
-        self.state.log_history.append({**logs, "step": self.state.global_step})
+        self.state.log_history.append({**logs, STEP_KEY: self.state.global_step})
         self.control = self._call("on_log", logs=logs)
 
     # --- the model and optimizer of a run ---

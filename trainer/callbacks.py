@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from trainer.args import TrainingArguments
+from trainer.keys import eval_metric_key
 from trainer.state import TrainerState
 
 logger = logging.getLogger(__name__)
@@ -338,5 +339,4 @@ class EarlyStoppingCallback(TrainerCallback):
 
 def objective_name(args: TrainingArguments) -> str:
     """`metric_for_best_model` with the `eval_` prefix Transformers adds (default eval_loss)."""
-    name = args.metric_for_best_model or "loss"
-    return name if name.startswith("eval_") else f"eval_{name}"
+    return eval_metric_key(args.metric_for_best_model or "loss")

@@ -9,6 +9,7 @@ from typing import Any
 
 from trainer.args import TrainingArguments
 from trainer.hub import repo_name
+from trainer.keys import EVAL_PREFIX
 
 MODEL_CARD_KEYS = (
     "model_name",
@@ -48,7 +49,7 @@ def write_model_card(args: TrainingArguments, state: Any, **kwargs: Any) -> str:
     )
     name = kwargs.get("model_name") or repo_name(args).split("/")[-1]
     results = next(
-        (row for row in reversed(state.log_history) if any(k.startswith("eval_") for k in row)),
+        (row for row in reversed(state.log_history) if any(k.startswith(EVAL_PREFIX) for k in row)),
         {},
     )
     lines = [f"# {name}", "", "Trained with the `trainer` package of hpo."]

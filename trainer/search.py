@@ -18,8 +18,8 @@ from collections.abc import Callable
 from typing import Any
 
 from trainer.args import FIELD_NAMES
+from trainer.keys import OUTPUT_DIR_ATTR
 from trainer.search_study import (
-    OUTPUT_DIR_ATTR,
     LastEvaluation,
     default_storage,
     default_study_name,

@@ -14,9 +14,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from trainer.keys import OUTPUT_DIR_ATTR, RAY_TRIAL_ID_ATTR, STEP_KEY
 from trainer.search_study import (
-    OUTPUT_DIR_ATTR,
-    RAY_TRIAL_ID_ATTR,
     LastEvaluation,
     default_storage,
     default_study_name,
@@ -164,10 +163,10 @@ def record_in_optuna(
 
 def _objective_by_step(result: Any) -> dict[int, float]:
     frame = result.metrics_dataframe
-    if frame is None or "objective" not in frame or "step" not in frame:
+    if frame is None or "objective" not in frame or STEP_KEY not in frame:
         return {}
-    rows = frame[["step", "objective"]].dropna()
-    pairs = zip(rows["step"], rows["objective"], strict=True)
+    rows = frame[[STEP_KEY, "objective"]].dropna()
+    pairs = zip(rows[STEP_KEY], rows["objective"], strict=True)
     return {int(step): float(value) for step, value in pairs}
 
 

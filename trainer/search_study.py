@@ -17,9 +17,6 @@ from trainer.sqlite_storage import (
 )
 
 STORAGE_FILE = "hp_search.db"
-# The keys hpo.attrs names for a trial's folder and Ray trial id (trainer cannot import hpo).
-OUTPUT_DIR_ATTR = "output_dir"
-RAY_TRIAL_ID_ATTR = "ray_trial_id"
 
 
 def default_storage(output_dir: str) -> str:

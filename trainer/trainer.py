@@ -22,8 +22,8 @@ import torch
 
 from trainer import checkpoint as ckpt
 from trainer import distributed
-from trainer.after_step import AfterStep
 from trainer.accelerate_compat import sync_accelerator
+from trainer.after_step import AfterStep
 from trainer.base import TrainerBase
 from trainer.batch_size import batch_size_to_resume, find_executable_batch_size
 from trainer.callbacks import TrainerCallback, TrainerControl

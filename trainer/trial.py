@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from trainer.args import TrainingArguments, field_names
 from trainer.callbacks import objective_name
 from trainer.compat import in_tune_session
+from trainer.keys import STEP_KEY
 
 
 class Reporter(Protocol):
@@ -94,7 +95,7 @@ class RayReporter:
     ) -> None:
         from ray import tune
 
-        row: dict[str, Any] = {**metrics, "step": step}
+        row: dict[str, Any] = {**metrics, STEP_KEY: step}
         if self.compute_objective is not None:
             # Transformers' hyperparameter_search reports its objective under this name.
             row["objective"] = float(self.compute_objective(dict(metrics)))

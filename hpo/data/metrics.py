@@ -52,6 +52,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from hpo.attrs import EVAL_PREFIX, eval_metric_key
 from hpo.errors import HpoError
 
 IGNORE_INDEX = -100  # labels the loss skips (Transformers' convention)
@@ -96,7 +97,7 @@ def task_metrics(task: str) -> tuple[str, ...]:
 
 def produced_metrics(names: Sequence[str]) -> tuple[str, ...]:
     """What an evaluation reports with the metrics `names`: the task's loss first."""
-    return ("eval_loss", *(f"eval_{name}" for name in names), *LOOP_METRICS)
+    return ("eval_loss", *(f"{EVAL_PREFIX}{name}" for name in names), *LOOP_METRICS)
 
 
 @dataclass(frozen=True)
@@ -325,9 +326,9 @@ class _ObjectiveChecked:
                 f"compute_metrics: {self.ref!r} returned {type(results).__name__}; expected a "
                 "dict of metric name -> number"
             )
-        returned = {f"eval_{str(key).removeprefix('eval_')}" for key in results}
+        returned = {eval_metric_key(str(key)) for key in results}
         for key, metric in self.wanted:
-            name = f"eval_{metric.removeprefix('eval_')}"
+            name = eval_metric_key(metric)
             if name not in returned and name not in ("eval_loss", *LOOP_METRICS):
                 produced = ", ".join(("eval_loss", *sorted(returned)))
                 raise HpoError(

@@ -18,6 +18,7 @@ import math
 import sys
 from typing import Any, TextIO
 
+from hpo.attrs import PROGRESS_ATTR, PROGRESS_MAX_STEPS_KEY, PROGRESS_RATE_KEY, STEP_KEY
 from hpo.durations import format_clock
 
 
@@ -82,15 +83,15 @@ def running_trials(running: list[dict[str, Any]], max_steps: int | None) -> list
     max_steps = max_steps if max_steps and max_steps > 0 else None  # -1: epochs decide
     trials = []
     for trial in running:
-        progress = trial.get("progress") or {}
-        step = progress.get("step", trial.get("last_step"))
+        progress = trial.get(PROGRESS_ATTR) or {}
+        step = progress.get(STEP_KEY, trial.get("last_step"))
         trials.append(
             TrialProgress(
                 number=int(trial["number"]),
                 step=None if step is None else int(step),
-                max_steps=progress.get("max_steps") or max_steps,
+                max_steps=progress.get(PROGRESS_MAX_STEPS_KEY) or max_steps,
                 last_value=trial.get("last_value"),
-                steps_per_s=progress.get("steps_per_s"),
+                steps_per_s=progress.get(PROGRESS_RATE_KEY),
             )
         )
     return trials

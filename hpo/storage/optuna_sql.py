@@ -262,7 +262,7 @@ class OptunaTables:
                 "started": _iso(started),
                 "heartbeat": _iso(heartbeat),
                 # {"step", "max_steps", "steps_per_s"}, written by the Optuna backend's worker
-                "progress": json.loads(progress) if progress else None,
+                PROGRESS_ATTR: json.loads(progress) if progress else None,
             }
             for number, started, step, value, value_type, heartbeat, progress in rows
         ]

@@ -7,7 +7,15 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-from hpo.attrs import BEST_CHECKPOINT_ATTR, FIRST_STEP_ATTR, LAST_CHECKPOINT_ATTR, PROGRESS_ATTR
+from hpo.attrs import (
+    BEST_CHECKPOINT_ATTR,
+    FIRST_STEP_ATTR,
+    LAST_CHECKPOINT_ATTR,
+    PROGRESS_ATTR,
+    PROGRESS_MAX_STEPS_KEY,
+    PROGRESS_RATE_KEY,
+    STEP_KEY,
+)
 from hpo.storage.optuna_compat import set_user_attrs
 
 if TYPE_CHECKING:
@@ -59,7 +67,11 @@ class StorageRecorder:
         began_at, first = self._began
         elapsed = time.monotonic() - began_at
         rate = (step - first) / elapsed if step > first and elapsed > 0 else None
-        progress = {"step": step, "max_steps": int(state.max_steps), "steps_per_s": rate}
+        progress = {
+            STEP_KEY: step,
+            PROGRESS_MAX_STEPS_KEY: int(state.max_steps),
+            PROGRESS_RATE_KEY: rate,
+        }
         self._pending = {PROGRESS_ATTR: progress}
 
     def _take_pending(self) -> dict[str, Any]:

@@ -15,7 +15,7 @@ import socket
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hpo.attrs import WORKER_ATTR, eval_metric_key
+from hpo.attrs import STEP_KEY, WORKER_ATTR, eval_metric_key
 from hpo.storage.optuna_compat import storage_of, trial_id_of
 from hpo.storage.rdb import fail_with_reason
 
@@ -104,7 +104,7 @@ def backfill_reports(trial: optuna.Trial, checkpoint: str, metric: str) -> list[
     known = trial.storage.get_trial(trial_id_of(trial)).intermediate_values
     reported = []
     for row in history:
-        step = row.get("step")
+        step = row.get(STEP_KEY)
         if key in row and isinstance(step, int) and step not in known:
             trial.report(float(row[key]), step)
             reported.append(step)

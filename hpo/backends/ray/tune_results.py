@@ -7,7 +7,7 @@ import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from hpo.attrs import STEP_KEY
+from hpo.attrs import EVAL_PREFIX, STEP_KEY
 
 if TYPE_CHECKING:
     from ray.tune.experiment import Trial
@@ -35,7 +35,7 @@ def train_metrics(result: Mapping[str, Any]) -> dict[str, float]:
     return {
         key: float(value)
         for key, value in result.items()
-        if key.startswith(("eval_", "train_")) or key in ("epoch", "loss", STEP_KEY)
+        if key.startswith((EVAL_PREFIX, "train_")) or key in ("epoch", "loss", STEP_KEY)
         if is_number(value)
     }
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-from hpo.attrs import eval_metric_key
+from hpo.attrs import EVAL_PREFIX, eval_metric_key
 from hpo.errors import HpoError
 from hpo.spec import TASKS, MetricsSpec, ObjectiveSpec
 from hpo.study.guarded_calls import no_bytecode, one_line
@@ -101,7 +101,7 @@ def check_objective_metrics(
     for path, metric, position in wanted:
         if eval_metric_key(metric) in produced or (position > 0 and metric in TRAIN_METRICS):
             continue
-        bare = eval_metric_key(metric).removeprefix("eval_")
+        bare = eval_metric_key(metric).removeprefix(EVAL_PREFIX)
         computable = task_metrics(task)
         if bare in computable:
             fix = f"add {bare} to metrics (metrics: [{', '.join((*metrics.names, bare))}])"
