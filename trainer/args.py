@@ -18,7 +18,7 @@ import json
 import os
 import sys
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeGuard
 
 from trainer.refused_args import REFUSED, refusal
 
@@ -125,7 +125,8 @@ class _CheckedConstruction(type):
         kwargs = {k: v for k, v in kwargs.items() if k in names}
         # type.__call__, with the instance marked while its __init__ / __post_init__ run: a
         # subclass's __post_init__ may set attributes of its own (TRL's configs do).
-        instance = cls.__new__(cls)
+        # `cls` is the class being built (this is its metaclass), not a metaclass.
+        instance = cls.__new__(cls)  # type: ignore[call-overload]
         object.__setattr__(instance, _CONSTRUCTING, True)
         try:
             instance.__init__(*args, **kwargs)
@@ -446,8 +447,9 @@ def _normalise(args: TrainingArguments) -> None:
         _set(args, "report_to", [] if args.report_to == "none" else [args.report_to])
     if args.report_to is None or args.report_to == ["none"]:
         _set(args, "report_to", [])
-    if _in_kubeflow_trainjob() and "kubeflow" not in args.report_to:
-        _set(args, "report_to", [*args.report_to, "kubeflow"])
+    # The lines above made report_to a list; mypy does not follow `_set`.
+    if _in_kubeflow_trainjob() and "kubeflow" not in args.report_to:  # type: ignore[operator]
+        _set(args, "report_to", [*args.report_to, "kubeflow"])  # type: ignore[misc]
     if args.eval_strategy != "no" and args.do_eval is False:
         _set(args, "do_eval", True)
     # A compile mode or backend asks for compilation; inductor is torch.compile's own default.
@@ -483,7 +485,7 @@ def _in_kubeflow_trainjob() -> bool:
     return os.environ.get("KUBEFLOW_TRAINER_SERVER_URL") is not None
 
 
-def _is_int(value: Any) -> bool:
+def _is_int(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 

@@ -179,7 +179,8 @@ class Trainer(TrainerBase):
                 ranks.restore_rng(checkpoint)
         if args.torch_compile:
             options = {"backend": args.torch_compile_backend, "mode": args.torch_compile_mode}
-            run.model = torch.compile(run.model, **{k: v for k, v in options.items() if v})
+            # A compiled Module is an OptimizedModule (a Module); the stub says only a callable.
+            run.model = torch.compile(run.model, **{k: v for k, v in options.items() if v})  # type: ignore[assignment]
         self._current_run = run
         try:
             return self._loop(run)
@@ -478,6 +479,7 @@ class Trainer(TrainerBase):
                 processing_class=self.processing_class,
             )
         else:
+            assert ranks is not None  # only a multi-rank run has ranks that are not the main
             final = ranks.follow_checkpoint(args.output_dir, self.state)
         if ranks is not None:
             ranks.after_checkpoint(final)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import sys
+from collections.abc import Sequence
 from typing import Any, TextIO
 
 from hpo.durations import format_clock
@@ -121,9 +122,9 @@ class LiveView:
     def update(
         self,
         line: str,
-        trials: list[TrialProgress] = (),
+        trials: Sequence[TrialProgress] = (),
         *,
-        key: str | None = None,  # type: ignore[assignment]
+        key: str | None = None,
     ) -> None:
         """Show the counts `line` and the `trials`; off a TTY, print only when `key` (default:
         the line) or a trial's evaluation changed."""
@@ -150,7 +151,7 @@ class LiveView:
             self._live.stop()
             self._live = None
 
-    def _draw(self, line: str, trials: list[TrialProgress]) -> None:
+    def _draw(self, line: str, trials: Sequence[TrialProgress]) -> None:
         from rich.console import Console
         from rich.live import Live
 
@@ -161,7 +162,7 @@ class LiveView:
         self._live.update(_renderable(line, trials), refresh=True)
 
 
-def _renderable(line: str, trials: list[TrialProgress]) -> Any:
+def _renderable(line: str, trials: Sequence[TrialProgress]) -> Any:
     """The counts line, then per trial: a bar, step/max, eval, rate and ETA (a rich table)."""
     from rich.console import Group
     from rich.progress_bar import ProgressBar
