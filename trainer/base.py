@@ -11,7 +11,7 @@ import gc
 import json
 import os
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import torch
 
@@ -117,8 +117,9 @@ class TrainerBase(TransformersApi, TrainerHooks):
         self.state = TrainerState()
         self.control = TrainerControl()
         jit = _jit_checkpoint_callbacks(args)
+        reporting = reporting_callbacks(cast(list[str], args.report_to))  # validate() listed it
         self.callback_handler = CallbackHandler(
-            default_callbacks(args, [*reporting_callbacks(args.report_to), *jit], callbacks),
+            default_callbacks(args, [*reporting, *jit], callbacks),
             model,
             processing_class,
             self.optimizer,

@@ -229,7 +229,7 @@ def save_training_state(
 def save_model_config(model: torch.nn.Module, directory: str) -> None:
     """config.json (and generation_config.json for a model that generates), so that
     `AutoModel...from_pretrained(checkpoint)` loads a checkpoint as it loads a saved model."""
-    config = getattr(model, "config", None)
+    config: Any = getattr(model, "config", None)
     if not hasattr(config, "save_pretrained"):
         return
     config.save_pretrained(directory)
@@ -257,6 +257,7 @@ def save_checkpoint(
     the two never leaves a recorded checkpoint deleted (Transformers rotates before on_save).
     """
     step = state.global_step
+    assert args.output_dir is not None  # validate() fills it at creation and again at train()
     final = checkpoint_dir(args.output_dir, step)
     # Set before writing, so that the saved trainer_state.json names its own checkpoint.
     state.last_checkpoint = final

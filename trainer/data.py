@@ -221,7 +221,7 @@ def loader_groups(
 ) -> Iterator[list[Any]]:
     """The micro-batches of one epoch of a subclass's own train loader, grouped per optimizer
     step; a resume reads and drops the seen ones (the loader's order is its own)."""
-    sampler = getattr(loader, "sampler", None)
+    sampler: Any = getattr(loader, "sampler", None)
     if hasattr(sampler, "set_epoch"):
         sampler.set_epoch(epoch)
     iterator = itertools.islice(iter(loader), skip_steps * accumulation, None)

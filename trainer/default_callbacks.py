@@ -39,6 +39,10 @@ class ProgressCallback(_TransformersProgressCallback):
     `disable_tqdm=True` gives `PrinterCallback` instead of this one, as in Transformers.
     """
 
+    # Transformers' bar attributes, which its untyped __init__ sets to None (tqdm bars later).
+    training_bar: Any
+    prediction_bar: Any
+
     def __init__(self, max_str_len: int = 100) -> None:
         super().__init__(max_str_len=max_str_len)
         self.bar: Any = None

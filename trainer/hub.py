@@ -51,6 +51,7 @@ RETRY_WAITS = (1.0, 2.0, 4.0)  # seconds before the 2nd, 3rd and 4th attempt
 
 def repo_name(args: TrainingArguments) -> str:
     """hub_model_id, or output_dir's folder name (the Hub adds the token's namespace)."""
+    assert args.output_dir is not None  # validate() fills it at creation and again at train()
     return args.hub_model_id or os.path.basename(os.path.abspath(args.output_dir))
 
 
@@ -97,6 +98,7 @@ def snapshot(checkpoint: str, output_dir: str) -> str:
 
 def checkpoint_upload(args: TrainingArguments, checkpoint: str, step: int) -> Upload:
     """The commit hub_strategy asks for at a save of `checkpoint` (snapshotted now)."""
+    assert args.output_dir is not None  # validate() fills it at creation and again at train()
     folder = snapshot(checkpoint, args.output_dir)
     files: dict[str, str] = {}
     for root, _, names in os.walk(folder):
@@ -142,7 +144,10 @@ class HubSync:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         repo, private, token = state["args"]
-        self.__init__(TrainingArguments(output_dir=".", hub_model_id=repo, hub_token=token))
+        # Unpickling: this very object's class builds itself again from the settings.
+        self.__init__(  # type: ignore[misc]
+            TrainingArguments(output_dir=".", hub_model_id=repo, hub_token=token)
+        )
         self.private = private
 
     # --- the training thread ---

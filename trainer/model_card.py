@@ -48,7 +48,7 @@ def write_model_card(args: TrainingArguments, state: Any, **kwargs: Any) -> str:
         base_model=kwargs.get("finetuned_from"),
     )
     name = kwargs.get("model_name") or repo_name(args).split("/")[-1]
-    results = next(
+    results: dict[str, Any] = next(
         (row for row in reversed(state.log_history) if any(k.startswith(EVAL_PREFIX) for k in row)),
         {},
     )
@@ -59,6 +59,7 @@ def write_model_card(args: TrainingArguments, state: Any, **kwargs: Any) -> str:
         lines += ["", "## Evaluation", ""]
         lines += [f"- {key}: {value}" for key, value in sorted(results.items())]
     card = ModelCard(f"---\n{data.to_yaml()}\n---\n\n" + "\n".join(lines) + "\n")
+    assert args.output_dir is not None  # validate() fills it at creation and again at train()
     path = os.path.join(args.output_dir, "README.md")
     card.save(path)
     return path

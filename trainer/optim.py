@@ -4,7 +4,7 @@ back their own hyperparameters after a checkpoint's state is loaded into them.""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import torch
 
@@ -23,7 +23,8 @@ def build_optimizer(
     """The optimizer `args.optim` names over two groups: decayed weights, then biases and norms
     without decay. AdamW and SGD are built here; any other name by `factory` (Transformers'
     `Trainer.get_optimizer_cls_and_kwargs`), which raises naming a missing library."""
-    decay, no_decay = [], []
+    decay: list[torch.nn.Parameter] = []
+    no_decay: list[torch.nn.Parameter] = []
     decayed = set(decay_parameter_names(model))
     for name, param in model.named_parameters():
         if param.requires_grad:
@@ -40,7 +41,11 @@ def build_optimizer(
         if factory is None:
             from transformers import Trainer as TransformersTrainer
 
-            factory = TransformersTrainer.get_optimizer_cls_and_kwargs
+            # It reads our TrainingArguments by Transformers' field names (duck-typed).
+            factory = cast(
+                Callable[..., tuple[Any, dict[str, Any]]],
+                TransformersTrainer.get_optimizer_cls_and_kwargs,
+            )
         optimizer_cls, kwargs = factory(args, model)
         return optimizer_cls(groups, **kwargs)
     if args.optim == "sgd":

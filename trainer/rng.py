@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import random
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -29,7 +29,8 @@ def set_seed(seed: int, full_determinism: bool = False) -> None:
 
 def rng_state() -> dict[str, Any]:
     """Every generator's state, as tensors and plain values (loadable with weights_only=True)."""
-    legacy = np.random.get_state()
+    # legacy=True (the default) always returns the tuple; the stub also allows a dict.
+    legacy = cast(tuple[Any, ...], np.random.get_state())
     state: dict[str, Any] = {
         "python": random.getstate(),
         "numpy": {

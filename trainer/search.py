@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from trainer.args import FIELD_NAMES
 from trainer.keys import OUTPUT_DIR_ATTR
@@ -142,7 +142,8 @@ def _run_optuna(trainer, hp_space, compute, n_trials, direction, hp_name, kwargs
     if len(study.directions) > 1:
         return [BestRun(str(t.number), t.values, t.params, study) for t in study.best_trials]
     best = study.best_trial
-    return BestRun(str(best.number), best.value, best.params, study)
+    value = cast(float, best.value)  # a single objective's best trial is COMPLETE: it has one
+    return BestRun(str(best.number), value, best.params, study)
 
 
 def _warn_unused(params: dict[str, Any], suggested: dict[str, Any]) -> None:

@@ -12,7 +12,7 @@ values the objective at each reported step. Ray's search space becomes optuna di
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, Literal, cast
 
 from trainer.keys import OUTPUT_DIR_ATTR, RAY_TRIAL_ID_ATTR, STEP_KEY
 from trainer.search_study import (
@@ -82,7 +82,9 @@ def run_ray(trainer, hp_space, compute, n_trials, direction, hp_name, kwargs) ->
     storage = kwargs.get("storage") or default_storage(template.output_dir)
     record_in_optuna(results, param_space, storage, study_name, direction, template, hp_name)
     best = results.get_best_result(metric="objective", mode=direction[:3], scope="last")
-    return BestRun(best.metrics["trial_id"], best.metrics["objective"], best.config, results)
+    assert best.metrics is not None  # chosen by its "objective" metric: it has metrics
+    config = cast(dict[str, Any], best.config)  # a Tune trial's config, set at its start
+    return BestRun(best.metrics["trial_id"], best.metrics["objective"], config, results)
 
 
 def _ray_trial(config, trainer, template, compute, hp_name) -> None:
@@ -110,7 +112,7 @@ def record_in_optuna(
     param_space: dict[str, Any],
     storage: Any,
     study_name: str,
-    direction: str,
+    direction: Literal["minimize", "maximize"],
     template: Any,
     hp_name: Any,
 ) -> None:

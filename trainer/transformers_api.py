@@ -42,8 +42,8 @@ class TransformersApi:
     # --- optimizer and schedule ---
     def create_optimizer_and_scheduler(self, num_training_steps: int) -> None:
         """create_optimizer(), then create_scheduler(num_training_steps) over it."""
-        self.create_optimizer()  # type: ignore[attr-defined]
-        self.create_scheduler(num_training_steps=num_training_steps)  # type: ignore[attr-defined]
+        self.create_optimizer()
+        self.create_scheduler(num_training_steps=num_training_steps)
 
     def get_learning_rates(self) -> list[float]:
         """The learning rate of each of the optimizer's parameter groups."""
@@ -129,7 +129,7 @@ class TransformersApi:
         if prediction_loss_only is None:
             prediction_loss_only = self.args.prediction_loss_only
         if self.model is None:
-            self.model = self._model_outside_train()  # type: ignore[attr-defined]
+            self.model = self._model_outside_train()
         return evaluation_loop(
             self,
             dataloader,

@@ -121,7 +121,7 @@ def copies_of(spec: StudySpec, trials: list[Any], study_name: str) -> tuple[list
     import optuna
     from optuna.trial import TrialState
 
-    copies, not_finished, copied = [], Counter(), 0
+    copies, not_finished, copied = [], Counter[str](), 0
     outside: list[str] = []
     for trial in trials:
         if trial.state != TrialState.COMPLETE:

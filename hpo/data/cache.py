@@ -212,7 +212,7 @@ def _causal_arrays(
     else:
         eval_blocks = _cut_blocks(tokenizer.encode_stream(eval_rows), block)
     dtype = token_dtype(tokenizer.vocab_size)
-    arrays = {
+    arrays: dict[str, np.ndarray] = {
         "train_input_ids": train_blocks.astype(dtype),
         "eval_input_ids": eval_blocks.astype(dtype),
     }

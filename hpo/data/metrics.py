@@ -104,7 +104,7 @@ def produced_metrics(names: Sequence[str]) -> tuple[str, ...]:
 class MetricFunctions:
     """The two Trainer arguments; both None when no metric is named."""
 
-    compute_metrics: Callable[[Any], dict[str, float]] | None = None
+    compute_metrics: Callable[[Any], Mapping[str, Any]] | None = None
     preprocess_logits_for_metrics: Callable[[Any, Any], Any] | None = None
 
 

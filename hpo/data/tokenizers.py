@@ -135,7 +135,7 @@ def train_tokenizer(spec: TrainedTokenizerSpec, texts: Sequence[str]) -> Pretrai
     from transformers import PreTrainedTokenizerFast
 
     specials = list(SPECIAL_TOKENS.values())  # [PAD] first: id 0
-    options = {
+    options: dict[str, Any] = {
         "vocab_size": spec.vocab_size,
         "min_frequency": spec.min_frequency,
         "special_tokens": specials,

@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import sys
+from collections.abc import Sequence
 from typing import Any, TextIO
 
 from hpo.attrs import PROGRESS_ATTR, PROGRESS_MAX_STEPS_KEY, PROGRESS_RATE_KEY, STEP_KEY
@@ -122,9 +123,9 @@ class LiveView:
     def update(
         self,
         line: str,
-        trials: list[TrialProgress] = (),
+        trials: Sequence[TrialProgress] = (),
         *,
-        key: str | None = None,  # type: ignore[assignment]
+        key: str | None = None,
     ) -> None:
         """Show the counts `line` and the `trials`; off a TTY, print only when `key` (default:
         the line) or a trial's evaluation changed."""
@@ -151,7 +152,7 @@ class LiveView:
             self._live.stop()
             self._live = None
 
-    def _draw(self, line: str, trials: list[TrialProgress]) -> None:
+    def _draw(self, line: str, trials: Sequence[TrialProgress]) -> None:
         from rich.console import Console
         from rich.live import Live
 
@@ -162,7 +163,7 @@ class LiveView:
         self._live.update(_renderable(line, trials), refresh=True)
 
 
-def _renderable(line: str, trials: list[TrialProgress]) -> Any:
+def _renderable(line: str, trials: Sequence[TrialProgress]) -> Any:
     """The counts line, then per trial: a bar, step/max, eval, rate and ETA (a rich table)."""
     from rich.console import Group
     from rich.progress_bar import ProgressBar

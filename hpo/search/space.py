@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from hpo.attrs import MODEL_PREFIX
 from hpo.spec import ParamSpec, StudySpec
@@ -34,12 +34,14 @@ def suggest(trial: optuna.Trial, space: Iterable[ParamSpec]) -> dict[str, Any]:
         if not is_active(param, params):
             continue
         if param.type == "float":
+            low, high = _bounds(param)
             params[param.name] = trial.suggest_float(
-                param.name, param.low, param.high, log=param.log, step=param.step
+                param.name, low, high, log=param.log, step=param.step
             )
         elif param.type == "int":
+            low, high = _bounds(param)
             params[param.name] = trial.suggest_int(
-                param.name, param.low, param.high, step=param.step or 1, log=param.log
+                param.name, low, high, step=cast(int, param.step or 1), log=param.log
             )
         else:
             params[param.name] = trial.suggest_categorical(param.name, list(param.choices))
@@ -141,12 +143,12 @@ def to_optuna_distributions(space: Iterable[ParamSpec]) -> dict[str, BaseDistrib
     distributions: dict[str, BaseDistribution] = {}
     for param in space:
         if param.type == "float":
-            distributions[param.name] = FloatDistribution(
-                param.low, param.high, log=param.log, step=param.step
-            )
+            low, high = _bounds(param)
+            distributions[param.name] = FloatDistribution(low, high, log=param.log, step=param.step)
         elif param.type == "int":
+            low, high = _bounds(param)
             distributions[param.name] = IntDistribution(
-                param.low, param.high, log=param.log, step=param.step or 1
+                low, high, log=param.log, step=cast(int, param.step or 1)
             )
         else:
             distributions[param.name] = CategoricalDistribution(list(param.choices))
@@ -166,21 +168,31 @@ def to_ray_param_space(space: Iterable[ParamSpec]) -> dict[str, Any]:
 def _ray_domain(tune: Any, param: ParamSpec) -> Any:
     if param.type == "categorical":
         return tune.choice(list(param.choices))
+    low, high = _bounds(param)
     if param.step is not None and not (param.type == "int" and param.step == 1):
-        if not _is_multiple(param.low, param.step):
+        if not _is_multiple(low, param.step):
             # Ray rounds to multiples of q; Optuna's grid starts at low. Enumerate Optuna's grid.
             return tune.choice(grid_values(param))
         if param.type == "int":
-            return tune.qrandint(param.low, param.high, param.step)  # both bounds inclusive
-        return tune.quniform(param.low, param.high, param.step)
+            return tune.qrandint(low, high, param.step)  # both bounds inclusive
+        return tune.quniform(low, high, param.step)
     if param.type == "int":
         # Ray's integer upper bound is exclusive; the study file's is inclusive.
         if param.log:
-            return tune.lograndint(param.low, param.high + 1)
-        return tune.randint(param.low, param.high + 1)
+            return tune.lograndint(low, high + 1)
+        return tune.randint(low, high + 1)
     if param.log:
-        return tune.loguniform(param.low, param.high)
-    return tune.uniform(param.low, param.high)
+        return tune.loguniform(low, high)
+    return tune.uniform(low, high)
+
+
+def _bounds(param: ParamSpec) -> tuple[Any, Any]:
+    """A numeric param's low and high (validation gave both; a categorical has neither).
+
+    `Any`: an int param's bounds are ints and a float param's floats, which ParamSpec's one
+    `float | int | None` field does not say."""
+    assert param.low is not None and param.high is not None, param.name
+    return param.low, param.high
 
 
 def _is_multiple(value: float, step: float) -> bool:
@@ -202,8 +214,9 @@ def grid_values(param: ParamSpec) -> list[Any]:
             f"{param.name}: a continuous float has no grid; give it a step or use categorical"
         )
     step = param.step or 1
-    count = int(math.floor((param.high - param.low) / step + 1e-9)) + 1
-    values = [param.low + index * step for index in range(count)]
+    low, high = _bounds(param)
+    count = int(math.floor((high - low) / step + 1e-9)) + 1
+    values = [low + index * step for index in range(count)]
     if param.type == "float":
         # Avoid 0.30000000000000004 from accumulated steps.
         digits = max(0, -math.floor(math.log10(abs(step)))) + 6 if step else 6

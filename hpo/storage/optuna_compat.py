@@ -224,7 +224,8 @@ def _upsert(dialect: str, table: Any, rows: list[dict[str, Any]]) -> Any:
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
-        from sqlalchemy.dialects.sqlite import insert
+        # Same call, another dialect's Insert class (both have on_conflict_do_update).
+        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
     statement = insert(table).values(rows)
     return statement.on_conflict_do_update(
         index_elements=[table.trial_id, table.key],

@@ -46,5 +46,5 @@ def load_for_inspection(path: str | os.PathLike[str], *, storage: str | None = N
     url = read_storage(raw.get("storage"), storage, name or "study", problems, workers=1)
     if problems:
         raise StudyFileError(source, problems.lines)
-    backend = raw.get("backend") if raw.get("backend") in BACKENDS else "optuna"
+    backend: str = raw["backend"] if raw.get("backend") in BACKENDS else "optuna"
     return StudyRef(name=name, storage=url, source_path=source, backend=backend, raw=raw)

@@ -12,7 +12,7 @@ must fit and the space that names its attributes; the training fields before the
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from hpo.errors import StudyFileError
@@ -176,7 +176,7 @@ def _check_shape(reader: Reader, backend: str) -> None:
     space = read_space(reader, BuiltModel(), field_names)
     read_space_function(reader)
     check_training_values(reader, training, space, field_names)
-    registries = (
+    registries: dict[str, Mapping[str, str] | tuple[str, ...]] = (
         {"sampler": components.RAY_SAMPLERS, "scheduler": components.SCHEDULERS}
         if backend == "ray"
         else {"sampler": components.SAMPLERS, "pruner": components.PRUNERS}

@@ -8,3 +8,16 @@
 - `shared_study`: the study every worker opens, with its sampler, pruner and heartbeat settings.
 `hpo.backends.get("optuna")` runs it. Importing this package imports neither optuna nor torch.
 """
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # never runs: mypy checks the functions `hpo.backends` names against Backend
+    from hpo.backends import Backend
+    from hpo.backends.optuna import supervisor
+
+    class _Checked:
+        name = "optuna"
+        run = staticmethod(supervisor.run_study)
+        join = staticmethod(supervisor.run_worker)
+
+    _check: Backend = _Checked()

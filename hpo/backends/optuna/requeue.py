@@ -31,7 +31,8 @@ def fail_and_retry(study: optuna.Study, trial_id: int, reason: str) -> bool:
     storage = storage_of(study)
     if not fail_with_reason(storage, trial_id, reason):
         return False
-    retry = storage.get_heartbeat_stale_trial_callback()
+    # open_storage's RDBStorage (behind optuna's cache) is a BaseHeartbeat; BaseStorage is not.
+    retry = storage.get_heartbeat_stale_trial_callback()  # type: ignore[attr-defined]
     if retry is not None:
         retry(study, storage.get_trial(trial_id))
     return True

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from hpo.errors import HpoError
 from hpo.spec import StudySpec
@@ -24,7 +24,7 @@ def pruning_note(spec: StudySpec) -> str | None:
     return None
 
 
-def heartbeat_options(interval: int | None, grace_period: int | None) -> dict[str, int]:
+def heartbeat_options(interval: int | None, grace_period: int | None) -> dict[str, Any]:
     """`open_storage`'s heartbeat keywords for the values given (None: the storage's default).
 
     Only tests change them (to notice a dead worker in seconds).
@@ -76,7 +76,8 @@ def open_study(
         study = optuna.create_study(
             storage=storage,
             study_name=spec.name,
-            directions=list(spec.objective.directions),
+            # Validated "minimize" / "maximize" strings; optuna's stub names the Literal.
+            directions=list(spec.objective.directions),  # type: ignore[arg-type]
             sampler=sampler,
             pruner=pruner,
             load_if_exists=True,

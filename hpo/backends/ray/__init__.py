@@ -8,3 +8,18 @@
 - `submit`: `hpo submit`, the study sent to a cluster through the Ray Jobs API.
 `hpo.backends.get("ray")` runs it. Importing this package imports neither ray nor torch.
 """
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # never runs: mypy checks the function `hpo.backends` names against Backend
+    from hpo.backends import Backend
+    from hpo.backends.ray import tuner
+    from hpo.spec import StudySpec
+
+    class _Checked:
+        name = "ray"
+        run = staticmethod(tuner.run_study)
+
+        def join(self, spec: StudySpec) -> int: ...  # none: `hpo.backends` refuses it for ray
+
+    _check: Backend = _Checked()

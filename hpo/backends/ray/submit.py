@@ -222,6 +222,7 @@ def _packages_to_upload(root: Path) -> list[str]:
 
     packages = []
     for package in (hpo, trainer):
+        assert package.__file__ is not None  # regular packages, imported from files
         folder = Path(package.__file__).resolve().parent
         if not folder.is_relative_to(root):
             packages.append(str(folder))

@@ -288,7 +288,8 @@ def in_memory_study(data: StudyData, trials: list[Any]) -> Any:
     import optuna
 
     directions = data.directions
-    study = optuna.create_study(directions=directions, storage=optuna.storages.InMemoryStorage())
+    # Stored "minimize" / "maximize" strings; optuna's stub names the Literal.
+    study = optuna.create_study(directions=directions, storage=optuna.storages.InMemoryStorage())  # type: ignore[arg-type]
     study.add_trials(trials)
     return study
 

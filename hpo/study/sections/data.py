@@ -83,7 +83,8 @@ def read_data(reader: Reader, model: ModelSpec, built: BuiltModel) -> DataSpec:
         hub=hub,
         factory=factory_ref,
         tokenizer=tokenizer,
-        block_size=block_size,
+        # None only with a problem recorded, and then the study is refused, not run.
+        block_size=block_size,  # type: ignore[arg-type]
         eval_fraction=0.1 if eval_fraction is None else float(eval_fraction),
         max_eval_samples=max_eval,
         label_all_tokens=task_data.label_all_tokens,

@@ -45,7 +45,9 @@ def read_enqueue(
         problems.found("enqueue", raw, ENQUEUE_HELP)
         return ()
     # A parameter whose own definition is wrong is reported under space: already.
-    defined = reader.raw.get("space") if isinstance(reader.raw.get("space"), dict) else {}
+    defined: dict[str, Any] = (
+        reader.raw["space"] if isinstance(reader.raw.get("space"), dict) else {}
+    )
     usable = tuple(space)
     usable_names = {p.name for p in usable}
     define_by_run = space_function is not None or any(p.is_conditional for p in usable)

@@ -19,7 +19,7 @@ def read_ray(reader: Reader, workers: int | None) -> dict[str, Any]:
     )
     resources_raw = reader.as_mapping(section.get("resources_per_trial"), "ray.resources_per_trial")
     problems.unknown_keys(resources_raw, RESOURCE_KEYS, "ray.resources_per_trial")
-    resources = {"cpu": 1, "gpu": 0}
+    resources: dict[str, float] = {"cpu": 1, "gpu": 0}
     for key in RESOURCE_KEYS:
         value = reader.number(
             resources_raw.get(key),

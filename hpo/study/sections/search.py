@@ -36,10 +36,10 @@ def _optuna_search(
     from hpo.search import components
 
     raw = reader.raw
-    sampler = default_sampler()
+    sampler: ComponentSpec | None = default_sampler()
     if raw.get("sampler") is not None:
         sampler = read_component(reader, "sampler", raw["sampler"], components.SAMPLERS)
-    pruner = default_pruner(training)
+    pruner: ComponentSpec | None = default_pruner(training)
     if raw.get("pruner") is not None:
         pruner = read_component(reader, "pruner", raw["pruner"], components.PRUNERS)
     if raw.get("scheduler") is not None:
@@ -63,7 +63,7 @@ def _optuna_search(
 
 def _ray_search(
     reader: Reader, objective: ObjectiveSpec, training: dict[str, Any], space: tuple[ParamSpec, ...]
-) -> tuple[ComponentSpec | None, ComponentSpec, ComponentSpec | None]:
+) -> tuple[ComponentSpec | None, ComponentSpec | None, ComponentSpec | None]:
     from hpo.search import components
 
     raw = reader.raw
@@ -76,7 +76,9 @@ def _ray_search(
         _check_scheduler(reader, scheduler, objective, space)
     # Population-based schedulers explore by themselves; a model-based search would fight them.
     population_based = scheduler is not None and scheduler.name in ("pbt", "pb2")
-    sampler = ComponentSpec("random", {"seed": 0}) if population_based else default_sampler()
+    sampler: ComponentSpec | None = (
+        ComponentSpec("random", {"seed": 0}) if population_based else default_sampler()
+    )
     if raw.get("sampler") is not None:
         sampler = read_component(reader, "sampler", raw["sampler"], components.RAY_SAMPLERS)
     if raw.get("pruner") is not None:
