@@ -22,7 +22,13 @@ if TYPE_CHECKING:
     from trainer.run import Run
 
 
-class AfterStep:
+if TYPE_CHECKING:  # a mixin of Trainer: checked against the attributes TrainerBase gives it
+    from trainer.base import TrainerBase as _TrainerAttributes
+else:
+    _TrainerAttributes = object
+
+
+class AfterStep(_TrainerAttributes):
     """The log, evaluation, report and save of a step, as `Trainer` carries them out."""
 
     def _should_log(self, step: int) -> bool:

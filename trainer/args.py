@@ -92,7 +92,7 @@ class _CheckedConstruction(type):
         kwargs = {k: v for k, v in kwargs.items() if k in names}
         # type.__call__, with the instance marked while its __init__ / __post_init__ run: a
         # subclass's __post_init__ may set attributes of its own (TRL's configs do).
-        instance = cls.__new__(cls)
+        instance = cls.__new__(cls)  # type: ignore[call-overload]
         object.__setattr__(instance, _CONSTRUCTING, True)
         try:
             instance.__init__(*args, **kwargs)

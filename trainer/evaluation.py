@@ -200,7 +200,13 @@ def record_if_best(state: TrainerState, args: TrainingArguments, value: float) -
     return False
 
 
-class TrainerEvaluation:
+if TYPE_CHECKING:  # a mixin of Trainer: checked against the attributes TrainerBase gives it
+    from trainer.base import TrainerBase as _TrainerAttributes
+else:
+    _TrainerAttributes = object
+
+
+class TrainerEvaluation(_TrainerAttributes):
     """`evaluate()` and `predict()` with Transformers' signatures and semantics, and the
     evaluation of the training loop; mixed into `Trainer`, whose attributes it reads."""
 

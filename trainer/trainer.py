@@ -177,7 +177,7 @@ class Trainer(AfterStep, TrainerEvaluation, TrainerBase):
                 ranks.restore_rng(checkpoint)
         if args.torch_compile:
             options = {"backend": args.torch_compile_backend, "mode": args.torch_compile_mode}
-            run.model = torch.compile(run.model, **{k: v for k, v in options.items() if v})
+            run.model = torch.compile(run.model, **{k: v for k, v in options.items() if v})  # type: ignore[assignment]
         self._current_run = run
         try:
             return self._loop(run)

@@ -124,7 +124,7 @@ class OptunaMirror(Callback):
         assert self._study_id is not None
         return self._study_id
 
-    def setup(self, **info: Any) -> None:
+    def setup(self, **info: Any) -> None:  # type: ignore[override]  # Tune passes keywords only
         self._started_at = time.monotonic()
         self._connect()
 
@@ -227,7 +227,7 @@ class OptunaMirror(Callback):
         if ray_id in self._stopped_early and not self._reached_max_steps(result):
             self._finish_pruned(trial, stopped_by=STOPPED_BY_SCHEDULER)
         elif all(is_number(v) for v in values):
-            self._finish(trial, TrialState.COMPLETE, [float(v) for v in values])
+            self._finish(trial, TrialState.COMPLETE, [float(v) for v in values])  # type: ignore[arg-type]  # all numbers: checked above
         else:
             missing = [m for m, v in zip(self.metrics, values, strict=True) if not is_number(v)]
             self._fail(trial, f"the trial ended without a finite value of {', '.join(missing)}")
@@ -357,7 +357,7 @@ class OptunaMirror(Callback):
             return self.distributions
         from hpo.search.python_space import replay, suggested_params
 
-        return replay(self.space_function, suggested_params(config))[1]
+        return replay(self.space_function, suggested_params(config))[1]  # type: ignore[arg-type]  # set: checked above
 
     def _step_of(self, result: Mapping[str, Any]) -> int | None:
         step = result.get(self.step_key, result.get("training_iteration"))
