@@ -1,18 +1,25 @@
 """A Transformers-compatible training loop: `from trainer import Trainer, TrainingArguments`
 (and `Seq2SeqTrainer, Seq2SeqTrainingArguments`).
 
-`TrainingArguments` imports without torch; the torch-dependent names load on first use so that
-`import trainer` (or `trainer.args`) stays cheap and never loads optuna or ray.
+Every name loads on first use, so that `import trainer.keys` (the vocabulary `hpo.attrs`
+re-exports, which `hpo status` imports) loads nothing else of the package; `TrainingArguments`
+imports without torch, and nothing here loads optuna or ray.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from trainer.args import ArgumentProblem, TrainingArguments, TrainingArgumentsError
+if TYPE_CHECKING:  # what the lazy names are, for the type checker
+    from trainer.args import ArgumentProblem as ArgumentProblem
+    from trainer.args import TrainingArguments as TrainingArguments
+    from trainer.args import TrainingArgumentsError as TrainingArgumentsError
 
 _LAZY = {
+    "TrainingArguments": "trainer.args",
+    "TrainingArgumentsError": "trainer.args",
+    "ArgumentProblem": "trainer.args",
     "Trainer": "trainer.trainer",
     "Seq2SeqTrainer": "trainer.seq2seq",
     "Seq2SeqTrainingArguments": "trainer.seq2seq_args",
@@ -31,7 +38,7 @@ _LAZY = {
     "reporter_for": "trainer.trial",
 }
 
-__all__ = ["TrainingArguments", "TrainingArgumentsError", "ArgumentProblem", *_LAZY]
+__all__ = list(_LAZY)
 
 
 def __getattr__(name: str) -> Any:

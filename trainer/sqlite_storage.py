@@ -34,7 +34,19 @@ def prepare_sqlite_file(path: str | os.PathLike[str]) -> None:
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     connection = sqlite3.connect(path, timeout=SQLITE_BUSY_TIMEOUT_S)
     try:
-        connection.execute("PRAGMA journal_mode=WAL")
+        for attempt in range(CREATE_RACE_TRIES):
+            try:
+                # Reading the mode takes no write lock: a file already in WAL is left alone.
+                if connection.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                    connection.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as error:
+                # Switching needs the file to itself; SQLite answers "locked" at once, without
+                # waiting out the busy timeout, when waiting could deadlock with a reader that
+                # opened the fresh file at the same moment. Another try finds it free.
+                if "locked" not in str(error) or attempt + 1 == CREATE_RACE_TRIES:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
     finally:
         connection.close()
 

@@ -28,10 +28,15 @@ CLAIMANTS = 4
 
 
 def _claimant(url: str, trial_ids: list[int], barrier, results) -> None:
-    storage = open_storage(url)
-    for trial_id in trial_ids:
-        barrier.wait()
-        results.put((trial_id, storage.set_trial_state_values(trial_id, TrialState.RUNNING)))
+    try:
+        storage = open_storage(url)
+        for trial_id in trial_ids:
+            barrier.wait()
+            results.put((trial_id, storage.set_trial_state_values(trial_id, TrialState.RUNNING)))
+    except BaseException as error:  # the test fails with it, instead of its peers waiting
+        barrier.abort()
+        results.put(("error", repr(error)))
+        raise
 
 
 def test_processes_racing_for_one_waiting_trial_never_both_claim_it(tmp_path):
@@ -52,6 +57,7 @@ def test_processes_racing_for_one_waiting_trial_never_both_claim_it(tmp_path):
     for process in processes:
         process.start()
     claims = [results.get(timeout=300) for _ in range(ROUNDS * CLAIMANTS)]
+    assert not [claim for claim in claims if claim[0] == "error"], claims
     for process in processes:
         process.join(timeout=60)
         assert process.exitcode == 0

@@ -106,8 +106,11 @@ def test_the_quickstart_runs_with_its_two_workers(tmp_path, run_hpo):
     assert result.returncode == 0, result.stdout + result.stderr
     storage = f"sqlite:///{tmp_path / 'runs' / 'quickstart.db'}"
     trials = optuna.load_study(study_name="quickstart", storage=storage).trials
-    assert [t.state.name for t in trials] == ["COMPLETE", "COMPLETE"]
-    assert all(math.isfinite(t.value) for t in trials)
+    # The default pruner judges the trial that reaches a rung second against the first: which
+    # one that is depends on the two workers' timing, so either may be pruned, never both.
+    states = sorted(t.state.name for t in trials)
+    assert states in (["COMPLETE", "COMPLETE"], ["COMPLETE", "PRUNED"]), states
+    assert all(math.isfinite(t.value) for t in trials if t.state.name == "COMPLETE")
 
 
 @pytest.mark.slow
