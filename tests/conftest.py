@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 
 import pytest
+from helpers.waiting import wait_until
 
 # Plain `assert`s in the shared helpers report their values like the tests' own do.
 pytest.register_assert_rewrite("helpers")
@@ -83,7 +85,6 @@ def ray_head(tmp_path_factory):
     import socket
     import subprocess
     import sys
-    import time
     from pathlib import Path
 
     pytest.importorskip("ray")
@@ -118,22 +119,17 @@ def ray_head(tmp_path_factory):
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
-    end = time.monotonic() + 180
-    while time.monotonic() < end:
+
+    def port_open() -> bool:
         with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", RAY_HEAD_PORT)) == 0:
-                break
-        if head.poll() is not None:
-            pytest.fail(f"ray start --head exited with {head.returncode}")
-        time.sleep(0.5)
-    else:
-        os.killpg(head.pid, signal.SIGKILL)
-        pytest.fail("ray start --head did not open its port in 180 s")
-    # The GCS opens its port before the raylet has registered the node: wait until the
+            return probe.connect_ex(("127.0.0.1", RAY_HEAD_PORT)) == 0
+
+    # The GCS opens its port before the raylet has registered the node: then wait until the
     # cluster reports the node's declared GPUs (what the tests schedule by), as any client
     # would see them.
-    status = ""
-    while time.monotonic() < end:
+    status = {"text": ""}
+
+    def node_registered() -> bool:
         probe = subprocess.run(
             [ray_cli, "status", f"--address=127.0.0.1:{RAY_HEAD_PORT}"],
             env=env,
@@ -141,15 +137,18 @@ def ray_head(tmp_path_factory):
             text=True,
             timeout=120,
         )
-        status = probe.stdout + probe.stderr
-        if probe.returncode == 0 and f"/{RAY_HEAD_GPUS}.0 GPU" in status:
-            break
-        if head.poll() is not None:
-            pytest.fail(f"ray start --head exited with {head.returncode}")
-        time.sleep(0.5)
-    else:
-        os.killpg(head.pid, signal.SIGKILL)
-        pytest.fail(f"the Ray head's node never registered in 180 s:\n{status}")
+        status["text"] = probe.stdout + probe.stderr
+        return probe.returncode == 0 and f"/{RAY_HEAD_GPUS}.0 GPU" in status["text"]
+
+    for condition, what in ((port_open, "its port"), (node_registered, "its node's GPUs")):
+        try:
+            wait_until(
+                condition, what=f"ray start --head: {what}", timeout=180, interval=0.5, run=head
+            )
+        except AssertionError as error:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(head.pid, signal.SIGKILL)  # whatever of its group is left
+            pytest.fail(f"{error} (exit code {head.returncode}){status['text']}")
     yield {
         "address": f"127.0.0.1:{RAY_HEAD_PORT}",
         "probe_dir": probe_dir,
